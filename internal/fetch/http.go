@@ -251,3 +251,27 @@ func urlPath(raw string) string {
 	}
 	return u.EscapedPath()
 }
+
+// Options are what the caller (the CLI) hands every provider constructor:
+// the HTTP client (TLS settings, timeouts), the metrics hook and retry
+// tuning. Tests set tiny delays so retries cost milliseconds.
+type Options struct {
+	Client        *http.Client // nil means a client with a 30s timeout
+	Observe       Observer
+	MaxAttempts   int
+	BaseDelay     time.Duration
+	MaxDelay      time.Duration
+	MaxRetryAfter time.Duration
+}
+
+// NewHTTP returns the retrying transport for one provider.
+func (o Options) NewHTTP(provider string) *HTTP {
+	c := o.Client
+	if c == nil {
+		c = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &HTTP{
+		Client: c, Provider: provider, Observe: o.Observe,
+		MaxAttempts: o.MaxAttempts, BaseDelay: o.BaseDelay, MaxDelay: o.MaxDelay, MaxRetryAfter: o.MaxRetryAfter,
+	}
+}
