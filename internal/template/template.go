@@ -1,0 +1,305 @@
+// Package template parses injector templates and renders them with secrets.
+//
+// Templates are Go text/template with "<<" ">>" delimiters and the sprig
+// function library, plus one function per secret provider:
+//
+//	<< passwork "prod/db/postgres" "password" >>
+//	<< passbolt "infra/ci/deploy-key" >>          (field defaults to "password")
+//	<< passagent "id:pwd_123" "totp" >>
+//
+// Rendering is split in the way consul-template splits it: first discover
+// every reference by executing the templates with placeholder values, then
+// resolve all references in one batch per provider, then execute for real.
+// Discovery repeats until the set of references is stable, so a reference
+// computed from another secret's value is still found.
+package template
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+	"text/template/parse"
+
+	"github.com/Masterminds/sprig/v3"
+
+	"github.com/injector-dev/injector/internal/fetch"
+)
+
+// Providers are the template function names that resolve secrets. They are
+// always defined, so a template parses even where a provider is not
+// configured; resolving then says what configuration is missing.
+var Providers = []string{"passwork", "passbolt", "passagent"}
+
+// DefaultDelims are the action delimiters. They differ from Go's "{{ }}" so
+// templates can hold Helm charts, Jinja files and other "{{ }}" text.
+var DefaultDelims = [2]string{"<<", ">>"}
+
+// Source says where a template's text came from, for error messages. Line and
+// Col give the position of the text's first character in that file (1-based);
+// they matter for templates cut out of a larger file, like one line of an env
+// file.
+type Source struct {
+	Name string
+	Line int
+	Col  int
+}
+
+func (s Source) base() Source {
+	if s.Line == 0 {
+		s.Line = 1
+	}
+	if s.Col == 0 {
+		s.Col = 1
+	}
+	return s
+}
+
+// Template is one parsed template.
+type Template struct {
+	Source Source
+	text   string
+	delims [2]string
+	tmpl   *template.Template
+	// refs are the references written literally in the text, with where.
+	refs []located
+}
+
+// located is a reference and the place it is written.
+type located struct {
+	ref fetch.Ref
+	pos string // "file:line:col"
+}
+
+// Parse parses text. delims may be zero for the defaults.
+func Parse(src Source, text string, delims [2]string) (*Template, error) {
+	src = src.base()
+	if delims[0] == "" || delims[1] == "" {
+		delims = DefaultDelims
+	}
+	t := &Template{Source: src, text: text, delims: delims}
+	funcs := sprig.TxtFuncMap()
+	for _, p := range Providers {
+		funcs[p] = func(...string) (string, error) { return "", nil }
+	}
+	tm, err := template.New(src.Name).Delims(delims[0], delims[1]).Option("missingkey=error").Funcs(funcs).Parse(text)
+	if err != nil {
+		return nil, t.parseError(err)
+	}
+	t.tmpl = tm
+	for _, tree := range tm.Templates() {
+		if tree.Tree != nil && tree.Tree.Root != nil {
+			t.walk(tree.Tree, tree.Tree.Root)
+		}
+	}
+	return t, nil
+}
+
+// walk collects the provider calls whose arguments are string literals, so
+// errors about them can name file:line:col even before execution.
+func (t *Template) walk(tree *parse.Tree, n parse.Node) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			t.walk(tree, c)
+		}
+	case *parse.ActionNode:
+		t.walk(tree, n.Pipe)
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Cmds {
+			t.walk(tree, c)
+		}
+	case *parse.CommandNode:
+		if ref, ok := literalRef(n); ok {
+			loc, _ := tree.ErrorContext(n)
+			t.refs = append(t.refs, located{ref: ref, pos: t.shift(loc)})
+		}
+		for _, a := range n.Args {
+			t.walk(tree, a)
+		}
+	case *parse.IfNode:
+		t.walkBranch(tree, &n.BranchNode)
+	case *parse.RangeNode:
+		t.walkBranch(tree, &n.BranchNode)
+	case *parse.WithNode:
+		t.walkBranch(tree, &n.BranchNode)
+	case *parse.TemplateNode:
+		t.walk(tree, n.Pipe)
+	}
+}
+
+func (t *Template) walkBranch(tree *parse.Tree, b *parse.BranchNode) {
+	t.walk(tree, b.Pipe)
+	t.walk(tree, b.List)
+	t.walk(tree, b.ElseList)
+}
+
+func literalRef(n *parse.CommandNode) (fetch.Ref, bool) {
+	if len(n.Args) < 2 || len(n.Args) > 3 {
+		return fetch.Ref{}, false
+	}
+	id, ok := n.Args[0].(*parse.IdentifierNode)
+	if !ok || !isProvider(id.Ident) {
+		return fetch.Ref{}, false
+	}
+	var args []string
+	for _, a := range n.Args[1:] {
+		s, ok := a.(*parse.StringNode)
+		if !ok {
+			return fetch.Ref{}, false
+		}
+		args = append(args, s.Text)
+	}
+	ref, err := newRef(id.Ident, args)
+	return ref, err == nil
+}
+
+func isProvider(name string) bool {
+	for _, p := range Providers {
+		if p == name {
+			return true
+		}
+	}
+	return false
+}
+
+// newRef builds a reference from a provider function's arguments.
+func newRef(provider string, args []string) (fetch.Ref, error) {
+	switch len(args) {
+	case 1:
+		args = append(args, "password")
+	case 2:
+	default:
+		return fetch.Ref{}, fmt.Errorf("takes a path and an optional field, got %d arguments", len(args))
+	}
+	if strings.TrimSpace(args[0]) == "" {
+		return fetch.Ref{}, errors.New("empty path")
+	}
+	if args[1] == "" {
+		return fetch.Ref{}, fmt.Errorf("%q: empty field name", args[0])
+	}
+	return fetch.Ref{Provider: provider, Path: args[0], Field: args[1]}, nil
+}
+
+// posRE matches the "name:line:col" that text/template's ErrorContext
+// produces; its column is a 0-based byte offset.
+var posRE = regexp.MustCompile(`^(.*):(\d+):(\d+)$`)
+
+// shift turns a location from ErrorContext, relative to the template text,
+// into a 1-based one relative to the file the text came from.
+func (t *Template) shift(loc string) string {
+	m := posRE.FindStringSubmatch(loc)
+	if m == nil {
+		return loc
+	}
+	line, _ := strconv.Atoi(m[2])
+	col, _ := strconv.Atoi(m[3])
+	return t.position(line, col+1)
+}
+
+// position formats a text-relative line and column (col 0 = unknown) as a
+// file position.
+func (t *Template) position(line, col int) string {
+	src := t.Source
+	if line == 1 && col > 0 {
+		col += src.Col - 1
+	}
+	line += src.Line - 1
+	if col == 0 {
+		col = 1
+	}
+	return fmt.Sprintf("%s:%d:%d", src.Name, line, col)
+}
+
+// parseErrRE matches text/template parse errors: "template: NAME:LINE: msg".
+var parseErrRE = regexp.MustCompile(`^template: (.*?):(\d+): (.*)$`)
+
+var unclosedRE = regexp.MustCompile(`^(unclosed action) started at .*:(\d+)$`)
+
+// parseError rewrites a text/template parse error as "file:line:col: msg".
+// text/template reports only the line; the column is that of the action the
+// error is in, found by scanning for delimiters.
+func (t *Template) parseError(err error) error {
+	msg := err.Error()
+	m := parseErrRE.FindStringSubmatch(msg)
+	if m == nil {
+		return &Error{Pos: t.position(1, 0), Msg: strings.TrimPrefix(msg, "template: ")}
+	}
+	line, _ := strconv.Atoi(m[2])
+	msg = m[3]
+	// "unclosed action started at NAME:N" is reported at the end of the
+	// text; the start is the useful position.
+	if u := unclosedRE.FindStringSubmatch(msg); u != nil {
+		line, _ = strconv.Atoi(u[2])
+		msg = u[1]
+	}
+	return &Error{Pos: t.position(line, actionColumn(t.text, line, t.delims[0])), Msg: msg}
+}
+
+// actionColumn returns the 1-based column of the first action opening on the
+// given line of text, or of the last one opened before it when the line has
+// none (an action spanning lines). 0 means unknown.
+func actionColumn(text string, line int, left string) int {
+	lines := strings.SplitAfter(text, "\n")
+	if line < 1 || line > len(lines) {
+		return 0
+	}
+	if i := strings.Index(lines[line-1], left); i >= 0 {
+		return len([]rune(lines[line-1][:i])) + 1
+	}
+	return 0
+}
+
+// Error is a template problem with the file position it refers to.
+type Error struct {
+	Pos string // "file:line:col", or "file" when the position is unknown
+	Ref string // the reference involved, if any
+	Msg string
+}
+
+func (e *Error) Error() string {
+	if e.Ref != "" {
+		return fmt.Sprintf("%s: %s: %s", e.Pos, e.Ref, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Pos, e.Msg)
+}
+
+// Errors is every problem found in one render or check, in template order.
+type Errors []error
+
+func (es Errors) Error() string {
+	var b strings.Builder
+	for i, e := range es {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+func (es Errors) Unwrap() []error { return es }
+
+// execErrRE matches text/template execution errors:
+// `template: NAME:LINE:COL: executing "NAME" at <...>: msg`.
+var execErrRE = regexp.MustCompile(`^template: (.*?):(\d+):(\d+): executing "[^"]*" at <(.*?)>: (.*)$`)
+
+// execError rewrites a text/template execution error as "file:line:col: msg".
+func (t *Template) execError(err error) error {
+	msg := err.Error()
+	m := execErrRE.FindStringSubmatch(msg)
+	if m == nil {
+		return &Error{Pos: t.Source.Name, Msg: strings.TrimPrefix(msg, "template: ")}
+	}
+	line, _ := strconv.Atoi(m[2])
+	col, _ := strconv.Atoi(m[3])
+	return &Error{Pos: t.position(line, col+1), Msg: fmt.Sprintf("at <%s>: %s", m[4], strings.TrimPrefix(m[5], "error calling "))}
+}
