@@ -1,0 +1,148 @@
+package render
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestWriteAllCreatesWithMode(t *testing.T) {
+	dir := t.TempDir()
+	files := []File{
+		{Path: filepath.Join(dir, "a.env"), Content: []byte("A=1\n")},
+		{Path: filepath.Join(dir, "sub", "b.json"), Content: []byte("{}"), Mode: 0o640},
+	}
+	changed, err := WriteAll(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changed) != 2 {
+		t.Fatalf("changed = %v", changed)
+	}
+	for _, tt := range []struct {
+		path    string
+		mode    os.FileMode
+		content string
+	}{{files[0].Path, 0o600, "A=1\n"}, {files[1].Path, 0o640, "{}"}} {
+		st, err := os.Stat(tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != tt.mode {
+			t.Errorf("%s mode %o, want %o", tt.path, st.Mode().Perm(), tt.mode)
+		}
+		b, _ := os.ReadFile(tt.path)
+		if string(b) != tt.content {
+			t.Errorf("%s = %q", tt.path, b)
+		}
+	}
+	assertNoTemps(t, dir)
+}
+
+func TestWriteAllOnlyChanged(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	if _, err := WriteAll([]File{{Path: a, Content: []byte("1")}, {Path: b, Content: []byte("2")}}); err != nil {
+		t.Fatal(err)
+	}
+	stA, _ := os.Stat(a)
+	inoA := inode(t, a)
+
+	changed, err := WriteAll([]File{{Path: a, Content: []byte("1")}, {Path: b, Content: []byte("3")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(changed, []string{b}) {
+		t.Errorf("changed = %v, want only %s", changed, b)
+	}
+	if inode(t, a) != inoA {
+		t.Error("unchanged file was rewritten")
+	}
+	st2, _ := os.Stat(a)
+	if !st2.ModTime().Equal(stA.ModTime()) {
+		t.Error("unchanged file's mtime moved")
+	}
+
+	// A mode change alone counts as a change.
+	changed, err = WriteAll([]File{{Path: a, Content: []byte("1"), Mode: 0o644}})
+	if err != nil || len(changed) != 1 {
+		t.Fatalf("mode change: changed=%v err=%v", changed, err)
+	}
+}
+
+func TestWriteAllIsAllOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	if err := os.WriteFile(good, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A directory where a file must go makes the second file fail.
+	bad := filepath.Join(dir, "isdir")
+	if err := os.Mkdir(bad, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := WriteAll([]File{{Path: good, Content: []byte("new")}, {Path: bad, Content: []byte("x")}})
+	if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("err = %v", err)
+	}
+	if b, _ := os.ReadFile(good); string(b) != "old" {
+		t.Errorf("good file = %q, want untouched %q", b, "old")
+	}
+	assertNoTemps(t, dir)
+}
+
+func TestWriteAllUnwritableDirLeavesOthers(t *testing.T) {
+	// A path under a regular file cannot be created, even by root.
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	os.WriteFile(good, []byte("old"), 0o600)
+	blocker := filepath.Join(dir, "file")
+	os.WriteFile(blocker, []byte("x"), 0o600)
+	_, err := WriteAll([]File{{Path: good, Content: []byte("new")}, {Path: filepath.Join(blocker, "under"), Content: []byte("x")}})
+	if err == nil {
+		t.Fatal("want error")
+	}
+	if b, _ := os.ReadFile(good); string(b) != "old" {
+		t.Errorf("good file = %q after failed render", b)
+	}
+	assertNoTemps(t, dir)
+}
+
+func TestStaleTempFilesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, tempPrefix+"a.env-12345")
+	os.WriteFile(stale, []byte("secret"), 0o600)
+	if _, err := WriteAll([]File{{Path: filepath.Join(dir, "a.env"), Content: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Error("stale temp file left behind")
+	}
+}
+
+func TestOwner(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	uid, gid := os.Getuid(), os.Getgid()
+	if _, err := WriteAll([]File{{Path: p, Content: []byte("x"), Owner: &Owner{UID: uid, GID: gid}}}); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() != 0 {
+		// An unprivileged process cannot give a file away.
+		if _, err := WriteAll([]File{{Path: filepath.Join(dir, "g"), Content: []byte("x"), Owner: &Owner{UID: uid + 1, GID: gid}}}); err == nil {
+			t.Error("chown to another user succeeded without privilege")
+		}
+	}
+}
+
+func assertNoTemps(t *testing.T, dir string) {
+	t.Helper()
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), tempPrefix) {
+			t.Errorf("temp file left behind: %s", p)
+		}
+		return nil
+	})
+}
