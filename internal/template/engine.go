@@ -279,12 +279,7 @@ func (t *Template) execute(res *resolution, discover bool) ([]byte, error) {
 func redact(errs Errors, secrets []string) error {
 	out := make(Errors, len(errs))
 	for i, e := range errs {
-		out[i] = e
-		msg := e.Error()
-		clean := Scrub(msg, secrets)
-		if clean != msg {
-			out[i] = errors.New(clean)
-		}
+		out[i] = ScrubError(e, secrets)
 	}
 	return out
 }
@@ -300,4 +295,17 @@ func Scrub(s string, secrets []string) string {
 		}
 	}
 	return s
+}
+
+// ScrubError returns err unchanged if its message holds no secret, else a
+// new error with the secrets replaced.
+func ScrubError(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if clean := Scrub(msg, secrets); clean != msg {
+		return errors.New(clean)
+	}
+	return err
 }

@@ -1,0 +1,324 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/injector-dev/injector/internal/fetch"
+	"github.com/injector-dev/injector/internal/template"
+)
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+// options are the flags shared by the commands that render templates.
+type options struct {
+	logLevel, logFormat, delims string
+	templates, envFiles, envs   listFlag
+}
+
+// settings is what injector reads from its environment.
+type settings struct {
+	LogLevel  string `env:"INJECTOR_LOG_LEVEL" envDefault:"info"`
+	LogFormat string `env:"INJECTOR_LOG_FORMAT"`
+	Delims    string `env:"INJECTOR_DELIMS" envDefault:"<< >>"`
+	Providers providerConfig
+}
+
+// newFlagSet returns a flag set with the shared flags, defaulting to the
+// INJECTOR_* settings.
+func newFlagSet(name string, s *settings, o *options, stderr io.Writer, withTemplates bool) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.logLevel, "log-level", s.LogLevel, "debug, info, warn or error (INJECTOR_LOG_LEVEL)")
+	fs.StringVar(&o.logFormat, "log-format", s.LogFormat, "json or console; default console on a terminal, else json (INJECTOR_LOG_FORMAT)")
+	fs.StringVar(&o.delims, "delims", s.Delims, "left and right template delimiters, space-separated (INJECTOR_DELIMS)")
+	if withTemplates {
+		fs.Var(&o.templates, "t", "file template `SRC:DST[:MODE]` (repeatable; MODE octal, default 0600)")
+		fs.Var(&o.templates, "template", "same as -t")
+		fs.Var(&o.envFiles, "env-file", "file of KEY=TEMPLATE lines (repeatable)")
+		fs.Var(&o.envs, "env", "KEY=TEMPLATE environment variable for the command (repeatable)")
+	}
+	return fs
+}
+
+func loadSettings() (*settings, error) {
+	s := &settings{}
+	if err := loadConfig(s, os.Environ()); err != nil {
+		return nil, usageErr(err)
+	}
+	return s, nil
+}
+
+func newLogger(o *options, stderr io.Writer) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(o.logLevel)
+	if err != nil || o.logLevel == "" {
+		return zerolog.Nop(), usageErr(fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel))
+	}
+	w := stderr
+	format := o.logFormat
+	if format == "" {
+		format = "json"
+		if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			format = "console"
+		}
+	}
+	switch format {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: "15:04:05"}
+	default:
+		return zerolog.Nop(), usageErr(fmt.Errorf("--log-format %q: want json or console", format))
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+func parseDelims(s string) ([2]string, error) {
+	f := strings.Fields(s)
+	if len(f) != 2 {
+		return [2]string{}, usageErr(fmt.Errorf("--delims %q: want two delimiters separated by a space, like \"<< >>\"", s))
+	}
+	return [2]string{f[0], f[1]}, nil
+}
+
+// isOwnSetting reports whether an environment variable configures injector
+// itself; those are never passed to the child.
+func isOwnSetting(key string) bool {
+	for _, p := range []string{"INJECTOR_", "PASSWORK_", "PASSBOLT_", "PASSAGENT_"} {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// buildPipeline parses every template the flags name. Parse errors are all
+// collected, so one run shows every broken template.
+func buildPipeline(s *settings, o *options, opt fetch.Options, inheritEnv bool) (*pipeline, error) {
+	delims, err := parseDelims(o.delims)
+	if err != nil {
+		return nil, err
+	}
+	p := &pipeline{engine: &template.Engine{Providers: newProviders(&s.Providers, opt)}}
+	var errs template.Errors
+	for _, spec := range o.templates {
+		fsp, err := parseFileSpec(spec)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		text, err := os.ReadFile(fsp.src)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fsp.tpl, err = template.Parse(template.Source{Name: fsp.src}, string(text), delims)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.files = append(p.files, fsp)
+	}
+	if inheritEnv {
+		keep, templated, err := childEnv(os.Environ(), delims, isOwnSetting)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		p.baseEnv, p.envs = keep, templated
+	}
+	for _, path := range o.envFiles {
+		specs, err := parseEnvFile(path, delims)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.envs = append(p.envs, specs...)
+	}
+	for i, kv := range o.envs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !validEnvKey(k) {
+			errs = append(errs, fmt.Errorf("--env %q: want KEY=TEMPLATE", kv))
+			continue
+		}
+		tpl, err := template.Parse(template.Source{Name: fmt.Sprintf("--env #%d (%s)", i+1, k), Col: len(k) + 2}, v, delims)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.envs = append(p.envs, envSpec{key: k, tpl: tpl})
+	}
+	if len(errs) > 0 {
+		return nil, usageErr(errs)
+	}
+	p.envs = dedupeEnv(p.envs)
+	return p, nil
+}
+
+// dedupeEnv keeps the last definition of each key: later flags override
+// earlier ones and the inherited environment, as in env(1).
+func dedupeEnv(specs []envSpec) []envSpec {
+	last := map[string]int{}
+	for i, e := range specs {
+		last[e.key] = i
+	}
+	var out []envSpec
+	for i, e := range specs {
+		if last[e.key] == i {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// setup does what every rendering command starts with.
+func setup(name string, args []string, stderr io.Writer, withTemplates bool, extra func(*flag.FlagSet)) (*settings, *options, *flag.FlagSet, zerolog.Logger, error) {
+	s, err := loadSettings()
+	if err != nil {
+		return nil, nil, nil, zerolog.Nop(), err
+	}
+	o := &options{}
+	fs := newFlagSet(name, s, o, stderr, withTemplates)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, nil, nil, zerolog.Nop(), &exitError{code: exitOK}
+		}
+		return nil, nil, nil, zerolog.Nop(), &exitError{code: exitUsage}
+	}
+	log, err := newLogger(o, stderr)
+	if err != nil {
+		return nil, nil, nil, zerolog.Nop(), err
+	}
+	return s, o, fs, log, nil
+}
+
+// cmdRender renders the -t templates once.
+func cmdRender(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	s, o, fs, log, err := setup("render", args, stderr, true, nil)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr(fmt.Errorf("render: unexpected arguments %q (did you mean `injector run -- CMD`?)", fs.Args()))
+	}
+	if len(o.templates) == 0 {
+		return usageErr(errors.New("render: no templates; give -t SRC:DST[:MODE]"))
+	}
+	p, err := buildPipeline(s, o, fetch.Options{}, false)
+	if err != nil {
+		return err
+	}
+	res, err := p.Refresh(ctx)
+	if err != nil {
+		return failureErr(err)
+	}
+	log.Info().Int("templates", len(p.files)).Int("references", res.Refs).Strs("changed", res.Changed).Msg("rendered")
+	return nil
+}
+
+// cmdRun renders templates, then replaces itself with the command, which
+// inherits the secrets in its environment.
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	s, o, fs, log, err := setup("run", args, stderr, true, nil)
+	if err != nil {
+		return err
+	}
+	argv := fs.Args()
+	if len(argv) == 0 {
+		return usageErr(errors.New("run: no command; usage: injector run [flags] -- CMD ARGS..."))
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return usageErr(fmt.Errorf("run: %w", err))
+	}
+	p, err := buildPipeline(s, o, fetch.Options{}, true)
+	if err != nil {
+		return err
+	}
+	res, err := p.Refresh(ctx)
+	if err != nil {
+		return failureErr(err)
+	}
+	log.Info().Int("templates", len(p.files)).Int("env", len(p.envs)).Int("references", res.Refs).Str("command", argv[0]).Msg("starting command")
+	// exec keeps the PID, so the command receives signals sent to injector
+	// directly and its exit code is the container's.
+	if err := syscall.Exec(path, argv, res.Env); err != nil {
+		return failureErr(fmt.Errorf("run: exec %s: %w", argv[0], err))
+	}
+	return nil
+}
+
+// cmdCheck resolves every reference without printing any value.
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	s, o, _, _, err := setup("check", args, stderr, true, nil)
+	if err != nil {
+		return err
+	}
+	p, err := buildPipeline(s, o, fetch.Options{}, true)
+	if err != nil {
+		return err
+	}
+	out, err := p.engine.Render(ctx, p.templates())
+	if err != nil {
+		return failureErr(fmt.Errorf("check failed:\n%w", err))
+	}
+	fmt.Fprintf(stdout, "ok: %d templates, %d references resolved\n", len(p.templates()), out.Refs)
+	return nil
+}
+
+// cmdGet prints one secret, for scripts.
+func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var field string
+	var noNewline bool
+	// Flags may come after the reference: `injector get passwork:a/b --field login`.
+	var ref string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		ref, args = args[0], args[1:]
+	}
+	s, _, fs, _, err := setup("get", args, stderr, false, func(fs *flag.FlagSet) {
+		fs.StringVar(&field, "field", "password", "field to print")
+		fs.BoolVar(&noNewline, "n", false, "do not print a trailing newline")
+	})
+	if err != nil {
+		return err
+	}
+	if ref == "" && fs.NArg() > 0 {
+		ref = fs.Arg(0)
+	}
+	provider, path, ok := strings.Cut(ref, ":")
+	if !ok || path == "" {
+		return usageErr(fmt.Errorf("get: want PROVIDER:PATH, like passwork:prod/db/postgres or passwork:id:65a1…, got %q", ref))
+	}
+	r, ok := newProviders(&s.Providers, fetch.Options{})[provider]
+	if !ok {
+		return usageErr(fmt.Errorf("get: unknown provider %q (have %v)", provider, template.Providers))
+	}
+	want := fetch.Ref{Provider: provider, Path: path, Field: field}
+	res, err := r.Resolve(ctx, []fetch.Ref{want})
+	if err != nil {
+		return failureErr(err)
+	}
+	if res[0].Err != nil {
+		return failureErr(fmt.Errorf("%s: %w", want, res[0].Err))
+	}
+	io.WriteString(stdout, res[0].Value)
+	if !noNewline {
+		io.WriteString(stdout, "\n")
+	}
+	return nil
+}
