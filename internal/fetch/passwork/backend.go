@@ -1,0 +1,102 @@
+package passwork
+
+import (
+	"context"
+	"encoding/base64"
+
+	pwcrypto "github.com/injector-dev/injector/internal/crypto/passwork"
+)
+
+// backend is one API generation. Resolve drives it the same way for both:
+// authenticate, map vault names, list entry summaries of the vaults named,
+// fetch the full entries, unwrap keys, fetch attachments.
+type backend interface {
+	// auth establishes a session and the master key if not done yet.
+	auth(ctx context.Context) error
+	// vaults returns name → ids; fresh forces a refetch.
+	vaults(ctx context.Context, fresh bool) (map[string][]string, error)
+	// list returns summaries (id, name, location) of every entry in the vaults.
+	list(ctx context.Context, vaultIDs []string) ([]summary, error)
+	// get fetches full entries; ids the server does not return are absent
+	// from the map, failures other than "not found" are in errs.
+	get(ctx context.Context, ids []string) (entries map[string]*entry, errs map[string]error, err error)
+	// itemKey returns the key an entry's values are encrypted under, or
+	// plain=true when the entry is stored with client-side encryption off.
+	itemKey(ctx context.Context, e *entry) (key string, plain bool, err error)
+	// attachments fetches attachment records, keyed like the request.
+	attachments(ctx context.Context, reqs []attRef) (map[attRef]*attachmentData, map[attRef]error, error)
+	// attachmentHash is the integrity hash the server stores.
+	attachmentHash(data []byte) string
+}
+
+// summary is an entry as search/list results describe it.
+type summary struct {
+	id, vaultID, name string
+	folders           []string // folder names from the vault down, vault excluded
+}
+
+// entry is a full entry, still encrypted.
+type entry struct {
+	id, vaultID, name       string
+	login, url, description string
+	urls, tags              []string
+	passwordEnc             string
+	keyEnc, vaultKeyEnc     *string
+	customs                 []encCustom
+	attachments             []attRef
+}
+
+type encCustom struct{ Name, Type, Value string }
+
+// attRef names one attachment of one entry.
+type attRef struct{ itemID, attID, name string }
+
+type attachmentData struct {
+	EncryptedKey  string `json:"encryptedKey"`
+	EncryptedData string `json:"encryptedData"`
+	Hash          string `json:"hash"`
+}
+
+// open decrypts one value under key, or base64-decodes it when the entry is
+// stored with encryption off.
+func open(v, key string, plain bool) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	if plain {
+		b, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			return "", pwcrypto.ErrDecrypt
+		}
+		return string(b), nil
+	}
+	return pwcrypto.Decrypt(v, key)
+}
+
+// pathElem is one element of a server-side location array.
+type pathElem struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Order int    `json:"order"`
+}
+
+// folderNames turns a location array into folder names. The vault element
+// is dropped: by type when the server sends types, else the first element
+// (which is the vault on every server seen so far).
+func folderNames(path []pathElem) []string {
+	typed := false
+	for _, p := range path {
+		if p.Type != "" {
+			typed = true
+		}
+	}
+	var out []string
+	for i, p := range path {
+		if typed && p.Type == "vault" || !typed && i == 0 {
+			continue
+		}
+		out = append(out, p.Name)
+	}
+	return out
+}

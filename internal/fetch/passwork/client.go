@@ -1,0 +1,121 @@
+// Package passwork resolves secret references against a Passwork server.
+// It speaks both API generations: Passwork 7 (/api/v1, token pair, RSA
+// wrapped vault keys) and the legacy Passwork 4–6 API (/api/v4, API key,
+// AES wrapped vault passwords), and decrypts client-side like the official
+// clients. See docs/passwork.md for the request plan and its assumptions.
+package passwork
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/injector-dev/injector/internal/fetch"
+)
+
+// Config is the provider configuration, read from the environment.
+type Config struct {
+	// URL is the server's base URL. A URL ending in /api/v4 selects the
+	// legacy API when API is "auto".
+	URL string `env:"PASSWORK_URL"`
+	// API is "auto", "v1" (Passwork 7) or "v4" (Passwork 4–6).
+	API string `env:"PASSWORK_API" envDefault:"auto"`
+	// Token and RefreshToken are a Passwork 7 API token pair.
+	Token        string `env:"PASSWORK_TOKEN"`
+	RefreshToken string `env:"PASSWORK_REFRESH_TOKEN"`
+	// APIKey is the legacy v4 API key.
+	APIKey string `env:"PASSWORK_API_KEY"`
+	// MasterKey is the already-derived base64 master key (as passwork-cli's
+	// --master-key); MasterPassword is derived with the server's options.
+	MasterKey      string `env:"PASSWORK_MASTER_KEY"`
+	MasterPassword string `env:"PASSWORK_MASTER_PASSWORD"`
+	// TokenStateFile, if set, is where rotated v7 tokens are persisted
+	// (mode 0600) so the next process does not start from a pair that a
+	// refresh has invalidated.
+	TokenStateFile string `env:"PASSWORK_TOKEN_STATE_FILE"`
+	// BatchSize is the number of sub-requests per /api/v1/batch call.
+	BatchSize int `env:"PASSWORK_BATCH_SIZE" envDefault:"25"`
+}
+
+// vaultCacheTTL bounds how long the vault name → id map is reused across
+// Resolve calls. A miss always refetches once, so a new vault is found
+// immediately; the TTL only limits how long a renamed vault lingers.
+const vaultCacheTTL = 5 * time.Minute
+
+// Client resolves references against one Passwork server. It caches the
+// session, the decrypted private key and unwrapped vault keys, so repeated
+// Resolve calls never re-run PBKDF2 or RSA. It is safe for concurrent use;
+// Resolve calls are serialised.
+type Client struct {
+	mu      sync.Mutex
+	backend backend
+	batch   int
+	now     func() time.Time
+}
+
+// New checks cfg and returns a client. It does no network I/O.
+func New(cfg Config, opt fetch.Options) (*Client, error) {
+	base := strings.TrimRight(strings.TrimSpace(cfg.URL), "/")
+	if base == "" {
+		return nil, errors.New("passwork: PASSWORK_URL is required")
+	}
+	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
+		return nil, fmt.Errorf("passwork: PASSWORK_URL %q must start with http:// or https://", base)
+	}
+	if cfg.MasterKey != "" && cfg.MasterPassword != "" {
+		return nil, errors.New("passwork: set only one of PASSWORK_MASTER_KEY and PASSWORK_MASTER_PASSWORD")
+	}
+	batch := cfg.BatchSize
+	if batch <= 0 {
+		batch = 25
+	}
+	api := strings.ToLower(cfg.API)
+	if api == "" || api == "auto" {
+		api = "v1"
+		if strings.HasSuffix(base, "/api/v4") {
+			api = "v4"
+		}
+	}
+	h := opt.NewHTTP("passwork")
+	c := &Client{batch: batch, now: time.Now}
+	switch api {
+	case "v1", "v7":
+		if cfg.Token == "" {
+			return nil, errors.New("passwork: PASSWORK_TOKEN is required for the Passwork 7 API")
+		}
+		c.backend = newV7(strings.TrimSuffix(base, "/api/v1"), cfg, h, batch)
+	case "v4":
+		if cfg.APIKey == "" {
+			return nil, errors.New("passwork: PASSWORK_API_KEY is required for the legacy /api/v4 API")
+		}
+		if !strings.HasSuffix(base, "/api/v4") {
+			base += "/api/v4"
+		}
+		c.backend = newV4(base, cfg, h)
+	default:
+		return nil, fmt.Errorf("passwork: PASSWORK_API must be auto, v1 or v4, not %q", cfg.API)
+	}
+	return c, nil
+}
+
+// errInvalidMasterKey is the whole-batch error for a master key that does
+// not decrypt the user's keys or that the server rejects.
+var errInvalidMasterKey = errors.New("passwork: invalid master key (check PASSWORK_MASTER_KEY / PASSWORK_MASTER_PASSWORD)")
+
+// batchError marks a failure inside per-entry work that affects the whole
+// batch (the user's keys cannot be fetched), so Resolve returns it instead
+// of repeating it on every result.
+type batchError struct{ error }
+
+func (e batchError) Unwrap() error { return e.error }
+
+func isBatchError(err error) bool {
+	var be batchError
+	return errors.Is(err, errInvalidMasterKey) || errors.As(err, &be)
+}
+
+// errNoMasterKey is a per-entry error: the entry is encrypted but no
+// master key was configured.
+var errNoMasterKey = errors.New("entry is encrypted client-side but neither PASSWORK_MASTER_KEY nor PASSWORK_MASTER_PASSWORD is set")

@@ -1,0 +1,614 @@
+package passwork_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/injector-dev/injector/internal/crypto/totp"
+	"github.com/injector-dev/injector/internal/fetch"
+	"github.com/injector-dev/injector/internal/fetch/fetchtest"
+	"github.com/injector-dev/injector/internal/fetch/passwork"
+	"github.com/injector-dev/injector/internal/fetch/passwork/passworktest"
+)
+
+// canary is part of every seeded secret; no error may ever contain it.
+const canary = "CANARY-7f3a9c"
+
+const totpSecret = "JBSWY3DPEHPK3PXP"
+
+var certBytes = []byte{0x41, 0xff, 0x00, 0x80, 'C', 'A', 'N', 'A', 'R', 'Y'}
+
+func seedEntries() []fetchtest.Entry {
+	return []fetchtest.Entry{
+		{
+			Path: "Prod/DB/postgres",
+			Fields: map[string]string{
+				"password": canary + "-pg", "login": "app", "url": "https://db.example",
+				"description": "primary", "tags": "db,prod",
+			},
+			Custom:      map[string]string{"API Key": canary + "-api", "port": "5432"},
+			TOTP:        totpSecret,
+			Attachments: map[string][]byte{"cert.pem": certBytes},
+		},
+		{Path: "Prod/web", Fields: map[string]string{"password": canary + "-web"}},
+		{Path: "Prod/DB/Replica/pg2", Fields: map[string]string{"password": canary + "-pg2"}},
+		{Path: "Prod/DB/dup", Fields: map[string]string{"password": canary + "-d1"}},
+		{Path: "Prod/DB/dup", Fields: map[string]string{"password": canary + "-d2"}},
+		{
+			Path:        "Plain/Team/svc",
+			Fields:      map[string]string{"password": canary + "-plain", "login": "svc", "tags": "a,b"},
+			Custom:      map[string]string{"token": canary + "-tok"},
+			TOTP:        totpSecret,
+			Attachments: map[string][]byte{"key.bin": {0xde, 0xad, 0xbe, 0xef}},
+		},
+		{Path: "Org/shared", Fields: map[string]string{"password": canary + "-org"}},
+	}
+}
+
+// fastRetry makes retries cost milliseconds.
+var fastRetry = fetch.Options{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, MaxRetryAfter: time.Second}
+
+func newServer(t testing.TB, opts ...passworktest.Option) *passworktest.Server {
+	t.Helper()
+	opts = append([]passworktest.Option{passworktest.WithPlainVaults("Plain"), passworktest.WithDomainVaults("Org")}, opts...)
+	s := passworktest.NewServer(opts...)
+	t.Cleanup(s.Close)
+	if err := s.Seed(seedEntries()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newClient(t testing.TB, cfg passwork.Config) *passwork.Client {
+	t.Helper()
+	c, err := passwork.New(cfg, fastRetry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func ref(path, field string) fetch.Ref {
+	return fetch.Ref{Provider: "passwork", Path: path, Field: field}
+}
+
+// generations runs f against both API generations of one server.
+func generations(s *passworktest.Server) map[string]passwork.Config {
+	return map[string]passwork.Config{"v1": s.Config(), "v4": s.ConfigV4()}
+}
+
+func TestResolveFields(t *testing.T) {
+	s := newServer(t)
+	tests := []struct {
+		path, field, want string
+	}{
+		{"Prod/DB/postgres", "password", canary + "-pg"},
+		{"Prod/DB/postgres", "", canary + "-pg"},
+		{"Prod/DB/postgres", "login", "app"},
+		{"Prod/DB/postgres", "url", "https://db.example"},
+		{"Prod/DB/postgres", "urls", "https://db.example"},
+		{"Prod/DB/postgres", "name", "postgres"},
+		{"Prod/DB/postgres", "description", "primary"},
+		{"Prod/DB/postgres", "tags", "db,prod"},
+		{"Prod/DB/postgres", "API Key", canary + "-api"},
+		{"Prod/DB/postgres", "api key", canary + "-api"}, // case-insensitive, unique
+		{"Prod/DB/postgres", "port", "5432"},
+		{"Prod/DB/postgres", "attachment:cert.pem", string(certBytes)},
+		{"/Prod/web/", "password", canary + "-web"},
+		{"Prod/DB/Replica/pg2", "password", canary + "-pg2"},
+		{"Org/shared", "password", canary + "-org"}, // v4: domain vault
+		{"Plain/Team/svc", "password", canary + "-plain"},
+		{"Plain/Team/svc", "token", canary + "-tok"},
+		{"Plain/Team/svc", "tags", "a,b"},
+		{"Plain/Team/svc", "attachment:key.bin", "\xde\xad\xbe\xef"},
+	}
+	for gen, cfg := range generations(s) {
+		t.Run(gen, func(t *testing.T) {
+			c := newClient(t, cfg)
+			refs := []fetch.Ref{ref("id:"+s.ItemIDs("Prod/web")[0], "password")}
+			for _, tt := range tests {
+				refs = append(refs, ref(tt.path, tt.field))
+			}
+			res, err := c.Resolve(context.Background(), refs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res[0].Err != nil || res[0].Value != canary+"-web" {
+				t.Errorf("id ref: %q, %v", res[0].Value, res[0].Err)
+			}
+			for i, tt := range tests {
+				r := res[i+1]
+				if r.Err != nil || r.Value != tt.want {
+					t.Errorf("%s %q: got %q, %v; want %q", tt.path, tt.field, r.Value, r.Err, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestBase64EnvelopeAndConcurrency(t *testing.T) {
+	s := newServer(t, passworktest.WithAlwaysBase64())
+	c := newClient(t, s.Config())
+	done := make(chan error)
+	for i := 0; i < 4; i++ {
+		go func() {
+			res, err := c.Resolve(context.Background(), []fetch.Ref{ref("Prod/DB/postgres", "API Key"), ref("Plain/Team/svc", "")})
+			if err == nil && (res[0].Value != canary+"-api" || res[1].Value != canary+"-plain") {
+				err = fmt.Errorf("wrong values: %+v", res)
+			}
+			done <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	// Errors arrive in the envelope too.
+	_, err := newClient(t, passwork.Config{URL: s.URL, Token: "bogus"}).Resolve(context.Background(), []fetch.Ref{ref("Prod/web", "")})
+	if err == nil || !strings.Contains(err.Error(), "invalidToken") {
+		t.Errorf("enveloped error not decoded: %v", err)
+	}
+}
+
+func TestTOTP(t *testing.T) {
+	s := newServer(t)
+	for gen, cfg := range generations(s) {
+		for _, path := range []string{"Prod/DB/postgres", "Plain/Team/svc"} {
+			before, _ := totp.Generate(totpSecret, time.Now())
+			res, err := newClient(t, cfg).Resolve(context.Background(), []fetch.Ref{ref(path, "totp"), ref(path, passworktest.TOTPFieldName)})
+			after, _ := totp.Generate(totpSecret, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res[0].Err != nil || (res[0].Value != before && res[0].Value != after) {
+				t.Errorf("%s %s totp = %q, %v; want %q", gen, path, res[0].Value, res[0].Err, before)
+			}
+			if res[1].Value != totpSecret { // by name: the stored secret itself
+				t.Errorf("%s %s TOTP field by name = %q", gen, path, res[1].Value)
+			}
+		}
+	}
+}
+
+func TestOAEPAndMasterPassword(t *testing.T) {
+	s := newServer(t, passworktest.WithOAEP())
+	for gen, cfg := range generations(s) {
+		cfg.MasterKey, cfg.MasterPassword = "", s.MasterPassword()
+		res, err := newClient(t, cfg).Resolve(context.Background(), []fetch.Ref{ref("Prod/DB/postgres", "password")})
+		if err != nil || res[0].Value != canary+"-pg" {
+			t.Errorf("%s: %v %v", gen, err, res)
+		}
+	}
+	if n := s.RequestsTo("master-key/options") + s.RequestsTo("get-master-key-options"); n != 2 {
+		t.Errorf("master key options fetched %d times, want 2 (once per generation)", n)
+	}
+}
+
+func TestLegacySupportMD5(t *testing.T) {
+	s := newServer(t, passworktest.WithLegacySupport())
+	res, err := newClient(t, s.ConfigV4()).Resolve(context.Background(), []fetch.Ref{
+		ref("Prod/DB/postgres", "password"), ref("Prod/DB/postgres", "attachment:cert.pem"),
+	})
+	if err != nil || res[0].Value != canary+"-pg" || res[1].Err != nil || res[1].Value != string(certBytes) {
+		t.Fatalf("legacy v4: %v %+v", err, res)
+	}
+}
+
+func TestAttachmentTampered(t *testing.T) {
+	s := newServer(t)
+	if err := s.TamperAttachmentHash("Prod/DB/postgres", "cert.pem"); err != nil {
+		t.Fatal(err)
+	}
+	for gen, cfg := range generations(s) {
+		res, err := newClient(t, cfg).Resolve(context.Background(), []fetch.Ref{ref("Prod/DB/postgres", "attachment:cert.pem")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Err == nil || !strings.Contains(res[0].Err.Error(), "integrity check failed") || res[0].Value != "" {
+			t.Errorf("%s: tampered attachment: %q, %v", gen, res[0].Value, res[0].Err)
+		}
+	}
+}
+
+func TestNotFoundAndAmbiguous(t *testing.T) {
+	s := newServer(t)
+	dups := s.ItemIDs("Prod/DB/dup")
+	tests := []struct {
+		name        string
+		ref         fetch.Ref
+		kind        string
+		missing     string
+		nearby      []string
+		notInNearby string
+	}{
+		{"vault", ref("Stage/DB/postgres", "password"), "vault", "Stage", []string{"Prod", "Plain", "Org"}, ""},
+		{"folder", ref("Prod/Cache/redis", "password"), "folder", "Cache", []string{"DB"}, ""},
+		{"subfolder", ref("Prod/DB/Nope/x", "password"), "folder", "Nope", []string{"Replica"}, ""},
+		{"entry", ref("Prod/DB/mysql", "password"), "entry", "mysql", []string{"postgres", "dup"}, "pg2"},
+		{"field", ref("Prod/DB/postgres", "secret"), "field", "secret", []string{"API Key", "port", "totp", "attachment:cert.pem"}, ""},
+		{"attachment", ref("Prod/DB/postgres", "attachment:x.pem"), "attachment", "x.pem", []string{"cert.pem"}, ""},
+		{"id", ref("id:000000000000000000000000", "password"), "entry", "id:000000000000000000000000", nil, ""},
+	}
+	for gen, cfg := range generations(s) {
+		c := newClient(t, cfg)
+		for _, tt := range tests {
+			t.Run(gen+"/"+tt.name, func(t *testing.T) {
+				res, err := c.Resolve(context.Background(), []fetch.Ref{tt.ref, ref("Prod/web", "password")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res[1].Err != nil || res[1].Value != canary+"-web" {
+					t.Errorf("unrelated ref failed: %v", res[1].Err)
+				}
+				var nf *fetch.NotFoundError
+				if !errors.As(res[0].Err, &nf) {
+					t.Fatalf("error %v is not a NotFoundError", res[0].Err)
+				}
+				if nf.Kind != tt.kind || nf.Name != tt.missing {
+					t.Errorf("got %s %q, want %s %q (%v)", nf.Kind, nf.Name, tt.kind, tt.missing, res[0].Err)
+				}
+				for _, n := range tt.nearby {
+					if !slices.Contains(nf.Nearby, n) {
+						t.Errorf("nearby %v lacks %q", nf.Nearby, n)
+					}
+				}
+				if tt.notInNearby != "" && slices.Contains(nf.Nearby, tt.notInNearby) {
+					t.Errorf("nearby %v lists %q from another level", nf.Nearby, tt.notInNearby)
+				}
+			})
+		}
+		t.Run(gen+"/ambiguous", func(t *testing.T) {
+			res, err := c.Resolve(context.Background(), []fetch.Ref{ref("Prod/DB/dup", "password")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ae *fetch.AmbiguousError
+			if !errors.As(res[0].Err, &ae) || len(ae.Candidates) != 2 {
+				t.Fatalf("got %v, want AmbiguousError", res[0].Err)
+			}
+			for _, id := range dups {
+				if !strings.Contains(res[0].Err.Error(), id) {
+					t.Errorf("error %q lacks candidate id %s", res[0].Err, id)
+				}
+			}
+		})
+	}
+}
+
+func TestWrongMasterKey(t *testing.T) {
+	for _, serverCheck := range []bool{true, false} {
+		var opts []passworktest.Option
+		if !serverCheck {
+			opts = append(opts, passworktest.WithoutMasterKeyHashCheck())
+		}
+		s := newServer(t, opts...)
+		for gen, cfg := range generations(s) {
+			cfg.MasterKey = "d3JvbmcgbWFzdGVyIGtleQ=="
+			_, err := newClient(t, cfg).Resolve(context.Background(), []fetch.Ref{ref("Prod/DB/postgres", "password")})
+			if err == nil || !strings.Contains(err.Error(), "invalid master key") {
+				t.Errorf("%s serverCheck=%v: got %v, want invalid master key", gen, serverCheck, err)
+			}
+		}
+	}
+}
+
+func TestTokenRefresh(t *testing.T) {
+	ctx := context.Background()
+	refs := []fetch.Ref{ref("Prod/DB/postgres", "password")}
+	t.Run("between calls, refresh-access-token", func(t *testing.T) {
+		s := newServer(t)
+		c := newClient(t, s.Config())
+		if _, err := c.Resolve(ctx, refs); err != nil {
+			t.Fatal(err)
+		}
+		s.ExpireAccessTokens()
+		res, err := c.Resolve(ctx, refs)
+		if err != nil || res[0].Value != canary+"-pg" {
+			t.Fatalf("after expiry: %v %v", err, res)
+		}
+		if n := s.RequestsTo("/sessions/refresh-access-token"); n != 1 {
+			t.Errorf("refresh-access-token called %d times", n)
+		}
+		if n := s.RequestsTo("/sessions/refresh") - s.RequestsTo("/sessions/refresh-access-token"); n != 0 {
+			t.Errorf("full refresh called %d times, want 0", n)
+		}
+	})
+	t.Run("within one call", func(t *testing.T) {
+		s := newServer(t)
+		c := newClient(t, s.Config())
+		// The vault listing succeeds, then the token "expires" before the search.
+		s.AddFault(passworktest.Fault{Path: "/api/v1/items/search", Status: 401, Times: 1,
+			Body: `{"errors":[{"code":"accessTokenExpired","message":"Access token expired"}]}`})
+		res, err := c.Resolve(ctx, refs)
+		if err != nil || res[0].Value != canary+"-pg" {
+			t.Fatalf("%v %v", err, res)
+		}
+		if s.RequestsTo("/sessions/refresh") != 1 || s.RequestsTo("/api/v1/items/search") != 2 {
+			t.Errorf("refresh %d, search %d", s.RequestsTo("/sessions/refresh"), s.RequestsTo("/api/v1/items/search"))
+		}
+	})
+	t.Run("full rotation persisted to state file", func(t *testing.T) {
+		s := newServer(t, passworktest.WithoutRefreshAccessToken())
+		cfg := s.Config()
+		cfg.TokenStateFile = filepath.Join(t.TempDir(), "tokens.json")
+		c := newClient(t, cfg)
+		s.ExpireAccessTokens()
+		if res, err := c.Resolve(ctx, refs); err != nil || res[0].Err != nil {
+			t.Fatalf("%v %v", err, res)
+		}
+		fi, err := os.Stat(cfg.TokenStateFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("state file mode %v", fi.Mode().Perm())
+		}
+		// The configured pair is now invalid; a new process must use the file.
+		if res, err := newClient(t, cfg).Resolve(ctx, refs); err != nil || res[0].Err != nil {
+			t.Fatalf("second process with state file: %v %v", err, res)
+		}
+		noState := s.Config()
+		if _, err := newClient(t, noState).Resolve(ctx, refs); err == nil {
+			t.Error("the rotated-away pair still works; the emulator does not invalidate it")
+		}
+	})
+	t.Run("no refresh token", func(t *testing.T) {
+		s := newServer(t)
+		cfg := s.Config()
+		cfg.RefreshToken = ""
+		s.ExpireAccessTokens()
+		_, err := newClient(t, cfg).Resolve(ctx, refs)
+		if err == nil || !strings.Contains(err.Error(), "PASSWORK_REFRESH_TOKEN") {
+			t.Errorf("got %v", err)
+		}
+	})
+	t.Run("v4 session expiry", func(t *testing.T) {
+		s := newServer(t)
+		c := newClient(t, s.ConfigV4())
+		if _, err := c.Resolve(ctx, refs); err != nil {
+			t.Fatal(err)
+		}
+		s.ExpireSessions()
+		res, err := c.Resolve(ctx, append(refs, ref("Prod/web", "password"), ref("Plain/Team/svc", "login")))
+		if err != nil || res[0].Value != canary+"-pg" || res[1].Value != canary+"-web" || res[2].Value != "svc" {
+			t.Fatalf("%v %+v", err, res)
+		}
+		if n := s.RequestsTo("/api/v4/auth/refreshToken"); n != 1 {
+			t.Errorf("v4 refresh called %d times", n)
+		}
+	})
+}
+
+func TestFaults(t *testing.T) {
+	ctx := context.Background()
+	refs := []fetch.Ref{ref("Prod/DB/postgres", "password"), ref("Plain/Team/svc", "attachment:key.bin")}
+	tests := []struct {
+		name     string
+		fault    passworktest.Fault
+		wantErr  string // "" = must succeed
+		attempts int    // requests to fault.Path, 0 = unchecked
+	}{
+		{"429 retry-after", passworktest.Fault{Path: "/api/v1/vaults", Status: 429, RetryAfter: "0", Times: 2}, "", 3},
+		{"429 retry-after too long", passworktest.Fault{Path: "/api/v1/vaults", Status: 429, RetryAfter: "120", Times: 5}, "retry after 2m0s", 1},
+		{"503 once", passworktest.Fault{Path: "/api/v1/batch", Status: 503, Times: 1}, "", 3}, // 2 tries + attachment batch
+		{"503 forever", passworktest.Fault{Path: "/api/v1/batch", Status: 503}, "HTTP 503", 3},
+		{"500", passworktest.Fault{Path: "/api/v1/items/search", Status: 500}, "HTTP 500", 1},
+		{"403 keys", passworktest.Fault{Path: "/api/v1/users/keys", Status: 403}, "HTTP 403", 1},
+		{"401", passworktest.Fault{Path: "/api/v1/vaults", Status: 401}, "HTTP 401", 1},
+		{"truncated envelope", passworktest.Fault{Path: "/api/v1/vaults", Body: `{"format":"base64","content":"eyJpdGVtcyI6W3siaWQi`}, "malformed response", 1},
+		{"bad base64 in envelope", passworktest.Fault{Path: "/api/v1/items/search", Body: `{"format":"base64","content":"!!!"}`}, "malformed response", 1},
+		{"html", passworktest.Fault{Path: "/api/v1/batch", Body: `<html>gateway</html>`}, "malformed response", 1},
+		{"wrong shape", passworktest.Fault{Path: "/api/v1/batch", Body: `{"responses":"nope"}`}, "malformed response", 1},
+		{"v4 500", passworktest.Fault{Path: "/api/v4/passwords/search", Status: 500}, "HTTP 500", 1},
+		{"v4 truncated", passworktest.Fault{Path: "/api/v4/vaults/list", Body: `{"status":"success","data":[{"id"`}, "malformed response", 1},
+		{"v4 429", passworktest.Fault{Path: "/api/v4/passwords/", Status: 429, RetryAfter: "0", Times: 1}, "", 0},
+		{"v4 login 401", passworktest.Fault{Path: "/api/v4/auth/login", Status: 401}, "login with PASSWORK_API_KEY", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newServer(t)
+			cfg := s.Config()
+			if strings.Contains(tt.fault.Path, "/api/v4/") {
+				cfg = s.ConfigV4()
+			}
+			s.AddFault(tt.fault)
+			res, err := newClient(t, cfg).Resolve(ctx, refs)
+			if tt.wantErr == "" {
+				if err != nil || res[0].Value != canary+"-pg" || res[1].Value != "\xde\xad\xbe\xef" {
+					t.Fatalf("want success after retries, got %v %+v", err, res)
+				}
+			} else if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("got %v, want error containing %q", err, tt.wantErr)
+			}
+			if tt.attempts > 0 {
+				if n := s.RequestsTo(tt.fault.Path); n != tt.attempts {
+					t.Errorf("%d requests to %s, want %d", n, tt.fault.Path, tt.attempts)
+				}
+			}
+		})
+	}
+}
+
+func TestSlowResponseHonoursContext(t *testing.T) {
+	s := newServer(t)
+	s.AddFault(passworktest.Fault{Path: "/api/v1/vaults", Delay: 10 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := newClient(t, s.Config()).Resolve(ctx, []fetch.Ref{ref("Prod/web", "")}); !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v, want context.Canceled", err)
+	}
+}
+
+// seedMany seeds n entries spread over three vaults and two folder levels.
+func seedMany(t testing.TB, s *passworktest.Server, n int) []fetch.Ref {
+	var entries []fetchtest.Entry
+	var refs []fetch.Ref
+	for i := range n {
+		p := fmt.Sprintf("V%d/F%d/S%d/e%03d", i%3, i%4, i%2, i)
+		entries = append(entries, fetchtest.Entry{Path: p, Fields: map[string]string{"password": fmt.Sprintf("pw-%d", i)}})
+		refs = append(refs, ref(p, "password"))
+	}
+	if err := s.Seed(entries); err != nil {
+		t.Fatal(err)
+	}
+	return refs
+}
+
+func TestRequestBudget(t *testing.T) {
+	ctx := context.Background()
+	s := passworktest.NewServer()
+	defer s.Close()
+	refs := seedMany(t, s, 100)
+	c := newClient(t, s.Config())
+	res, err := c.Resolve(ctx, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil || r.Value != fmt.Sprintf("pw-%d", i) {
+			t.Fatalf("ref %d: %q %v", i, r.Value, r.Err)
+		}
+	}
+	auth := s.RequestsTo("/users/keys") + s.RequestsTo("/master-key/options")
+	after := s.Requests() - auth
+	t.Logf("v1: 100 secrets in 3 vaults: %d requests after auth (+%d auth)", after, auth)
+	if after > 6 {
+		t.Errorf("%d requests after auth, want ≤ 6", after)
+	}
+
+	// A refresh cycle: no key fetch (hence no RSA/PBKDF2 either), vaults cached.
+	s.ResetCounters()
+	if _, err := c.Resolve(ctx, append(refs, refs...)); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.RequestsTo("/users/keys"); n != 0 {
+		t.Errorf("second Resolve fetched users/keys %d times", n)
+	}
+	t.Logf("v1: second Resolve of 200 refs (100 distinct): %d requests", s.Requests())
+	if s.Requests() > 5 {
+		t.Errorf("second Resolve: %d requests, want ≤ 5 (search + 4 batches)", s.Requests())
+	}
+
+	// v4 has no batch endpoint: report the cost.
+	s.ResetCounters()
+	c4 := newClient(t, s.ConfigV4())
+	if _, err := c4.Resolve(ctx, refs); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("v4: 100 secrets in 3 vaults: %d requests including login and version", s.Requests())
+	if want := 2 + 2 + 100; s.Requests() != want {
+		t.Errorf("v4: %d requests, want %d (login, version, vaults, search, 100 GETs)", s.Requests(), want)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		cfg  passwork.Config
+		want string
+	}{
+		{passwork.Config{}, "PASSWORK_URL is required"},
+		{passwork.Config{URL: "ftp://x"}, "must start with http"},
+		{passwork.Config{URL: "https://x"}, "PASSWORK_TOKEN is required"},
+		{passwork.Config{URL: "https://x/api/v4"}, "PASSWORK_API_KEY is required"},
+		{passwork.Config{URL: "https://x", API: "v9", Token: "t"}, "PASSWORK_API must be"},
+		{passwork.Config{URL: "https://x", Token: "t", MasterKey: "a", MasterPassword: "b"}, "only one of"},
+	}
+	for _, tt := range tests {
+		if _, err := passwork.New(tt.cfg, fetch.Options{}); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("New(%+v) = %v, want %q", tt.cfg, err, tt.want)
+		}
+	}
+	if _, err := passwork.New(passwork.Config{URL: "https://x/api/v4/", APIKey: "k"}, fetch.Options{}); err != nil {
+		t.Errorf("v4 auto-detect: %v", err)
+	}
+}
+
+// TestCanaryNeverInErrors triggers every failure we can and checks that no
+// error text contains a seeded secret.
+func TestCanaryNeverInErrors(t *testing.T) {
+	ctx := context.Background()
+	var errs []error
+	collect := func(res []fetch.Result, err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				errs = append(errs, r.Err)
+			}
+		}
+	}
+	badRefs := []fetch.Ref{
+		ref("Nope/x", ""), ref("Prod/Nope/x", ""), ref("Prod/DB/nope", ""), ref("Prod/DB/postgres", "nope"),
+		ref("Prod/DB/postgres", "attachment:nope"), ref("Prod/DB/dup", ""), ref("id:nope", ""), ref("x", ""),
+		ref("Plain/Team/svc", "nope"), ref("Prod/DB/postgres", "API"),
+	}
+	faults := []passworktest.Fault{
+		{}, {Path: "/api/v", Status: 500}, {Path: "/batch", Body: `{"format":"base64","content":"eyJyZXNwb25zZXMiOlt7InN0YXR1c0NvZGUiOjIwMCwiYm9keSI6`},
+		{Path: "/users/keys", Status: 403}, {Path: "/api/v", Status: 429, RetryAfter: "999"},
+		{Path: "/passwords/", Status: 404}, {Path: "/batch", Body: canary}, // a body that echoes a secret
+	}
+	for _, f := range faults {
+		for _, check := range []bool{true, false} {
+			var opts []passworktest.Option
+			if !check {
+				opts = append(opts, passworktest.WithoutMasterKeyHashCheck())
+			}
+			s := newServer(t, opts...)
+			if err := s.TamperAttachmentHash("Prod/DB/postgres", "cert.pem"); err != nil {
+				t.Fatal(err)
+			}
+			s.AddFault(f)
+			for _, cfg := range generations(s) {
+				collect(newClient(t, cfg).Resolve(ctx, append(badRefs, ref("Prod/DB/postgres", "attachment:cert.pem"))))
+				wrong := cfg
+				wrong.MasterKey = canary + "-masterkey"
+				collect(newClient(t, wrong).Resolve(ctx, badRefs))
+				wrongPW := cfg
+				wrongPW.MasterKey, wrongPW.MasterPassword = "", canary+"-masterpw"
+				collect(newClient(t, wrongPW).Resolve(ctx, badRefs))
+				noKey := cfg
+				noKey.MasterKey = ""
+				collect(newClient(t, noKey).Resolve(ctx, badRefs[:4]))
+				badTok := cfg
+				badTok.Token, badTok.APIKey = canary+"-token", canary+"-apikey"
+				collect(newClient(t, badTok).Resolve(ctx, badRefs[:1]))
+			}
+		}
+	}
+	if len(errs) < 50 {
+		t.Fatalf("only %d errors collected; the scenarios are not failing", len(errs))
+	}
+	for _, err := range errs {
+		if strings.Contains(err.Error(), canary) {
+			t.Errorf("error leaks a secret: %v", err)
+		}
+	}
+}
+
+func BenchmarkResolve100(b *testing.B) {
+	s := passworktest.NewServer()
+	defer s.Close()
+	refs := seedMany(b, s, 100)
+	c := newClient(b, s.Config())
+	ctx := context.Background()
+	if _, err := c.Resolve(ctx, refs); err != nil { // warm: auth, keys
+		b.Fatal(err)
+	}
+	s.ResetCounters()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := c.Resolve(ctx, refs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(s.Requests())/float64(b.N), "requests/op")
+}

@@ -1,0 +1,469 @@
+// Package passworktest is a Passwork server emulator for tests and
+// `injector dev`. It speaks both API generations over real HTTP — Passwork 7
+// (/api/v1) and the legacy Passwork 4–6 API (/api/v4) — and stores only what a
+// real server stores: ciphertext produced the way the official clients
+// produce it (RSA-wrapped vault keys, AESpw item keys and values, encrypted
+// custom fields, attachments with the quirky hash), or plain base64 for
+// vaults seeded with client-side encryption off.
+//
+// Fault knobs (AddFault, ExpireAccessTokens, ExpireSessions) and a request
+// counter let tests assert retries, token rotation and request budgets.
+package passworktest
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+
+	pwcrypto "github.com/injector-dev/injector/internal/crypto/passwork"
+	"github.com/injector-dev/injector/internal/fetch/passwork"
+)
+
+// Option configures a Server.
+type Option func(*options)
+
+type options struct {
+	iterations     int
+	masterPassword string
+	rsaBits        int
+	oaep           bool
+	plainVaults    map[string]bool
+	domainVaults   map[string]bool
+	legacySupport  bool
+	noAccessRotate bool
+	maxBatch       int
+	noHashCheck    bool
+	alwaysBase64   bool
+}
+
+// WithPBKDF2Iterations sets the master-key PBKDF2 iteration count (default
+// 1000, far below the product's 300000, to keep tests fast).
+func WithPBKDF2Iterations(n int) Option { return func(o *options) { o.iterations = n } }
+
+// WithMasterPassword sets the user's master password (default "emulator master password").
+func WithMasterPassword(p string) Option { return func(o *options) { o.masterPassword = p } }
+
+// WithRSABits sets the user key size (default 1024, like web-created keys).
+func WithRSABits(n int) Option { return func(o *options) { o.rsaBits = n } }
+
+// WithOAEP wraps vault keys with RSA-OAEP-SHA256 (newer SDK) instead of
+// PKCS#1 v1.5 (web client).
+func WithOAEP() Option { return func(o *options) { o.oaep = true } }
+
+// WithPlainVaults seeds the named vaults with client-side encryption off:
+// plain base64 values and null keys.
+func WithPlainVaults(names ...string) Option {
+	return func(o *options) {
+		for _, n := range names {
+			o.plainVaults[n] = true
+		}
+	}
+}
+
+// WithDomainVaults makes the named vaults organisation ("domain") vaults on
+// the v4 API: their password is wrapped with a domain master key.
+func WithDomainVaults(names ...string) Option {
+	return func(o *options) {
+		for _, n := range names {
+			o.domainVaults[n] = true
+		}
+	}
+}
+
+// WithLegacySupport makes /api/v4/info/version report legacySupport, so the
+// master hash header and attachment hashes use MD5.
+func WithLegacySupport() Option { return func(o *options) { o.legacySupport = true } }
+
+// WithoutRefreshAccessToken emulates a server older than 7.6 that lacks
+// /sessions/refresh-access-token (404), leaving only /sessions/refresh.
+func WithoutRefreshAccessToken() Option { return func(o *options) { o.noAccessRotate = true } }
+
+// WithoutMasterKeyHashCheck makes the server accept any master key hash, so
+// a wrong master key is only detected when the client decrypts its keys.
+func WithoutMasterKeyHashCheck() Option { return func(o *options) { o.noHashCheck = true } }
+
+// WithAlwaysBase64 ignores X-Response-Format: raw and always answers in the
+// base64 envelope, like a server (or proxy) that drops the header.
+func WithAlwaysBase64() Option { return func(o *options) { o.alwaysBase64 = true } }
+
+// WithMaxBatch sets how many sub-requests /api/v1/batch accepts (default 100).
+func WithMaxBatch(n int) Option { return func(o *options) { o.maxBatch = n } }
+
+// Fault makes matching requests misbehave. A request matches when its URL
+// path contains Path ("" matches all). Times limits how many requests are
+// affected (0 = until cleared).
+type Fault struct {
+	Path       string
+	Method     string        // "" matches any method
+	Status     int           // respond with this status and an error body
+	RetryAfter string        // Retry-After header value, with Status
+	Body       string        // respond with this body verbatim (status Status, or 200)
+	Delay      time.Duration // wait before handling (or before the fault response)
+	Times      int
+}
+
+// Server is a running emulator. The zero value is not usable; use NewServer.
+type Server struct {
+	URL string
+
+	http *httptest.Server
+	mux  *http.ServeMux
+	opts options
+
+	mu sync.Mutex
+
+	// What the server stores about the user: never plaintext keys.
+	userID           string
+	mkOptions        string
+	masterKeyHash    string
+	masterKeyHashMD5 string
+	publicPEM        string
+	privateEncrypted string
+	apiKey           string
+
+	// Session state.
+	sessions   map[string]*session // v7 access token → session
+	refreshes  map[string]string   // v7 refresh token → access token
+	v4sessions map[string]*session // v4 token → session
+	initAccess string
+	initRefres string
+
+	vaults  []*vault
+	folders []*folder
+	items   []*item
+	seq     int
+
+	faults  []*Fault
+	total   int
+	perPath map[string]int
+
+	// seeder plays the official client at write time: it knows the master
+	// key and the plaintext vault keys so it can encrypt new entries. It is
+	// never consulted when serving requests.
+	seeder seeder
+}
+
+type seeder struct {
+	masterKey string
+	pub       *rsa.PublicKey
+	vaultKeys map[string]string // vault id → vault key
+}
+
+type session struct {
+	refresh string
+	expired bool
+}
+
+type vault struct {
+	ID                 string
+	Name               string
+	MasterKeyEncrypted *string // v7: RSA-wrapped vault key; nil with CSE off
+	PasswordCrypted    *string // v4: AESpw(vault key, master key or domain master)
+	Scope              string  // v4: "domain" for organisation vaults
+	DomainMaster       *string // v4: AESpw(domain master, master key)
+}
+
+type folder struct {
+	ID, Name, VaultID, ParentID string
+}
+
+type custom struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+type attachment struct {
+	ID            string
+	Name          string
+	EncryptedKey  string
+	EncryptedData string
+	Hash          string
+}
+
+type item struct {
+	ID, VaultID, FolderID   string
+	Name, Login, URL, Descr string
+	URLs, Tags              []string
+	PasswordEncrypted       string
+	KeyEncrypted            *string
+	Customs                 []custom
+	Attachments             []*attachment
+}
+
+// NewServer starts an emulator on 127.0.0.1 with a fresh user (RSA key,
+// master key, API token pair and v4 API key) and no data.
+func NewServer(opts ...Option) *Server {
+	o := options{
+		iterations: 1000, masterPassword: "emulator master password", rsaBits: 1024,
+		plainVaults: map[string]bool{}, domainVaults: map[string]bool{}, maxBatch: 100,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.oaep && o.rsaBits < 2048 {
+		o.rsaBits = 2048 // OAEP-SHA256 cannot wrap a 100-character key under 1024 bits
+	}
+	s := &Server{
+		opts: o, sessions: map[string]*session{}, refreshes: map[string]string{},
+		v4sessions: map[string]*session{}, perPath: map[string]int{},
+		seeder: seeder{vaultKeys: map[string]string{}},
+	}
+	if err := s.initUser(); err != nil {
+		panic("passworktest: " + err.Error()) // only on a broken crypto/rand
+	}
+	s.mux = http.NewServeMux()
+	s.routesV7()
+	s.routesV4()
+	s.http = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.URL = s.http.URL
+	return s
+}
+
+func (s *Server) initUser() error {
+	s.userID = s.newID()
+	s.mkOptions = fmt.Sprintf("pbkdf:sha256:%d:64:%s", s.opts.iterations, randomString(32))
+	mk, err := pwcrypto.DeriveMasterKey(s.opts.masterPassword, s.mkOptions)
+	if err != nil {
+		return err
+	}
+	s.seeder.masterKey = mk
+	s.masterKeyHash = pwcrypto.MasterKeyHash(mk)
+	s.masterKeyHashMD5 = pwcrypto.MasterKeyHashMD5(mk)
+	priv, err := rsa.GenerateKey(rand.Reader, s.opts.rsaBits)
+	if err != nil {
+		return err
+	}
+	s.seeder.pub = &priv.PublicKey
+	spki, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		return err
+	}
+	s.publicPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki}))
+	privPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(priv)})
+	if s.privateEncrypted, err = pwcrypto.Encrypt(string(privPEM), mk); err != nil {
+		return err
+	}
+	s.apiKey = randomHex(20)
+	s.initAccess, s.initRefres = s.issuePair()
+	return nil
+}
+
+// Close shuts the server down.
+func (s *Server) Close() { s.http.Close() }
+
+// Config returns a client configuration for the Passwork 7 API with the
+// token pair the server issued at start and the derived master key (what
+// passwork-cli calls --master-key).
+func (s *Server) Config() passwork.Config {
+	return passwork.Config{
+		URL: s.URL, API: "v1", Token: s.initAccess, RefreshToken: s.initRefres,
+		MasterKey: s.seeder.masterKey, BatchSize: 25,
+	}
+}
+
+// ConfigV4 returns a client configuration for the legacy /api/v4 API.
+func (s *Server) ConfigV4() passwork.Config {
+	return passwork.Config{URL: s.URL + "/api/v4", API: "v4", APIKey: s.apiKey, MasterKey: s.seeder.masterKey, BatchSize: 25}
+}
+
+// MasterPassword returns the user's master password, for tests of
+// PASSWORK_MASTER_PASSWORD.
+func (s *Server) MasterPassword() string { return s.opts.masterPassword }
+
+// ItemIDs returns the ids of the entries seeded at path, in seeding order.
+func (s *Server) ItemIDs(path string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for _, it := range s.items {
+		if s.itemPath(it) == path {
+			ids = append(ids, it.ID)
+		}
+	}
+	return ids
+}
+
+// TamperAttachmentHash replaces the stored hash of an attachment, so the
+// client's integrity check must fail.
+func (s *Server) TamperAttachmentHash(path, file string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, it := range s.items {
+		if s.itemPath(it) != path {
+			continue
+		}
+		for _, a := range it.Attachments {
+			if a.Name == file {
+				a.Hash = strings.Repeat("0", len(a.Hash))
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("passworktest: no attachment %q on %q", file, path)
+}
+
+// AddFault installs a fault; faults are checked in order.
+func (s *Server) AddFault(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fc := f
+	s.faults = append(s.faults, &fc)
+}
+
+// ClearFaults removes all faults.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
+// ExpireAccessTokens makes every current v7 access token expired, as if its
+// lifetime had passed. Refreshing still works.
+func (s *Server) ExpireAccessTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, se := range s.sessions {
+		se.expired = true
+	}
+}
+
+// ExpireSessions makes every current v4 session expired (apiSessionExpired).
+func (s *Server) ExpireSessions() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, se := range s.v4sessions {
+		se.expired = true
+	}
+}
+
+// Requests returns how many HTTP requests the server has received since the
+// last ResetCounters (batch sub-requests are not counted separately).
+func (s *Server) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
+
+// RequestsTo returns how many requests had a URL path containing substr.
+func (s *Server) RequestsTo(substr string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for p, c := range s.perPath {
+		if strings.Contains(p, substr) {
+			n += c
+		}
+	}
+	return n
+}
+
+// ResetCounters zeroes the request counters.
+func (s *Server) ResetCounters() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.total = 0
+	s.perPath = map[string]int{}
+}
+
+// serve counts the request, applies any fault, then routes it.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.total++
+	s.perPath[r.Method+" "+r.URL.Path]++
+	var fault *Fault
+	for _, f := range s.faults {
+		if f.Times < 0 || !strings.Contains(r.URL.Path, f.Path) || (f.Method != "" && f.Method != r.Method) {
+			continue
+		}
+		fc := *f
+		fault = &fc
+		if f.Times > 0 {
+			if f.Times--; f.Times == 0 {
+				f.Times = -1 // used up
+			}
+		}
+		break
+	}
+	s.mu.Unlock()
+
+	if fault != nil {
+		if fault.Delay > 0 {
+			select {
+			case <-time.After(fault.Delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if fault.Body != "" || fault.Status != 0 {
+			status := fault.Status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			if fault.RetryAfter != "" {
+				w.Header().Set("Retry-After", fault.RetryAfter)
+			}
+			body := fault.Body
+			if body == "" {
+				if strings.HasPrefix(r.URL.Path, "/api/v4/") {
+					body = fmt.Sprintf(`{"status":"error","code":"injectedFault%d","data":null}`, status)
+				} else {
+					body = fmt.Sprintf(`{"errors":[{"code":"injectedFault%d","field":"","message":"injected fault"}]}`, status)
+				}
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			w.Write([]byte(body))
+			return
+		}
+	}
+	if s.opts.alwaysBase64 {
+		r.Header.Del("X-Response-Format")
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// newID returns a 24-hex-digit id like the server's ObjectIds. Callers hold mu
+// or are single-threaded.
+func (s *Server) newID() string {
+	s.seq++
+	return fmt.Sprintf("6650%012x%08x", time.Now().Unix(), s.seq)
+}
+
+const keyAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@!"
+
+// randomString returns n characters from the SDK's key alphabet.
+func randomString(n int) string {
+	b := make([]byte, n)
+	max := big.NewInt(int64(len(keyAlphabet)))
+	for i := range b {
+		v, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			panic("passworktest: crypto/rand: " + err.Error())
+		}
+		b[i] = keyAlphabet[v.Int64()]
+	}
+	return string(b)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (s *Server) issuePair() (access, refresh string) {
+	access, refresh = randomHex(24), randomHex(24)
+	s.sessions[access] = &session{refresh: refresh}
+	s.refreshes[refresh] = access
+	return access, refresh
+}

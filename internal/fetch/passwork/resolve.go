@@ -1,0 +1,388 @@
+package passwork
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/injector-dev/injector/internal/crypto/totp"
+	"github.com/injector-dev/injector/internal/fetch"
+)
+
+// Resolve resolves refs in one pass: one vault listing (cached), one entry
+// listing across all vaults named, batched entry fetches and, if any
+// attachments are referenced, batched attachment fetches.
+func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	results := make([]fetch.Result, len(refs))
+	if len(refs) == 0 {
+		return results, nil
+	}
+	if err := c.backend.auth(ctx); err != nil {
+		return nil, err
+	}
+
+	// 1. Map every ref to an entry id.
+	ids := make([]string, len(refs))
+	if err := c.locate(ctx, refs, ids, results); err != nil {
+		return nil, err
+	}
+
+	// 2. Fetch the distinct entries.
+	var want []string
+	for i, id := range ids {
+		if results[i].Err == nil && id != "" && !slices.Contains(want, id) {
+			want = append(want, id)
+		}
+	}
+	entries, getErrs, err := c.backend.get(ctx, want)
+	if err != nil {
+		return nil, err
+	}
+
+	// 3. Pick fields; attachments are collected and fetched together.
+	pending := map[int]attRef{}
+	for i, ref := range refs {
+		if results[i].Err != nil {
+			continue
+		}
+		e := entries[ids[i]]
+		if e == nil {
+			if gerr := getErrs[ids[i]]; gerr != nil {
+				results[i].Err = fmt.Errorf("passwork: resolve %s: %w", ref, gerr)
+			} else {
+				results[i].Err = fmt.Errorf("passwork: resolve %s: %w", ref, &fetch.NotFoundError{Kind: "entry", Name: ref.Path})
+			}
+			continue
+		}
+		v, att, err := c.field(ctx, ref, e)
+		switch {
+		case isBatchError(err):
+			return nil, err
+		case err != nil:
+			results[i].Err = fmt.Errorf("passwork: resolve %s: %w", ref, err)
+		case att != nil:
+			pending[i] = *att
+		default:
+			results[i].Value = v
+		}
+	}
+	if len(pending) > 0 {
+		if err := c.fetchAttachments(ctx, refs, entries, pending, results); err != nil {
+			return nil, err
+		}
+	}
+	return results, nil
+}
+
+// locate fills ids for every ref, or results[i].Err for refs that do not
+// name exactly one entry.
+func (c *Client) locate(ctx context.Context, refs []fetch.Ref, ids []string, results []fetch.Result) error {
+	var vaultNames []string
+	for i, ref := range refs {
+		if id, ok := ref.ID(); ok {
+			if id == "" {
+				results[i].Err = fmt.Errorf("passwork: resolve %s: empty id", ref)
+			}
+			ids[i] = id
+			continue
+		}
+		segs := ref.Segments()
+		if len(segs) < 2 {
+			results[i].Err = fmt.Errorf("passwork: resolve %s: path must be \"Vault/[Folder/…/]Name\" or \"id:<id>\"", ref)
+			continue
+		}
+		if !slices.Contains(vaultNames, segs[0]) {
+			vaultNames = append(vaultNames, segs[0])
+		}
+	}
+	if len(vaultNames) == 0 {
+		return nil
+	}
+	vaults, err := c.backend.vaults(ctx, false)
+	if err != nil {
+		return err
+	}
+	for _, n := range vaultNames {
+		if len(vaults[n]) == 0 { // maybe created since we cached the list
+			if vaults, err = c.backend.vaults(ctx, true); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	var vaultIDs []string
+	for _, n := range vaultNames {
+		vaultIDs = append(vaultIDs, vaults[n]...)
+	}
+	var sums []summary
+	if len(vaultIDs) > 0 {
+		if sums, err = c.backend.list(ctx, vaultIDs); err != nil {
+			return err
+		}
+	}
+	vaultOf := map[string]string{} // id → name
+	var allVaults []string
+	for n, vids := range vaults {
+		allVaults = append(allVaults, n)
+		for _, id := range vids {
+			vaultOf[id] = n
+		}
+	}
+	for i, ref := range refs {
+		if _, ok := ref.ID(); ok || results[i].Err != nil {
+			continue
+		}
+		ids[i], results[i].Err = match(ref, sums, vaultOf, allVaults)
+	}
+	return nil
+}
+
+// match finds the single summary at ref's path or explains why not.
+func match(ref fetch.Ref, sums []summary, vaultOf map[string]string, allVaults []string) (string, error) {
+	segs := ref.Segments()
+	vault, folders, name := segs[0], segs[1:len(segs)-1], segs[len(segs)-1]
+	var inVault []summary
+	for _, s := range sums {
+		if vaultOf[s.vaultID] == vault {
+			inVault = append(inVault, s)
+		}
+	}
+	if len(inVault) == 0 && !slices.Contains(allVaults, vault) {
+		return "", fmt.Errorf("passwork: resolve %s: %w", ref, &fetch.NotFoundError{Kind: "vault", Name: vault, Nearby: allVaults})
+	}
+	// Walk down the folders so the error names the first missing level.
+	level := inVault
+	for d, f := range folders {
+		var next []summary
+		nearby := map[string]bool{}
+		for _, s := range level {
+			if len(s.folders) > d {
+				nearby[s.folders[d]] = true
+				if s.folders[d] == f {
+					next = append(next, s)
+				}
+			}
+		}
+		if len(next) == 0 {
+			within := fmt.Sprintf("vault %q", vault)
+			if d > 0 {
+				within = fmt.Sprintf("folder %q", strings.Join(segs[:d+1], "/"))
+			}
+			return "", fmt.Errorf("passwork: resolve %s: %w", ref,
+				&fetch.NotFoundError{Kind: "folder", Name: f, Within: within, Nearby: keys(nearby)})
+		}
+		level = next
+	}
+	var hits []string
+	names := map[string]bool{}
+	for _, s := range level {
+		if len(s.folders) != len(folders) {
+			continue
+		}
+		names[s.name] = true
+		if s.name == name {
+			hits = append(hits, s.id)
+		}
+	}
+	within := fmt.Sprintf("vault %q", vault)
+	if len(folders) > 0 {
+		within = fmt.Sprintf("folder %q", strings.Join(segs[:len(segs)-1], "/"))
+	}
+	switch len(hits) {
+	case 0:
+		return "", fmt.Errorf("passwork: resolve %s: %w", ref,
+			&fetch.NotFoundError{Kind: "entry", Name: name, Within: within, Nearby: keys(names)})
+	case 1:
+		return hits[0], nil
+	}
+	return "", fmt.Errorf("passwork: resolve %s: %w", ref, &fetch.AmbiguousError{Kind: "entry", Name: ref.Path, Candidates: hits})
+}
+
+// field returns the value of ref.Field in e, or the attachment to fetch.
+func (c *Client) field(ctx context.Context, ref fetch.Ref, e *entry) (string, *attRef, error) {
+	switch ref.Field {
+	case "name":
+		return e.name, nil, nil
+	case "login":
+		return e.login, nil, nil
+	case "url":
+		return e.url, nil, nil
+	case "urls":
+		if len(e.urls) == 0 && e.url != "" {
+			return e.url, nil, nil
+		}
+		return strings.Join(e.urls, ","), nil, nil
+	case "description":
+		return e.description, nil, nil
+	case "tags":
+		return strings.Join(e.tags, ","), nil, nil
+	}
+	if file, ok := strings.CutPrefix(ref.Field, "attachment:"); ok {
+		for _, a := range e.attachments {
+			if a.name == file {
+				return "", &a, nil
+			}
+		}
+		return "", nil, &fetch.NotFoundError{Kind: "attachment", Name: file, Within: fmt.Sprintf("entry %q", ref.Path), Nearby: attachmentNames(e)}
+	}
+
+	key, plain, err := c.backend.itemKey(ctx, e)
+	if err != nil {
+		return "", nil, err
+	}
+	if ref.Field == "" || ref.Field == "password" {
+		v, err := open(e.passwordEnc, key, plain)
+		if err != nil {
+			return "", nil, fmt.Errorf("decrypt password: %w", err)
+		}
+		return v, nil, nil
+	}
+	customs, err := openCustoms(e, key, plain)
+	if err != nil {
+		return "", nil, err
+	}
+	if ref.Field == "totp" {
+		if cf := findCustom(customs, func(c encCustom) bool { return c.Type == "totp" }); len(cf) > 0 {
+			code, err := totp.Generate(cf[0].Value, c.now())
+			if err != nil {
+				return "", nil, fmt.Errorf("totp field %q: %w", cf[0].Name, err)
+			}
+			return code, nil, nil
+		}
+	}
+	if cf := findCustom(customs, func(c encCustom) bool { return c.Name == ref.Field }); len(cf) > 0 {
+		return cf[0].Value, nil, nil
+	}
+	cf := findCustom(customs, func(c encCustom) bool { return strings.EqualFold(c.Name, ref.Field) })
+	switch {
+	case len(cf) == 1:
+		return cf[0].Value, nil, nil
+	case len(cf) > 1:
+		var names []string
+		for _, c := range cf {
+			names = append(names, c.Name)
+		}
+		return "", nil, &fetch.AmbiguousError{Kind: "field", Name: ref.Field, Candidates: names}
+	}
+	nearby := []string{"password", "login", "url", "urls", "name", "description", "tags"}
+	for _, c := range customs {
+		nearby = append(nearby, c.Name)
+		if c.Type == "totp" {
+			nearby = append(nearby, "totp")
+		}
+	}
+	for _, a := range attachmentNames(e) {
+		nearby = append(nearby, "attachment:"+a)
+	}
+	return "", nil, &fetch.NotFoundError{Kind: "field", Name: ref.Field, Within: fmt.Sprintf("entry %q", ref.Path), Nearby: nearby}
+}
+
+// openCustoms decrypts the custom fields; name and type are encrypted too.
+func openCustoms(e *entry, key string, plain bool) ([]encCustom, error) {
+	out := make([]encCustom, 0, len(e.customs))
+	for i, c := range e.customs {
+		var d encCustom
+		var err error
+		if d.Name, err = open(c.Name, key, plain); err == nil {
+			if d.Type, err = open(c.Type, key, plain); err == nil {
+				d.Value, err = open(c.Value, key, plain)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decrypt custom field #%d: %w", i+1, err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func findCustom(cs []encCustom, ok func(encCustom) bool) []encCustom {
+	var out []encCustom
+	for _, c := range cs {
+		if ok(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// fetchAttachments fetches, decrypts and verifies the pending attachments.
+func (c *Client) fetchAttachments(ctx context.Context, refs []fetch.Ref, entries map[string]*entry, pending map[int]attRef, results []fetch.Result) error {
+	var reqs []attRef
+	for _, a := range pending {
+		if !slices.Contains(reqs, a) {
+			reqs = append(reqs, a)
+		}
+	}
+	atts, errs, err := c.backend.attachments(ctx, reqs)
+	if err != nil {
+		return err
+	}
+	for i, a := range pending {
+		data, err := c.openAttachment(ctx, entries[a.itemID], atts[a], errs[a])
+		if isBatchError(err) {
+			return err
+		}
+		if err != nil {
+			results[i].Err = fmt.Errorf("passwork: resolve %s: attachment %q: %w", refs[i], a.name, err)
+			continue
+		}
+		results[i].Value = string(data)
+	}
+	return nil
+}
+
+func (c *Client) openAttachment(ctx context.Context, e *entry, att *attachmentData, fetchErr error) ([]byte, error) {
+	if fetchErr != nil {
+		return nil, fetchErr
+	}
+	if att == nil {
+		return nil, errors.New("not returned by the server")
+	}
+	key, plain, err := c.backend.itemKey(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	attKey, err := open(att.EncryptedKey, key, plain)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt key: %w", err)
+	}
+	b64, err := open(att.EncryptedData, attKey, plain)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt data: %w", err)
+	}
+	data, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, errors.New("decrypted data is not base64")
+	}
+	if att.Hash != "" {
+		got := c.backend.attachmentHash(data)
+		if subtle.ConstantTimeCompare([]byte(got), []byte(strings.ToLower(att.Hash))) != 1 {
+			return nil, errors.New("integrity check failed: content does not match the stored hash")
+		}
+	}
+	return data, nil
+}
+
+func attachmentNames(e *entry) []string {
+	var out []string
+	for _, a := range e.attachments {
+		out = append(out, a.name)
+	}
+	return out
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

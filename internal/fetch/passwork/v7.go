@@ -1,0 +1,469 @@
+package passwork
+
+import (
+	"context"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	pwcrypto "github.com/injector-dev/injector/internal/crypto/passwork"
+	"github.com/injector-dev/injector/internal/fetch"
+)
+
+// v7 is the Passwork 7 API (/api/v1).
+type v7 struct {
+	base  string // scheme://host[/prefix], without /api/v1
+	cfg   Config
+	http  *fetch.HTTP
+	batch int
+
+	authed          bool
+	access, refresh string
+	noAccessRotate  bool // server lacks /sessions/refresh-access-token (< 7.6)
+	masterKey       string
+	masterHash      string
+
+	priv      *rsa.PrivateKey
+	vaultKeys map[string]string // vaultID + "\x00" + wrapped key → vault key
+
+	vaultNames map[string][]string
+	vaultsAt   time.Time
+}
+
+func newV7(base string, cfg Config, h *fetch.HTTP, batch int) *v7 {
+	return &v7{base: base, cfg: cfg, http: h, batch: batch, vaultKeys: map[string]string{}}
+}
+
+// apiError is a non-2xx response, decoded from {"errors":[…]}.
+type apiError struct {
+	method, path string
+	status       int
+	code, msg    string
+}
+
+func (e *apiError) Error() string {
+	s := fmt.Sprintf("passwork: %s %s: HTTP %d", e.method, e.path, e.status)
+	if e.code != "" {
+		s += " " + e.code
+	}
+	if e.msg != "" {
+		s += ": " + e.msg
+	}
+	return s
+}
+
+func (b *v7) auth(ctx context.Context) error {
+	if b.authed {
+		return nil
+	}
+	b.access, b.refresh = b.cfg.Token, b.cfg.RefreshToken
+	if b.cfg.TokenStateFile != "" {
+		if st, ok, err := loadTokenState(b.cfg.TokenStateFile, b.cfg.Token, b.cfg.RefreshToken); err != nil {
+			return err
+		} else if ok {
+			b.access, b.refresh = st.AccessToken, st.RefreshToken
+		}
+	}
+	switch {
+	case b.cfg.MasterKey != "":
+		b.masterKey = b.cfg.MasterKey
+	case b.cfg.MasterPassword != "":
+		var out struct {
+			MasterKeyOptions string `json:"masterKeyOptions"`
+		}
+		if err := b.call(ctx, http.MethodGet, "/api/v1/users/master-key/options", nil, nil, &out); err != nil {
+			return err
+		}
+		mk, err := pwcrypto.DeriveMasterKey(b.cfg.MasterPassword, out.MasterKeyOptions)
+		if err != nil {
+			return err
+		}
+		b.masterKey = mk
+	}
+	if b.masterKey != "" {
+		b.masterHash = pwcrypto.MasterKeyHash(b.masterKey)
+	}
+	b.authed = true
+	return nil
+}
+
+// call sends one request and decodes the (possibly base64-enveloped) JSON
+// response into out. An expired access token is refreshed once and the
+// request retried.
+func (b *v7) call(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	for attempt := 0; ; attempt++ {
+		err := b.callOnce(ctx, method, path, query, body, out)
+		var ae *apiError
+		if attempt == 0 && errors.As(err, &ae) && ae.code == "accessTokenExpired" {
+			if rerr := b.rotate(ctx); rerr != nil {
+				return rerr
+			}
+			continue
+		}
+		return err
+	}
+}
+
+func (b *v7) callOnce(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	u := b.base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req := fetch.Request{Method: method, URL: u, Header: http.Header{}}
+	req.Header.Set("Authorization", "Bearer "+b.access)
+	req.Header.Set("X-Response-Format", "raw")
+	req.Header.Set("Accept", "application/json")
+	if b.masterHash != "" {
+		req.Header.Set("X-Master-Key-Hash", b.masterHash)
+	}
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("passwork: %s %s: %w", method, path, err)
+		}
+		req.Body = data
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := b.http.Do(ctx, req)
+	if err != nil {
+		return err
+	}
+	return decodeV7(method, path, resp, out)
+}
+
+// decodeV7 unwraps the {"format":"base64","content":…} envelope when present
+// (servers may ignore X-Response-Format: raw), then maps errors.
+func decodeV7(method, path string, resp *fetch.Response, out any) error {
+	data, err := unwrapEnvelope(resp.Body)
+	if err != nil && resp.Status < 400 {
+		return fmt.Errorf("passwork: %s %s: malformed response (HTTP %d): %w", method, path, resp.Status, err)
+	}
+	if resp.Status >= 400 {
+		ae := &apiError{method: method, path: path, status: resp.Status}
+		var eb struct {
+			Errors []struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"errors"`
+		}
+		if err == nil && json.Unmarshal(data, &eb) == nil && len(eb.Errors) > 0 {
+			ae.code, ae.msg = eb.Errors[0].Code, truncate(eb.Errors[0].Message, 200)
+		}
+		if strings.Contains(strings.ToLower(ae.code), "masterkey") {
+			return fmt.Errorf("%w: server rejected the master key hash (%s)", errInvalidMasterKey, ae.code)
+		}
+		return ae
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("passwork: %s %s: malformed response: unexpected JSON shape", method, path)
+		}
+	}
+	return nil
+}
+
+func unwrapEnvelope(body []byte) ([]byte, error) {
+	if !json.Valid(body) {
+		return nil, errors.New("body is not valid JSON (truncated?)")
+	}
+	var env struct {
+		Format  string `json:"format"`
+		Content string `json:"content"`
+	}
+	if json.Unmarshal(body, &env) == nil && env.Format == "base64" {
+		data, err := base64.StdEncoding.DecodeString(env.Content)
+		if err != nil {
+			return nil, errors.New("base64 envelope content is not base64")
+		}
+		if !json.Valid(data) {
+			return nil, errors.New("base64 envelope content is not valid JSON")
+		}
+		return data, nil
+	}
+	return body, nil
+}
+
+// rotate gets a new access token. It prefers refresh-access-token (7.6+),
+// which keeps the refresh token valid for other processes, and falls back
+// to /sessions/refresh, which invalidates the old pair — hence the state
+// file.
+func (b *v7) rotate(ctx context.Context) error {
+	if b.refresh == "" {
+		return errors.New("passwork: access token expired and PASSWORK_REFRESH_TOKEN is not set")
+	}
+	var out struct {
+		AccessToken  string `json:"accessToken"`
+		RefreshToken string `json:"refreshToken"`
+	}
+	if !b.noAccessRotate {
+		err := b.post(ctx, "/api/v1/sessions/refresh-access-token", false, map[string]string{"accessToken": b.access}, &out)
+		var ae *apiError
+		switch {
+		case err == nil && out.AccessToken != "":
+			b.access = out.AccessToken
+			return b.saveTokens()
+		case errors.As(err, &ae) && (ae.status == http.StatusNotFound || ae.status == http.StatusMethodNotAllowed):
+			b.noAccessRotate = true
+		case err != nil:
+			// Not an API session, or the endpoint refused: try the full rotation.
+		}
+	}
+	if err := b.post(ctx, "/api/v1/sessions/refresh", true, map[string]string{"refreshToken": b.refresh}, &out); err != nil {
+		return fmt.Errorf("passwork: refresh access token: %w", err)
+	}
+	if out.AccessToken == "" || out.RefreshToken == "" {
+		return errors.New("passwork: refresh access token: response lacks the new token pair")
+	}
+	b.access, b.refresh = out.AccessToken, out.RefreshToken
+	return b.saveTokens()
+}
+
+// post sends a session request once: a refresh consumes the old token, so
+// repeating it after a lost response could never succeed.
+func (b *v7) post(ctx context.Context, path string, bearer bool, body, out any) error {
+	data, _ := json.Marshal(body)
+	req := fetch.Request{Method: http.MethodPost, URL: b.base + path, Body: data, NoRetry: true, Header: http.Header{}}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Response-Format", "raw")
+	if bearer {
+		req.Header.Set("Authorization", "Bearer "+b.access)
+	}
+	resp, err := b.http.Do(ctx, req)
+	if err != nil {
+		return err
+	}
+	return decodeV7(http.MethodPost, path, resp, out)
+}
+
+func (b *v7) saveTokens() error {
+	if b.cfg.TokenStateFile == "" {
+		return nil
+	}
+	return saveTokenState(b.cfg.TokenStateFile, b.cfg.Token, b.cfg.RefreshToken, b.access, b.refresh)
+}
+
+func (b *v7) vaults(ctx context.Context, fresh bool) (map[string][]string, error) {
+	if !fresh && b.vaultNames != nil && time.Since(b.vaultsAt) < vaultCacheTTL {
+		return b.vaultNames, nil
+	}
+	var out struct {
+		Items []struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"items"`
+	}
+	if err := b.call(ctx, http.MethodGet, "/api/v1/vaults", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	m := map[string][]string{}
+	for _, v := range out.Items {
+		m[v.Name] = append(m[v.Name], v.ID)
+	}
+	b.vaultNames, b.vaultsAt = m, time.Now()
+	return m, nil
+}
+
+func (b *v7) list(ctx context.Context, vaultIDs []string) ([]summary, error) {
+	q := url.Values{"query": {""}, "vaultIds[]": vaultIDs}
+	var out struct {
+		Items []struct {
+			ID      string     `json:"id"`
+			Name    string     `json:"name"`
+			VaultID string     `json:"vaultId"`
+			Path    []pathElem `json:"path"`
+		} `json:"items"`
+	}
+	if err := b.call(ctx, http.MethodGet, "/api/v1/items/search", q, nil, &out); err != nil {
+		return nil, err
+	}
+	sums := make([]summary, 0, len(out.Items))
+	for _, it := range out.Items {
+		sums = append(sums, summary{id: it.ID, vaultID: it.VaultID, name: it.Name, folders: folderNames(it.Path)})
+	}
+	return sums, nil
+}
+
+// batchGet fetches relative URLs through /api/v1/batch in chunks and returns
+// each sub-response body, or its status when that is not 200.
+func (b *v7) batchGet(ctx context.Context, urls []string) ([]json.RawMessage, []int, error) {
+	bodies := make([]json.RawMessage, len(urls))
+	codes := make([]int, len(urls))
+	for start := 0; start < len(urls); start += b.batch {
+		end := min(start+b.batch, len(urls))
+		type sub struct {
+			Method      string `json:"method"`
+			RelativeURL string `json:"relativeUrl"`
+		}
+		var req struct {
+			Requests []sub `json:"requests"`
+		}
+		for _, u := range urls[start:end] {
+			req.Requests = append(req.Requests, sub{http.MethodGet, u})
+		}
+		var out struct {
+			Responses []struct {
+				StatusCode int             `json:"statusCode"`
+				Body       json.RawMessage `json:"body"`
+			} `json:"responses"`
+		}
+		if err := b.call(ctx, http.MethodPost, "/api/v1/batch", nil, req, &out); err != nil {
+			return nil, nil, err
+		}
+		if len(out.Responses) != end-start {
+			return nil, nil, fmt.Errorf("passwork: POST /api/v1/batch: malformed response: %d responses for %d requests", len(out.Responses), end-start)
+		}
+		for i, r := range out.Responses {
+			codes[start+i], bodies[start+i] = r.StatusCode, r.Body
+		}
+	}
+	return bodies, codes, nil
+}
+
+type itemV7 struct {
+	ID                      string      `json:"id"`
+	VaultID                 string      `json:"vaultId"`
+	Name                    string      `json:"name"`
+	Login                   string      `json:"login"`
+	URL                     string      `json:"url"`
+	URLs                    []string    `json:"urls"`
+	Description             string      `json:"description"`
+	Tags                    []string    `json:"tags"`
+	PasswordEncrypted       string      `json:"passwordEncrypted"`
+	KeyEncrypted            *string     `json:"keyEncrypted"`
+	VaultMasterKeyEncrypted *string     `json:"vaultMasterKeyEncrypted"`
+	Customs                 []encCustom `json:"customs"`
+	Attachments             []struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	} `json:"attachments"`
+}
+
+func (b *v7) get(ctx context.Context, ids []string) (map[string]*entry, map[string]error, error) {
+	urls := make([]string, len(ids))
+	for i, id := range ids {
+		urls[i] = "/api/v1/items/" + url.PathEscape(id)
+	}
+	bodies, codes, err := b.batchGet(ctx, urls)
+	if err != nil {
+		return nil, nil, err
+	}
+	entries, errs := map[string]*entry{}, map[string]error{}
+	for i, id := range ids {
+		switch codes[i] {
+		case http.StatusOK:
+		case http.StatusNotFound, http.StatusForbidden, http.StatusBadRequest:
+			continue // reported as "entry not found"
+		default:
+			errs[id] = fmt.Errorf("passwork: GET /api/v1/items/%s (batched): HTTP %d", id, codes[i])
+			continue
+		}
+		var it itemV7
+		if err := json.Unmarshal(bodies[i], &it); err != nil || it.ID == "" {
+			errs[id] = fmt.Errorf("passwork: GET /api/v1/items/%s (batched): malformed item", id)
+			continue
+		}
+		e := &entry{
+			id: it.ID, vaultID: it.VaultID, name: it.Name, login: it.Login, url: it.URL, urls: it.URLs,
+			description: it.Description, tags: it.Tags, passwordEnc: it.PasswordEncrypted,
+			keyEnc: it.KeyEncrypted, vaultKeyEnc: it.VaultMasterKeyEncrypted, customs: it.Customs,
+		}
+		for _, a := range it.Attachments {
+			e.attachments = append(e.attachments, attRef{itemID: it.ID, attID: a.ID, name: a.Name})
+		}
+		entries[id] = e
+	}
+	return entries, errs, nil
+}
+
+// itemKey unwraps vault key (RSA, cached) then item key (AESpw). An entry
+// without keys is stored with client-side encryption off.
+func (b *v7) itemKey(ctx context.Context, e *entry) (string, bool, error) {
+	if e.keyEnc == nil || *e.keyEnc == "" || e.vaultKeyEnc == nil || *e.vaultKeyEnc == "" {
+		return "", true, nil
+	}
+	if b.masterKey == "" {
+		return "", false, errNoMasterKey
+	}
+	ck := e.vaultID + "\x00" + *e.vaultKeyEnc
+	vk, ok := b.vaultKeys[ck]
+	if !ok {
+		priv, err := b.privateKey(ctx)
+		if err != nil {
+			return "", false, err
+		}
+		if vk, err = pwcrypto.UnwrapKey(priv, *e.vaultKeyEnc); err != nil {
+			return "", false, fmt.Errorf("unwrap vault key: %w", err)
+		}
+		b.vaultKeys[ck] = vk
+	}
+	ik, err := pwcrypto.Decrypt(*e.keyEnc, vk)
+	if err != nil {
+		return "", false, fmt.Errorf("decrypt item key: %w", err)
+	}
+	return ik, false, nil
+}
+
+// privateKey fetches and decrypts the user's RSA key once per process.
+func (b *v7) privateKey(ctx context.Context) (*rsa.PrivateKey, error) {
+	if b.priv != nil {
+		return b.priv, nil
+	}
+	var out struct {
+		Keys struct {
+			PrivateEncrypted string `json:"privateEncrypted"`
+		} `json:"keys"`
+	}
+	if err := b.call(ctx, http.MethodGet, "/api/v1/users/keys", nil, nil, &out); err != nil {
+		return nil, batchError{err}
+	}
+	pemText, err := pwcrypto.Decrypt(out.Keys.PrivateEncrypted, b.masterKey)
+	if err != nil {
+		return nil, errInvalidMasterKey
+	}
+	priv, err := pwcrypto.ParsePrivateKey(pemText)
+	if err != nil {
+		return nil, errInvalidMasterKey
+	}
+	b.priv = priv
+	return priv, nil
+}
+
+func (b *v7) attachments(ctx context.Context, reqs []attRef) (map[attRef]*attachmentData, map[attRef]error, error) {
+	urls := make([]string, len(reqs))
+	for i, a := range reqs {
+		urls[i] = "/api/v1/items/" + url.PathEscape(a.itemID) + "/attachment/" + url.PathEscape(a.attID)
+	}
+	bodies, codes, err := b.batchGet(ctx, urls)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, errs := map[attRef]*attachmentData{}, map[attRef]error{}
+	for i, a := range reqs {
+		if codes[i] != http.StatusOK {
+			errs[a] = fmt.Errorf("fetch: HTTP %d", codes[i])
+			continue
+		}
+		var d attachmentData
+		if err := json.Unmarshal(bodies[i], &d); err != nil {
+			errs[a] = errors.New("fetch: malformed attachment record")
+			continue
+		}
+		out[a] = &d
+	}
+	return out, errs, nil
+}
+
+func (b *v7) attachmentHash(data []byte) string { return pwcrypto.AttachmentHash(data) }
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
