@@ -1,0 +1,141 @@
+// Package pgp is the small slice of OpenPGP the Passbolt provider needs,
+// on top of github.com/ProtonMail/gopenpgp/v3 with its default profile
+// (v4 keys, Curve25519, AES-256, no AEAD) — the format Passbolt uses.
+//
+// Errors from this package never contain plaintext or key material.
+package pgp
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ProtonMail/gopenpgp/v3/crypto"
+)
+
+// Key is an OpenPGP key (public, or private and unlocked).
+type Key = crypto.Key
+
+// ParsePrivateKey reads an armored private key and unlocks it with
+// passphrase. An unlocked key with an empty passphrase is accepted as is.
+func ParsePrivateKey(armored string, passphrase []byte) (*Key, error) {
+	k, err := crypto.NewKeyFromArmored(strings.TrimSpace(armored))
+	if err != nil {
+		return nil, errors.New("pgp: private key is not a valid armored OpenPGP key")
+	}
+	if !k.IsPrivate() {
+		return nil, errors.New("pgp: key is a public key, a private key is needed")
+	}
+	locked, err := k.IsLocked()
+	if err != nil {
+		return nil, fmt.Errorf("pgp: inspecting private key: %w", err)
+	}
+	if !locked {
+		return k, nil
+	}
+	if len(passphrase) == 0 {
+		return nil, errors.New("pgp: private key is protected by a passphrase but none was given")
+	}
+	u, err := k.Unlock(passphrase)
+	if err != nil {
+		return nil, errors.New("pgp: wrong passphrase for private key")
+	}
+	return u, nil
+}
+
+// ParsePublicKey reads an armored public (or private) key and returns its
+// public part.
+func ParsePublicKey(armored string) (*Key, error) {
+	k, err := crypto.NewKeyFromArmored(strings.TrimSpace(armored))
+	if err != nil {
+		return nil, errors.New("pgp: not a valid armored OpenPGP key")
+	}
+	if k.IsPrivate() {
+		if k, err = k.ToPublic(); err != nil {
+			return nil, fmt.Errorf("pgp: extracting public key: %w", err)
+		}
+	}
+	return k, nil
+}
+
+// Fingerprint returns the key's fingerprint as upper-case hex, the form
+// Passbolt shows and sends as the GPGAuth keyid.
+func Fingerprint(k *Key) string {
+	return strings.ToUpper(k.GetFingerprint())
+}
+
+// SameFingerprint compares fingerprints ignoring case and spaces, so a pin
+// copied from a UI with grouping ("ABCD 1234 …") still matches.
+func SameFingerprint(a, b string) bool {
+	norm := func(s string) string { return strings.ToUpper(strings.ReplaceAll(s, " ", "")) }
+	return norm(a) != "" && norm(a) == norm(b)
+}
+
+// Decrypt decrypts an armored message with key. When signer is non-nil the
+// message must carry a valid signature by it.
+func Decrypt(armored string, key, signer *Key) ([]byte, error) {
+	b := crypto.PGP().Decryption().DecryptionKey(key)
+	if signer != nil {
+		b = b.VerificationKey(signer)
+	}
+	h, err := b.New()
+	if err != nil {
+		return nil, fmt.Errorf("pgp: %w", err)
+	}
+	res, err := h.Decrypt([]byte(armored), crypto.Armor)
+	if err != nil {
+		return nil, errors.New("pgp: cannot decrypt message (not encrypted to this key, or corrupt)")
+	}
+	if signer != nil {
+		if err := res.SignatureError(); err != nil {
+			return nil, errors.New("pgp: message signature does not verify against the expected key")
+		}
+	}
+	return res.Bytes(), nil
+}
+
+// EncryptSign encrypts data to recipient and, when signer is non-nil, signs
+// it; the result is armored.
+func EncryptSign(data []byte, recipient, signer *Key) (string, error) {
+	b := crypto.PGP().Encryption().Recipient(recipient)
+	if signer != nil {
+		b = b.SigningKey(signer)
+	}
+	h, err := b.New()
+	if err != nil {
+		return "", fmt.Errorf("pgp: %w", err)
+	}
+	msg, err := h.Encrypt(data)
+	if err != nil {
+		return "", fmt.Errorf("pgp: encrypting: %w", err)
+	}
+	return msg.Armor()
+}
+
+// Generate creates a new private key with the default profile (Curve25519,
+// fast enough to make per test). For emulators and tests.
+func Generate(name, email string) (*Key, error) {
+	k, err := crypto.PGP().KeyGeneration().AddUserId(name, email).New().GenerateKey()
+	if err != nil {
+		return nil, fmt.Errorf("pgp: generating key: %w", err)
+	}
+	return k, nil
+}
+
+// ArmorPrivate armors a private key, locked with passphrase when it is
+// non-empty.
+func ArmorPrivate(k *Key, passphrase []byte) (string, error) {
+	if len(passphrase) > 0 {
+		locked, err := crypto.PGP().LockKey(k, passphrase)
+		if err != nil {
+			return "", fmt.Errorf("pgp: locking key: %w", err)
+		}
+		k = locked
+	}
+	return k.Armor()
+}
+
+// ArmorPublic armors the public part of k.
+func ArmorPublic(k *Key) (string, error) {
+	return k.GetArmoredPublicKey()
+}

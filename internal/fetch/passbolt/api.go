@@ -1,0 +1,123 @@
+package passbolt
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/injector-dev/injector/internal/fetch"
+)
+
+// envelope is the wrapper around every Passbolt JSON response.
+type envelope struct {
+	Header struct {
+		Status  string `json:"status"`
+		Message string `json:"message"`
+		URL     string `json:"url"`
+		Code    int    `json:"code"`
+	} `json:"header"`
+	Body json.RawMessage `json:"body"`
+}
+
+// reply is a decoded response: HTTP status, headers and envelope.
+type reply struct {
+	status int
+	header http.Header
+	env    envelope
+}
+
+// send performs one request (the transport retries 429/5xx) with the given
+// authentication and decodes the envelope. It does not judge the status.
+func (c *Client) send(ctx context.Context, method, path string, body any, st authState, noRetry bool) (*reply, error) {
+	req := fetch.Request{Method: method, URL: c.base + path, Header: http.Header{}, NoRetry: noRetry}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("passbolt: encoding %s request: %w", pathOnly(path), err)
+		}
+		req.Body = b
+		req.Header.Set("Content-Type", "application/json")
+	}
+	st.apply(req.Header, method)
+	resp, err := c.http.Do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	r := &reply{status: resp.Status, header: resp.Header}
+	if resp.Status == http.StatusFound || resp.Status == http.StatusSeeOther {
+		// Only seen when the HTTP client does not follow redirects.
+		if strings.Contains(resp.Header.Get("Location"), "/mfa/verify") {
+			return nil, ErrMFARequired
+		}
+		return r, nil
+	}
+	if err := json.Unmarshal(resp.Body, &r.env); err != nil {
+		return nil, &fetch.StatusError{Provider: "passbolt", Method: method, Path: pathOnly(path), Status: resp.Status,
+			Message: "response is not a Passbolt JSON envelope"}
+	}
+	if resp.Status == http.StatusForbidden && strings.HasSuffix(pathOnly(r.env.Header.URL), "/mfa/verify/error.json") {
+		return nil, ErrMFARequired
+	}
+	return r, nil
+}
+
+// statusError turns an unexpected reply into a *fetch.StatusError carrying
+// the server's message (Passbolt never echoes secrets in messages).
+func (r *reply) statusError(method, path string) error {
+	return &fetch.StatusError{Provider: "passbolt", Method: method, Path: pathOnly(path), Status: r.status,
+		Message: r.env.Header.Message}
+}
+
+// get fetches an authenticated JSON endpoint into out, logging in first
+// when needed and re-authenticating once on 401.
+func (c *Client) get(ctx context.Context, path string, out any) (status int, err error) {
+	r, err := c.authed(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return 0, err
+	}
+	if r.status != http.StatusOK {
+		return r.status, r.statusError(http.MethodGet, path)
+	}
+	if err := json.Unmarshal(r.env.Body, out); err != nil {
+		// The JSON error is not wrapped: its text can quote a byte of the body.
+		return r.status, fmt.Errorf("passbolt: GET %s: malformed response body", pathOnly(path))
+	}
+	return r.status, nil
+}
+
+// authed sends a request with the current credentials; on 401 it
+// refreshes or logs in again and retries once.
+func (c *Client) authed(ctx context.Context, method, path string, body any) (*reply, error) {
+	st, err := c.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.send(ctx, method, path, body, st, false)
+	if err != nil {
+		return nil, err
+	}
+	if r.status != http.StatusUnauthorized {
+		return r, nil
+	}
+	if st, err = c.reauth(ctx, st); err != nil {
+		return nil, err
+	}
+	if r, err = c.send(ctx, method, path, body, st, false); err != nil {
+		return nil, err
+	}
+	if r.status == http.StatusUnauthorized {
+		return nil, fmt.Errorf("passbolt: %s %s: still unauthorized right after logging in: %w",
+			method, pathOnly(path), r.statusError(method, path))
+	}
+	return r, nil
+}
+
+func pathOnly(p string) string {
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	return p
+}

@@ -1,0 +1,156 @@
+// Package passbolt reads secrets from a Passbolt server (v4 and v5 resource
+// types) for injector templates:
+//
+//	<< passbolt "Folder/Sub/Name" "password" >>
+//	<< passbolt "id:<resource uuid>" "totp" >>
+//
+// It logs in with JWT (default) or GPGAuth, walks the folder tree in memory
+// and fetches only the secrets that are referenced. It is strictly
+// read-only: it never writes resources, secrets or v5 session keys.
+// The wire protocol is described in docs/passbolt.md.
+package passbolt
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/injector-dev/injector/internal/crypto/pgp"
+	"github.com/injector-dev/injector/internal/fetch"
+)
+
+// Config is read from the environment. PASSBOLT_PRIVATE_KEY_FILE and
+// PASSBOLT_PASSPHRASE_FILE are handled by the CLI layer.
+type Config struct {
+	// URL is the server's base URL, e.g. https://passbolt.example.com. It
+	// must be exactly the URL the server is configured with: JWT login
+	// signs it into the challenge.
+	URL string `env:"PASSBOLT_URL"`
+	// UserID is the user's UUID (account kit, or profile page URL). JWT
+	// login requires it; GPGAuth learns it at login.
+	UserID string `env:"PASSBOLT_USER_ID"`
+	// PrivateKey is the user's armored OpenPGP private key.
+	PrivateKey string `env:"PASSBOLT_PRIVATE_KEY"`
+	// Passphrase unlocks PrivateKey.
+	Passphrase string `env:"PASSBOLT_PASSPHRASE"`
+	// ServerFingerprint optionally pins the server key. When set, the key
+	// served by /auth/verify.json must have this fingerprint or every
+	// request fails.
+	ServerFingerprint string `env:"PASSBOLT_SERVER_FINGERPRINT"`
+	// Auth is "jwt", "gpgauth" or "auto" (default): JWT, falling back to
+	// GPGAuth when the server has no JWT routes.
+	Auth string `env:"PASSBOLT_AUTH" envDefault:"auto"`
+}
+
+// Auth modes.
+const (
+	AuthAuto    = "auto"
+	AuthJWT     = "jwt"
+	AuthGPGAuth = "gpgauth"
+)
+
+// ErrMFARequired is returned when the server demands a second factor for
+// this user. injector does not answer MFA prompts.
+var ErrMFARequired = errors.New("passbolt: MFA is required for this user; use an account without MFA for automation")
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// Client resolves Passbolt references. It is safe for concurrent use and
+// meant to live as long as the process: the server key, tokens, resource
+// types and decrypted metadata keys are cached across Resolve calls;
+// folder and resource listings are fetched fresh by every Resolve.
+type Client struct {
+	base string // server URL without trailing slash
+	pin  string
+	mode string
+	key  *pgp.Key // the user's unlocked private key
+	http *fetch.HTTP
+	now  func() time.Time
+
+	// loginMu serialises logins and token refreshes so that concurrent
+	// Resolve calls that all see a 401 re-authenticate once.
+	loginMu sync.Mutex
+
+	mu        sync.Mutex // guards the fields below
+	userID    string
+	serverKey *pgp.Key
+	auth      authState
+	types     map[string]resourceType // by resource_type_id
+
+	// keysMu serialises fetches of /metadata/keys.json.
+	keysMu   sync.Mutex
+	metaKeys map[string]*pgp.Key // decrypted shared metadata keys by id
+}
+
+// New checks cfg and unlocks the private key. It does no network I/O.
+func New(cfg Config, opt fetch.Options) (*Client, error) {
+	base, err := checkURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	mode := strings.ToLower(strings.TrimSpace(cfg.Auth))
+	switch mode {
+	case "":
+		mode = AuthAuto
+	case AuthAuto, AuthJWT, AuthGPGAuth:
+	default:
+		return nil, fmt.Errorf("passbolt: PASSBOLT_AUTH must be jwt, gpgauth or auto, not %q", cfg.Auth)
+	}
+	userID := strings.TrimSpace(cfg.UserID)
+	if userID != "" && !uuidRE.MatchString(userID) {
+		return nil, fmt.Errorf("passbolt: PASSBOLT_USER_ID %q is not a UUID", userID)
+	}
+	if userID == "" && mode == AuthJWT {
+		return nil, errors.New("passbolt: PASSBOLT_USER_ID is required for JWT login")
+	}
+	if strings.TrimSpace(cfg.PrivateKey) == "" {
+		return nil, errors.New("passbolt: PASSBOLT_PRIVATE_KEY is empty")
+	}
+	key, err := pgp.ParsePrivateKey(cfg.PrivateKey, []byte(cfg.Passphrase))
+	if err != nil {
+		return nil, fmt.Errorf("passbolt: PASSBOLT_PRIVATE_KEY: %w", err)
+	}
+	return &Client{
+		base:     base,
+		pin:      strings.TrimSpace(cfg.ServerFingerprint),
+		mode:     mode,
+		key:      key,
+		http:     opt.NewHTTP("passbolt"),
+		now:      time.Now,
+		userID:   userID,
+		metaKeys: map[string]*pgp.Key{},
+	}, nil
+}
+
+// checkURL accepts https URLs, and plain http only on loopback (the
+// emulator, a local tunnel): bearer tokens must not cross a network in clear.
+func checkURL(raw string) (string, error) {
+	raw = strings.TrimRight(strings.TrimSpace(raw), "/")
+	if raw == "" {
+		return "", errors.New("passbolt: PASSBOLT_URL is empty")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("passbolt: PASSBOLT_URL %q is not an absolute URL", raw)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		host := u.Hostname()
+		ip := net.ParseIP(host)
+		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return "", fmt.Errorf("passbolt: PASSBOLT_URL %q must use https (http is allowed for loopback only)", raw)
+		}
+	default:
+		return "", fmt.Errorf("passbolt: PASSBOLT_URL %q must use https", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("passbolt: PASSBOLT_URL %q must not have a query or fragment", raw)
+	}
+	return raw, nil
+}

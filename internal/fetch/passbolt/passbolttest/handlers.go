@@ -1,0 +1,531 @@
+package passbolttest
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/injector-dev/injector/internal/crypto/pgp"
+)
+
+// Server messages, as the real server words them.
+const (
+	msgOK       = "The operation was successful."
+	msgAuthFail = "The authentication failed."
+	msgAuthReq  = "Authentication is required to continue"
+	msgNotFound = "The requested address was not found."
+	msgNoUser   = "The user does not exist or is not active or has been deleted."
+	msgCSRF     = "Missing or incorrect CSRF cookie type."
+	msgMFA      = "MFA authentication is required."
+	jwtTTL      = 5 * time.Minute
+)
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// write sends the envelope; the HTTP status equals header.code.
+func write(w http.ResponseWriter, r *http.Request, code int, message string, body any) {
+	status := "success"
+	if code >= 400 {
+		status = "error"
+	}
+	writeStatus(w, r, code, status, message, body)
+}
+
+func writeStatus(w http.ResponseWriter, r *http.Request, code int, status, message string, body any) {
+	if message == "" {
+		message = msgOK
+	}
+	if body == nil {
+		body = ""
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"header": map[string]any{
+			"id": newUUID(), "status": status, "servertime": time.Now().Unix(), "action": newUUID(),
+			"message": message, "url": r.URL.Path, "code": code,
+		},
+		"body": body,
+	})
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	s.mu.Lock()
+	s.total++
+	s.perPath[path]++
+	if r.Method != http.MethodGet && !strings.HasPrefix(path, "/auth/") {
+		s.writes++
+	}
+	var fault *Fault
+	for _, f := range s.faults {
+		if f.Path == path && f.Times >= 0 {
+			fault = f
+			if f.Times > 0 {
+				if f.Times--; f.Times == 0 {
+					f.Times = -1 // used up
+				}
+			}
+			break
+		}
+	}
+	s.mu.Unlock()
+	if fault != nil {
+		switch {
+		case fault.Malformed:
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"header":{"status":"success"`)
+		default:
+			if fault.RetryAfter != "" {
+				w.Header().Set("Retry-After", fault.RetryAfter)
+			}
+			msg := "Fault injected by the emulator."
+			if fault.Status == http.StatusUnauthorized {
+				msg = msgAuthReq
+			}
+			write(w, r, fault.Status, msg, nil)
+		}
+		return
+	}
+
+	switch {
+	case path == "/auth/verify.json" && r.Method == http.MethodGet:
+		pub, _ := pgp.ArmorPublic(s.serverKey)
+		write(w, r, 200, "", map[string]string{"fingerprint": pgp.Fingerprint(s.serverKey), "keydata": pub})
+	case (path == "/auth/verify.json" || path == "/auth/login.json") && r.Method == http.MethodPost:
+		s.gpgauth(w, r)
+	case strings.HasPrefix(path, "/auth/jwt/") && s.jwtDisabled():
+		write(w, r, 404, msgNotFound, nil)
+	case path == "/auth/jwt/login.json" && r.Method == http.MethodPost:
+		s.jwtLogin(w, r)
+	case path == "/auth/jwt/refresh.json" && r.Method == http.MethodPost:
+		s.jwtRefresh(w, r)
+	case path == "/mfa/verify/error.json":
+		write(w, r, 403, msgMFA, map[string]any{"mfa_providers": []string{"totp"},
+			"providers": map[string]string{"totp": s.URL + "/mfa/verify/totp.json"}})
+	default:
+		s.authenticated(w, r)
+	}
+}
+
+func (s *Server) jwtDisabled() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.jwtOff
+}
+
+// authenticated serves the routes that need a JWT or a session.
+func (s *Server) authenticated(w http.ResponseWriter, r *http.Request) {
+	session := ""
+	s.mu.Lock()
+	ok := false
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		exp, found := s.access[strings.TrimPrefix(h, "Bearer ")]
+		ok = found && time.Now().Before(exp)
+	} else if ck, err := r.Cookie("passbolt_session"); err == nil && s.sessions[ck.Value] {
+		ok, session = true, ck.Value
+	}
+	mfa := s.mfa
+	s.mu.Unlock()
+	if !ok {
+		write(w, r, 401, msgAuthReq, nil)
+		return
+	}
+	if mfa {
+		http.Redirect(w, r, s.URL+"/mfa/verify/error.json", http.StatusFound)
+		return
+	}
+	if session != "" {
+		if !s.checkCSRF(w, r) {
+			return
+		}
+	}
+	s.route(w, r, session)
+}
+
+// checkCSRF sets the CSRF cookie on a GET without one and rejects session
+// writes whose X-CSRF-Token header does not match the cookie.
+func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request) bool {
+	ck, err := r.Cookie("csrfToken")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.Method == http.MethodGet {
+		if err != nil || !s.csrf[ck.Value] {
+			tok := randomHex(64)
+			s.csrf[tok] = true
+			http.SetCookie(w, &http.Cookie{Name: "csrfToken", Value: tok, Path: "/"})
+		}
+		return true
+	}
+	if err != nil || !s.csrf[ck.Value] || r.Header.Get("X-CSRF-Token") != ck.Value {
+		write(w, r, 403, msgCSRF, nil)
+		return false
+	}
+	return true
+}
+
+func (s *Server) route(w http.ResponseWriter, r *http.Request, session string) {
+	path := r.URL.Path
+	get := r.Method == http.MethodGet
+	switch {
+	case path == "/auth/is-authenticated.json" && get:
+		write(w, r, 200, "", nil)
+	case path == "/auth/logout.json" && r.Method == http.MethodPost && session != "":
+		s.mu.Lock()
+		delete(s.sessions, session)
+		s.mu.Unlock()
+		write(w, r, 200, "You are now logged out.", nil)
+	case path == "/auth/jwt/logout.json" && r.Method == http.MethodPost:
+		var body struct {
+			RefreshToken string `json:"refresh_token"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		s.mu.Lock()
+		if body.RefreshToken == "" {
+			clear(s.refresh)
+		}
+		delete(s.refresh, body.RefreshToken)
+		s.mu.Unlock()
+		write(w, r, 200, "", nil)
+	case path == "/users/me.json" && get:
+		write(w, r, 200, "", s.userJSON())
+	case path == "/users/csrf-token.json" && get:
+		tok := randomHex(64)
+		s.mu.Lock()
+		s.csrf[tok] = true
+		s.mu.Unlock()
+		http.SetCookie(w, &http.Cookie{Name: "csrfToken", Value: tok, Path: "/"})
+		write(w, r, 200, "", tok)
+	case path == "/folders.json" && get:
+		write(w, r, 200, "", s.foldersJSON())
+	case path == "/resources.json" && get:
+		s.resourcesIndex(w, r)
+	case strings.HasPrefix(path, "/resources/") && get:
+		id := strings.TrimSuffix(strings.TrimPrefix(path, "/resources/"), ".json")
+		if !uuidRE.MatchString(id) {
+			write(w, r, 400, "The resource identifier should be a valid UUID.", nil)
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, res := range s.resources {
+			if res.id == id {
+				write(w, r, 200, "", s.resourceJSON(res, false))
+				return
+			}
+		}
+		write(w, r, 404, "The resource does not exist.", nil)
+	case path == "/resource-types.json" && get:
+		s.mu.Lock()
+		types := append([]resourceTypeRow(nil), s.types...)
+		s.mu.Unlock()
+		write(w, r, 200, "", types)
+	case path == "/metadata/keys.json" && get:
+		write(w, r, 200, "", s.metadataKeysJSON(r.URL.Query().Get("contain[metadata_private_keys]") == "1"))
+	case strings.HasPrefix(path, "/secrets/resource/") && get:
+		id := strings.TrimSuffix(strings.TrimPrefix(path, "/secrets/resource/"), ".json")
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, res := range s.resources {
+			if res.id == id {
+				s.secretReads++
+				write(w, r, 200, "", s.secretJSON(res))
+				return
+			}
+		}
+		write(w, r, 404, "The secret does not exist.", nil)
+	default:
+		write(w, r, 404, msgNotFound, nil)
+	}
+}
+
+func stamp() string { return time.Now().UTC().Format(time.RFC3339) }
+
+func nullable(id string) any {
+	if id == "" {
+		return nil
+	}
+	return id
+}
+
+func (s *Server) userJSON() map[string]any {
+	pub, _ := pgp.ArmorPublic(s.userKey)
+	return map[string]any{
+		"id": s.userID, "username": "ada@passbolt.test", "active": true, "deleted": false,
+		"gpgkey":  map[string]any{"id": s.userKeyID, "user_id": s.userID, "fingerprint": pgp.Fingerprint(s.userKey), "armored_key": pub},
+		"profile": map[string]any{"first_name": "Ada", "last_name": "Admin"},
+		"role":    map[string]any{"name": "admin"},
+	}
+}
+
+func (s *Server) foldersJSON() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []map[string]any{}
+	for _, f := range s.folders {
+		row := map[string]any{"id": f.id, "created": stamp(), "modified": stamp(), "created_by": s.userID,
+			"modified_by": s.userID, "folder_parent_id": nullable(f.parent), "personal": true}
+		if f.v5 {
+			row["metadata"], row["metadata_key_id"], row["metadata_key_type"] = f.metadata, f.metaKeyID, "shared_key"
+		} else {
+			row["name"] = f.name
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+func (s *Server) resourceJSON(res *resourceRow, withSecret bool) map[string]any {
+	row := map[string]any{"id": res.id, "created": stamp(), "modified": stamp(), "created_by": s.userID,
+		"modified_by": s.userID, "deleted": false, "resource_type_id": res.typeID, "expired": nil,
+		"folder_parent_id": nullable(res.parent), "personal": true}
+	if res.v4 != nil {
+		for k, v := range res.v4 {
+			row[k] = v
+		}
+	} else {
+		row["metadata"], row["metadata_key_id"], row["metadata_key_type"] = res.metadata, res.metaKeyID, res.keyType
+	}
+	if withSecret {
+		s.secretReads++
+		row["secrets"] = []any{s.secretJSON(res)}
+	}
+	return row
+}
+
+func (s *Server) secretJSON(res *resourceRow) map[string]any {
+	return map[string]any{"id": newUUID(), "user_id": s.userID, "resource_id": res.id, "data": res.secret,
+		"created": stamp(), "modified": stamp(), "created_by": s.userID, "modified_by": s.userID}
+}
+
+// resourcesIndex serves GET /resources.json with filter[has-parent][]
+// (repeated or comma-separated; "false"/"0" = root) and contain[secret].
+func (s *Server) resourcesIndex(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var parents map[string]bool
+	if vals, ok := q["filter[has-parent][]"]; ok {
+		parents = map[string]bool{}
+		for _, v := range vals {
+			for _, p := range strings.Split(v, ",") {
+				if p == "false" || p == "0" {
+					p = ""
+				} else if !uuidRE.MatchString(p) {
+					write(w, r, 400, "Invalid filter. \"has-parent\" is not a valid UUID.", nil)
+					return
+				}
+				parents[p] = true
+			}
+		}
+	}
+	withSecret := q.Get("contain[secret]") == "1" || q.Get("contain[secret]") == "true"
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []map[string]any{}
+	for _, res := range s.resources {
+		if parents == nil || parents[res.parent] {
+			out = append(out, s.resourceJSON(res, withSecret))
+		}
+	}
+	write(w, r, 200, "", out)
+}
+
+func (s *Server) metadataKeysJSON(withPrivate bool) []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []map[string]any{}
+	userPub, _ := s.userKey.ToPublic()
+	for _, mk := range s.metaKeys {
+		pub, _ := pgp.ArmorPublic(mk.key)
+		row := map[string]any{"id": mk.id, "fingerprint": pgp.Fingerprint(mk.key), "armored_key": pub,
+			"created": stamp(), "modified": stamp(), "deleted": nil, "expired": nil}
+		if withPrivate {
+			priv, _ := pgp.ArmorPrivate(mk.key, nil)
+			plain, _ := json.Marshal(map[string]string{"object_type": "PASSBOLT_METADATA_PRIVATE_KEY", "domain": s.URL,
+				"fingerprint": pgp.Fingerprint(mk.key), "armored_key": priv, "passphrase": ""})
+			data, _ := pgp.EncryptSign(plain, userPub, s.userKey)
+			row["metadata_private_keys"] = []map[string]any{{"id": newUUID(), "metadata_key_id": mk.id,
+				"user_id": s.userID, "data": data, "created": stamp(), "modified": stamp()}}
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// --- JWT ---
+
+type challenge struct {
+	Version           string   `json:"version"`
+	Domain            string   `json:"domain"`
+	VerifyToken       string   `json:"verify_token"`
+	VerifyTokenExpiry any      `json:"verify_token_expiry,omitempty"`
+	AccessToken       string   `json:"access_token,omitempty"`
+	RefreshToken      string   `json:"refresh_token,omitempty"`
+	Providers         []string `json:"providers,omitempty"`
+}
+
+func (s *Server) jwtLogin(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		UserID    string `json:"user_id"`
+		Challenge string `json:"challenge"`
+	}
+	if json.NewDecoder(r.Body).Decode(&body) != nil || body.Challenge == "" {
+		write(w, r, 400, "The credentials are invalid.", nil)
+		return
+	}
+	if body.UserID != s.userID {
+		write(w, r, 404, msgNoUser, nil)
+		return
+	}
+	userPub, _ := s.userKey.ToPublic()
+	plain, err := pgp.Decrypt(body.Challenge, s.serverKey, userPub)
+	if err != nil {
+		write(w, r, 400, "The user signature could not be verified.", nil)
+		return
+	}
+	var c challenge
+	if json.Unmarshal(plain, &c) != nil {
+		write(w, r, 400, "The challenge is not valid JSON.", nil)
+		return
+	}
+	exp, _ := strconv.ParseFloat(jsonNumber(c.VerifyTokenExpiry), 64)
+	now := float64(time.Now().Unix())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case c.Version != "1.0.0":
+		write(w, r, 400, "The version is invalid.", nil)
+	case strings.TrimRight(c.Domain, "/") != s.URL:
+		write(w, r, 400, "The domain is invalid.", nil)
+	case exp < now || exp > now+3600:
+		write(w, r, 400, "The verify token expiry is invalid.", nil)
+	case !uuidRE.MatchString(c.VerifyToken) || s.nonces[c.VerifyToken]:
+		write(w, r, 400, "The verify token has already been used.", nil)
+	default:
+		s.nonces[c.VerifyToken] = true
+		access, refresh := "at."+randomHex(24), newUUID()
+		s.access[access] = time.Now().Add(jwtTTL)
+		s.refresh[refresh] = true
+		reply := challenge{Version: "1.0.0", Domain: s.URL, VerifyToken: c.VerifyToken, AccessToken: access, RefreshToken: refresh}
+		if s.mfa {
+			reply.Providers = []string{"totp"}
+		}
+		out, _ := json.Marshal(reply)
+		armored, err := pgp.EncryptSign(out, userPub, s.serverKey)
+		if err != nil {
+			write(w, r, 500, "Could not encrypt the challenge.", nil)
+			return
+		}
+		write(w, r, 200, "", map[string]string{"challenge": armored})
+	}
+}
+
+func jsonNumber(v any) string {
+	switch n := v.(type) {
+	case float64:
+		return strconv.FormatFloat(n, 'f', -1, 64)
+	case string:
+		return n
+	}
+	return ""
+}
+
+func (s *Server) jwtRefresh(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		UserID       string `json:"user_id"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	if body.RefreshToken == "" {
+		if ck, err := r.Cookie("refresh_token"); err == nil {
+			body.RefreshToken = ck.Value
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if body.UserID != s.userID || !s.refresh[body.RefreshToken] {
+		write(w, r, 400, "The refresh token provided is invalid.", nil)
+		return
+	}
+	delete(s.refresh, body.RefreshToken) // consumed
+	access, next := "at."+randomHex(24), newUUID()
+	s.access[access] = time.Now().Add(jwtTTL)
+	s.refresh[next] = true
+	http.SetCookie(w, &http.Cookie{Name: "refresh_token", Value: next, Path: "/", HttpOnly: true, Secure: true,
+		Expires: time.Now().Add(30 * 24 * time.Hour)})
+	write(w, r, 200, "", map[string]string{"access_token": access})
+}
+
+// --- GPGAuth ---
+
+func (s *Server) gpgauth(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		GPGAuth map[string]string `json:"gpg_auth"`
+		Data    struct {
+			GPGAuth map[string]string `json:"gpg_auth"`
+		} `json:"data"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	ga := body.GPGAuth
+	if ga == nil {
+		ga = body.Data.GPGAuth
+	}
+	w.Header().Set("X-GPGAuth-Version", "1.3.0")
+	if !strings.EqualFold(ga["keyid"], pgp.Fingerprint(s.userKey)) {
+		w.Header().Set("X-GPGAuth-Debug", "There is no user associated with this key.")
+		write(w, r, 400, "There is no user associated with this key.", nil)
+		return
+	}
+	switch {
+	case ga["server_verify_token"] != "": // stage 0
+		plain, err := pgp.Decrypt(ga["server_verify_token"], s.serverKey, nil)
+		if err != nil {
+			write(w, r, 400, "Decryption failed.", nil)
+			return
+		}
+		w.Header().Set("X-GPGAuth-Progress", "stage0")
+		w.Header().Set("X-GPGAuth-Verify-Response", string(plain))
+		writeStatus(w, r, 200, "error", msgAuthFail, nil)
+	case ga["user_token_result"] != "": // stage 2
+		s.mu.Lock()
+		ok := s.loginTokens[ga["user_token_result"]]
+		delete(s.loginTokens, ga["user_token_result"])
+		sid := randomHex(16)
+		if ok {
+			s.sessions[sid] = true
+		}
+		s.mu.Unlock()
+		if !ok {
+			w.Header().Set("X-GPGAuth-Authenticated", "false")
+			write(w, r, 400, "The user token result is not valid.", nil)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: "passbolt_session", Value: sid, Path: "/", HttpOnly: true})
+		w.Header().Set("X-GPGAuth-Progress", "complete")
+		w.Header().Set("X-GPGAuth-Authenticated", "true")
+		w.Header().Set("X-GPGAuth-Refer", "/")
+		write(w, r, 200, "You are successfully logged in.", s.userJSON())
+	default: // stage 1
+		id := newUUID()
+		tok := "gpgauthv1.3.0|36|" + id + "|gpgauthv1.3.0"
+		userPub, _ := s.userKey.ToPublic()
+		armored, err := pgp.EncryptSign([]byte(tok), userPub, s.serverKey)
+		if err != nil {
+			write(w, r, 500, "Encryption failed.", nil)
+			return
+		}
+		s.mu.Lock()
+		s.loginTokens[tok] = true
+		s.mu.Unlock()
+		// PHP: quotemeta(urlencode($armored)).
+		enc := strings.NewReplacer("+", `\+`, ".", `\.`).Replace(url.QueryEscape(armored))
+		w.Header().Set("X-GPGAuth-Progress", "stage1")
+		w.Header().Set("X-GPGAuth-Authenticated", "false")
+		w.Header().Set("X-GPGAuth-User-Auth-Token", enc)
+		writeStatus(w, r, 200, "error", msgAuthFail, nil)
+	}
+}

@@ -1,0 +1,252 @@
+// Package passbolttest is a Passbolt server emulator for tests and for
+// `injector dev`: real HTTP on loopback, the Passbolt response envelope,
+// JWT and GPGAuth login with real OpenPGP keys generated at start, v4 and v5
+// resources of every type, v4 (plain) and v5 (encrypted) folders, shared
+// metadata keys, fault knobs and request counters.
+//
+// Like the real server it stores only ciphertext: secrets are encrypted to
+// the user and signed by the user (the last writer), v5 metadata is
+// encrypted to the shared metadata key or to the user key.
+package passbolttest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"time"
+
+	"github.com/injector-dev/injector/internal/crypto/pgp"
+	"github.com/injector-dev/injector/internal/fetch/passbolt"
+)
+
+// Passphrase protects the emulated user's private key.
+const Passphrase = "emulator passphrase"
+
+// Server is a running emulator. Its methods are safe for concurrent use.
+type Server struct {
+	URL string
+	srv *httptest.Server
+
+	// Fixed at start.
+	userID, userKeyID string
+	userKey           *pgp.Key // private, unlocked
+	userArmored       string   // private, locked with Passphrase
+	serverKey         *pgp.Key // private
+
+	mu          sync.Mutex
+	metaKeys    []*metadataKey // shared metadata keys; the last one is used for new resources
+	folders     []*folderRow
+	resources   []*resourceRow
+	types       []resourceTypeRow
+	plainFolder bool // create missing folders as v4 (cleartext name)
+
+	jwtOff      bool
+	mfa         bool
+	access      map[string]time.Time // JWT access token → expiry
+	refresh     map[string]bool      // unused refresh tokens
+	nonces      map[string]bool      // used JWT verify tokens
+	loginTokens map[string]bool      // pending GPGAuth stage-1 tokens
+	sessions    map[string]bool
+	csrf        map[string]bool // issued CSRF tokens
+	faults      []*Fault
+
+	total       int
+	perPath     map[string]int
+	writes      int // non-authentication POST/PUT/PATCH/DELETE
+	secretReads int // secret accesses the server would log
+}
+
+type metadataKey struct {
+	id  string
+	key *pgp.Key // private
+}
+
+// New generates the server, user and metadata keys and starts listening on
+// 127.0.0.1. Key generation uses Curve25519 and takes milliseconds.
+func New() (*Server, error) {
+	s := &Server{
+		userID: newUUID(), userKeyID: newUUID(),
+		access: map[string]time.Time{}, refresh: map[string]bool{}, nonces: map[string]bool{},
+		loginTokens: map[string]bool{}, sessions: map[string]bool{}, csrf: map[string]bool{},
+		perPath: map[string]int{},
+	}
+	var err error
+	if s.serverKey, err = pgp.Generate("Passbolt Server", "server@passbolt.test"); err != nil {
+		return nil, err
+	}
+	if s.userKey, err = pgp.Generate("Ada Admin", "ada@passbolt.test"); err != nil {
+		return nil, err
+	}
+	if s.userArmored, err = pgp.ArmorPrivate(s.userKey, []byte(Passphrase)); err != nil {
+		return nil, err
+	}
+	if err := s.RotateMetadataKey(); err != nil {
+		return nil, err
+	}
+	s.types = defaultTypes()
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	s.URL = s.srv.URL
+	return s, nil
+}
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// Config returns a client configuration that logs in to this server.
+func (s *Server) Config() passbolt.Config {
+	return passbolt.Config{
+		URL: s.URL, UserID: s.userID, PrivateKey: s.userArmored, Passphrase: Passphrase,
+		ServerFingerprint: pgp.Fingerprint(s.serverKey), Auth: passbolt.AuthAuto,
+	}
+}
+
+// UserID returns the emulated user's id.
+func (s *Server) UserID() string { return s.userID }
+
+// ServerFingerprint returns the fingerprint of the server key.
+func (s *Server) ServerFingerprint() string { return pgp.Fingerprint(s.serverKey) }
+
+// RotateMetadataKey adds a new shared metadata key, shared with the user;
+// resources added afterwards use it.
+func (s *Server) RotateMetadataKey() error {
+	k, err := pgp.Generate("Passbolt Metadata Key", "metadata@passbolt.test")
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.metaKeys = append(s.metaKeys, &metadataKey{id: newUUID(), key: k})
+	s.mu.Unlock()
+	return nil
+}
+
+// --- Fault knobs ---
+
+// Fault makes requests to Path (URL path, e.g. "/folders.json") fail.
+type Fault struct {
+	Path       string
+	Status     int    // HTTP status to answer with
+	RetryAfter string // Retry-After header value, if any
+	Malformed  bool   // answer 200 with a body that is not JSON
+	Times      int    // how many requests fail; 0 = every request
+}
+
+// AddFault installs a fault.
+func (s *Server) AddFault(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, &f)
+}
+
+// ClearFaults removes all faults.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
+// ExpireAccessTokens makes every issued JWT access token expire now.
+func (s *Server) ExpireAccessTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.access)
+}
+
+// RevokeRefreshTokens invalidates every refresh token (as if expired).
+func (s *Server) RevokeRefreshTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.refresh)
+}
+
+// ExpireSessions ends every GPGAuth session.
+func (s *Server) ExpireSessions() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.sessions)
+}
+
+// RotateCSRF invalidates every issued CSRF token.
+func (s *Server) RotateCSRF() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.csrf)
+}
+
+// SetJWT turns the JWT plugin on or off (off: its routes answer 404).
+func (s *Server) SetJWT(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.jwtOff = !on
+}
+
+// SetMFA makes the user's MFA pending: authenticated requests are
+// redirected to /mfa/verify/error.json and JWT logins list the providers.
+func (s *Server) SetMFA(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mfa = on
+}
+
+// PlainFolders makes Add/Seed create missing folders as v4 folders with a
+// cleartext name instead of v5 folders with encrypted metadata.
+func (s *Server) PlainFolders(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.plainFolder = on
+}
+
+// --- Counters ---
+
+// Requests returns the number of requests served.
+func (s *Server) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
+
+// RequestsTo returns the number of requests to one URL path.
+func (s *Server) RequestsTo(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.perPath[path]
+}
+
+// Writes returns the number of non-authentication write requests
+// (POST/PUT/PATCH/DELETE outside /auth/); a read-only client makes none.
+func (s *Server) Writes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes
+}
+
+// SecretReads returns how many secret accesses the server would log.
+func (s *Server) SecretReads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.secretReads
+}
+
+// ResetCounters zeroes all counters.
+func (s *Server) ResetCounters() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.total, s.writes, s.secretReads = 0, 0, 0
+	clear(s.perPath)
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

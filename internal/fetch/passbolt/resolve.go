@@ -1,0 +1,528 @@
+package passbolt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/injector-dev/injector/internal/crypto/pgp"
+	"github.com/injector-dev/injector/internal/fetch"
+)
+
+// secretFetchers bounds concurrent GET /secrets requests.
+const secretFetchers = 4
+
+// apiFolder is a row of GET /folders.json: v4 has a cleartext name, v5
+// encrypted metadata instead.
+type apiFolder struct {
+	ID              string  `json:"id"`
+	Name            string  `json:"name"`
+	FolderParentID  *string `json:"folder_parent_id"`
+	Metadata        string  `json:"metadata"`
+	MetadataKeyID   string  `json:"metadata_key_id"`
+	MetadataKeyType string  `json:"metadata_key_type"`
+}
+
+// apiResource is a row of GET /resources.json or GET /resources/{id}.json.
+type apiResource struct {
+	ID              string  `json:"id"`
+	ResourceTypeID  string  `json:"resource_type_id"`
+	FolderParentID  *string `json:"folder_parent_id"`
+	Name            string  `json:"name"`
+	Username        string  `json:"username"`
+	URI             string  `json:"uri"`
+	Description     string  `json:"description"`
+	Metadata        string  `json:"metadata"`
+	MetadataKeyID   string  `json:"metadata_key_id"`
+	MetadataKeyType string  `json:"metadata_key_type"`
+}
+
+// resourceMetadata is decrypted v5 resource metadata.
+type resourceMetadata struct {
+	ResourceTypeID string        `json:"resource_type_id"`
+	Name           string        `json:"name"`
+	Username       string        `json:"username"`
+	URIs           []string      `json:"uris"`
+	Description    string        `json:"description"`
+	CustomFields   []customLabel `json:"custom_fields"`
+}
+
+// resource is a resource with its cleartext or decrypted metadata.
+type resource struct {
+	id, typeID  string
+	name        string
+	username    string
+	uris        []string
+	description string
+	custom      []customLabel
+}
+
+// folder is a node of the in-memory folder tree.
+type folder struct {
+	id, parent, name string
+}
+
+// run holds what one Resolve call fetched; listings are never reused
+// across calls so that a daemon sees changes.
+type run struct {
+	c         *Client
+	folders   map[string][]folder // children by parent id ("" = root)
+	listings  map[string]*listing // by parent id ("" = root)
+	keysRead  bool                // /metadata/keys.json already fetched in this run
+	typesRead bool
+}
+
+type listing struct {
+	rows      []*resource
+	undecrypt int // v5 rows whose metadata could not be decrypted
+}
+
+// Resolve resolves a batch of references. Per-reference problems are in
+// the results; the error is for whole-batch failures (login, transport).
+func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result, error) {
+	results := make([]fetch.Result, len(refs))
+	rn := &run{c: c, listings: map[string]*listing{}}
+
+	// 1. Find every referenced resource (listings are shared within the run).
+	found := make([]*resource, len(refs))
+	for i, ref := range refs {
+		res, err := rn.locate(ctx, ref)
+		if err != nil {
+			if isBatchError(err) {
+				return nil, err
+			}
+			results[i].Err = fmt.Errorf("passbolt: resolve %s: %w", ref, err)
+			continue
+		}
+		found[i] = res
+	}
+
+	// 2. Fetch each needed secret once.
+	secrets := map[string]*secretResult{}
+	for i, res := range found {
+		if res != nil && needsSecret(refs[i].Field, res) {
+			secrets[res.id] = nil
+		}
+	}
+	if err := rn.fetchSecrets(ctx, secrets); err != nil {
+		return nil, err
+	}
+
+	// 3. Pick the fields.
+	for i, res := range found {
+		if res == nil {
+			continue
+		}
+		typ, err := rn.resourceType(ctx, res.typeID)
+		if err != nil {
+			if isBatchError(err) {
+				return nil, err
+			}
+			results[i].Err = fmt.Errorf("passbolt: resolve %s: %w", refs[i], err)
+			continue
+		}
+		v, err := extract(res, typ, secrets[res.id], refs[i].Field, refs[i].Path, c.now())
+		if err != nil {
+			results[i].Err = fmt.Errorf("passbolt: resolve %s: %w", refs[i], err)
+			continue
+		}
+		results[i].Value = v
+	}
+	return results, nil
+}
+
+// refError is a per-reference failure; anything else aborts the batch.
+type refError struct{ error }
+
+func (e refError) Unwrap() error { return e.error }
+
+func isBatchError(err error) bool {
+	var re refError
+	var nf *fetch.NotFoundError
+	var am *fetch.AmbiguousError
+	return !errors.As(err, &re) && !errors.As(err, &nf) && !errors.As(err, &am)
+}
+
+// locate finds the resource a reference names.
+func (rn *run) locate(ctx context.Context, ref fetch.Ref) (*resource, error) {
+	if id, ok := ref.ID(); ok {
+		return rn.byID(ctx, id)
+	}
+	segs := ref.Segments()
+	if len(segs) == 0 {
+		return nil, refError{errors.New("empty path")}
+	}
+	parent, where := "", "the root folder"
+	if len(segs) > 1 {
+		var err error
+		if parent, err = rn.walk(ctx, segs[:len(segs)-1]); err != nil {
+			return nil, err
+		}
+		where = fmt.Sprintf("folder %q", strings.Join(segs[:len(segs)-1], "/"))
+	}
+	l, err := rn.listing(ctx, parent)
+	if err != nil {
+		return nil, err
+	}
+	name := segs[len(segs)-1]
+	var hits []*resource
+	var nearby []string
+	for _, r := range l.rows {
+		if r.name == name {
+			hits = append(hits, r)
+		}
+		nearby = append(nearby, r.name)
+	}
+	switch len(hits) {
+	case 1:
+		return hits[0], nil
+	case 0:
+		nf := &fetch.NotFoundError{Kind: "resource", Name: name, Within: where, Nearby: nearby}
+		if l.undecrypt > 0 {
+			return nil, fmt.Errorf("%w (%d resources there have metadata this user cannot decrypt)", nf, l.undecrypt)
+		}
+		return nil, nf
+	}
+	ids := make([]string, len(hits))
+	for i, h := range hits {
+		ids[i] = h.id
+	}
+	return nil, &fetch.AmbiguousError{Kind: "resource", Name: ref.Path, Candidates: ids}
+}
+
+// walk follows folder names from the root and returns the leaf's id.
+func (rn *run) walk(ctx context.Context, names []string) (string, error) {
+	if err := rn.loadFolders(ctx); err != nil {
+		return "", err
+	}
+	cur, where := "", "the root folder"
+	for i, name := range names {
+		var hits []folder
+		var nearby []string
+		for _, f := range rn.folders[cur] {
+			if f.name == name {
+				hits = append(hits, f)
+			}
+			nearby = append(nearby, f.name)
+		}
+		switch len(hits) {
+		case 0:
+			return "", &fetch.NotFoundError{Kind: "folder", Name: name, Within: where, Nearby: nearby}
+		case 1:
+			cur = hits[0].id
+			where = fmt.Sprintf("folder %q", strings.Join(names[:i+1], "/"))
+		default:
+			ids := make([]string, len(hits))
+			for j, h := range hits {
+				ids[j] = h.id
+			}
+			return "", &fetch.AmbiguousError{Kind: "folder", Name: strings.Join(names[:i+1], "/"), Candidates: ids}
+		}
+	}
+	return cur, nil
+}
+
+// loadFolders fetches every visible folder once per run and builds the tree.
+func (rn *run) loadFolders(ctx context.Context) error {
+	if rn.folders != nil {
+		return nil
+	}
+	var rows []apiFolder
+	if _, err := rn.c.get(ctx, "/folders.json", &rows); err != nil {
+		return fmt.Errorf("passbolt: listing folders: %w", err)
+	}
+	known := make(map[string]bool, len(rows))
+	for _, f := range rows {
+		known[f.ID] = true
+	}
+	rn.folders = map[string][]folder{}
+	for _, f := range rows {
+		name := f.Name
+		if f.Metadata != "" {
+			plain, err := rn.decryptMetadata(ctx, f.Metadata, f.MetadataKeyType, f.MetadataKeyID)
+			if err != nil {
+				if isBatchError(err) {
+					return err
+				}
+				continue // a folder we cannot read cannot be named in a path
+			}
+			var md struct {
+				Name string `json:"name"`
+			}
+			if json.Unmarshal(plain, &md) != nil {
+				continue
+			}
+			name = md.Name
+		}
+		parent := ""
+		if f.FolderParentID != nil && known[*f.FolderParentID] {
+			parent = *f.FolderParentID
+		} else if f.FolderParentID != nil && *f.FolderParentID != "" {
+			continue // parent not visible to this user: not reachable by path
+		}
+		rn.folders[parent] = append(rn.folders[parent], folder{id: f.ID, parent: parent, name: name})
+	}
+	return nil
+}
+
+// listing fetches the resources directly in one folder ("" = root).
+func (rn *run) listing(ctx context.Context, parent string) (*listing, error) {
+	if l, ok := rn.listings[parent]; ok {
+		return l, nil
+	}
+	p := parent
+	if p == "" {
+		p = "false" // Passbolt's spelling of "the root folder"
+	}
+	q := url.Values{"filter[has-parent][]": {p}}
+	var rows []apiResource
+	if _, err := rn.c.get(ctx, "/resources.json?"+q.Encode(), &rows); err != nil {
+		return nil, fmt.Errorf("passbolt: listing resources: %w", err)
+	}
+	l := &listing{}
+	for i := range rows {
+		r, err := rn.toResource(ctx, &rows[i])
+		if err != nil {
+			if isBatchError(err) {
+				return nil, err
+			}
+			l.undecrypt++
+			continue
+		}
+		l.rows = append(l.rows, r)
+	}
+	rn.listings[parent] = l
+	return l, nil
+}
+
+// byID fetches one resource by its UUID.
+func (rn *run) byID(ctx context.Context, id string) (*resource, error) {
+	if !uuidRE.MatchString(id) {
+		return nil, refError{fmt.Errorf("%q is not a resource UUID", id)}
+	}
+	var row apiResource
+	status, err := rn.c.get(ctx, "/resources/"+id+".json", &row)
+	if status == http.StatusNotFound {
+		return nil, &fetch.NotFoundError{Kind: "resource", Name: "id:" + id}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("passbolt: reading resource: %w", err)
+	}
+	return rn.toResource(ctx, &row)
+}
+
+// toResource turns a v4 row as is, or decrypts a v5 row's metadata.
+func (rn *run) toResource(ctx context.Context, a *apiResource) (*resource, error) {
+	r := &resource{id: a.ID, typeID: a.ResourceTypeID}
+	if a.Metadata == "" {
+		r.name, r.username, r.description = a.Name, a.Username, a.Description
+		if a.URI != "" {
+			r.uris = []string{a.URI}
+		}
+		return r, nil
+	}
+	plain, err := rn.decryptMetadata(ctx, a.Metadata, a.MetadataKeyType, a.MetadataKeyID)
+	if err != nil {
+		return nil, err
+	}
+	var md resourceMetadata
+	if json.Unmarshal(plain, &md) != nil {
+		return nil, refError{fmt.Errorf("resource %s: decrypted metadata is not JSON", a.ID)}
+	}
+	r.name, r.username, r.uris, r.description, r.custom = md.Name, md.Username, md.URIs, md.Description, md.CustomFields
+	if md.ResourceTypeID != "" && r.typeID == "" {
+		r.typeID = md.ResourceTypeID
+	}
+	return r, nil
+}
+
+// decryptMetadata decrypts v5 metadata with the user key (user_key) or
+// with a shared metadata key (shared_key).
+func (rn *run) decryptMetadata(ctx context.Context, armored, keyType, keyID string) ([]byte, error) {
+	var key *pgp.Key
+	switch keyType {
+	case "user_key":
+		key = rn.c.key
+	case "shared_key":
+		var err error
+		if key, err = rn.metadataKey(ctx, keyID); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, refError{fmt.Errorf("unknown metadata_key_type %q", keyType)}
+	}
+	plain, err := pgp.Decrypt(armored, key, nil)
+	if err != nil {
+		return nil, refError{fmt.Errorf("metadata: %w", err)}
+	}
+	return plain, nil
+}
+
+// metadataKey returns a decrypted shared metadata key. Keys are cached for
+// the client's lifetime; an unknown id (key rotation) triggers at most one
+// fetch of /metadata/keys.json per run.
+func (rn *run) metadataKey(ctx context.Context, id string) (*pgp.Key, error) {
+	c := rn.c
+	c.keysMu.Lock()
+	defer c.keysMu.Unlock()
+	if k := c.metaKeys[id]; k != nil {
+		return k, nil
+	}
+	if rn.keysRead {
+		return nil, refError{fmt.Errorf("metadata key %s is not shared with this user", id)}
+	}
+	rn.keysRead = true
+	var keys []struct {
+		ID          string `json:"id"`
+		PrivateKeys []struct {
+			UserID string `json:"user_id"`
+			Data   string `json:"data"`
+		} `json:"metadata_private_keys"`
+	}
+	if _, err := c.get(ctx, "/metadata/keys.json?contain%5Bmetadata_private_keys%5D=1", &keys); err != nil {
+		return nil, fmt.Errorf("passbolt: listing metadata keys: %w", err)
+	}
+	c.mu.Lock()
+	me := c.userID
+	c.mu.Unlock()
+	for _, k := range keys {
+		for _, pk := range k.PrivateKeys {
+			if pk.UserID != me {
+				continue
+			}
+			key, err := c.openMetadataKey(pk.Data)
+			if err != nil {
+				return nil, refError{fmt.Errorf("metadata key %s: %w", k.ID, err)}
+			}
+			c.metaKeys[k.ID] = key
+		}
+	}
+	if k := c.metaKeys[id]; k != nil {
+		return k, nil
+	}
+	return nil, refError{fmt.Errorf("metadata key %s is not shared with this user", id)}
+}
+
+// openMetadataKey decrypts a metadata_private_keys entry: JSON holding the
+// armored shared private key and its (usually empty) passphrase.
+func (c *Client) openMetadataKey(data string) (*pgp.Key, error) {
+	plain, err := pgp.Decrypt(data, c.key, nil)
+	if err != nil {
+		return nil, err
+	}
+	var pk struct {
+		ArmoredKey string `json:"armored_key"`
+		Passphrase string `json:"passphrase"`
+	}
+	if json.Unmarshal(plain, &pk) != nil {
+		return nil, errors.New("decrypted private key entry is not JSON")
+	}
+	return pgp.ParsePrivateKey(pk.ArmoredKey, []byte(pk.Passphrase))
+}
+
+// secretResult is one fetched, decrypted secret, or why it is missing.
+type secretResult struct {
+	plain []byte
+	err   error
+}
+
+// fetchSecrets fills want (resource id → nil) with decrypted secrets.
+func (rn *run) fetchSecrets(ctx context.Context, want map[string]*secretResult) error {
+	ids := make([]string, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(secretFetchers)
+	for _, id := range ids {
+		g.Go(func() error {
+			var s struct {
+				Data string `json:"data"`
+			}
+			res := &secretResult{}
+			status, err := rn.c.get(gctx, "/secrets/resource/"+id+".json", &s)
+			switch {
+			case status == http.StatusNotFound:
+				res.err = &fetch.NotFoundError{Kind: "secret", Name: "of resource " + id}
+			case err != nil:
+				return fmt.Errorf("passbolt: reading secret: %w", err)
+			default:
+				if res.plain, err = pgp.Decrypt(s.Data, rn.c.key, nil); err != nil {
+					res.err = fmt.Errorf("secret of resource %s: %w", id, err)
+				}
+			}
+			mu.Lock()
+			want[id] = res
+			mu.Unlock()
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// resourceType is the part of a resource type the client needs.
+type resourceType struct {
+	slug         string
+	secretString bool // the decrypted secret is a bare password string
+}
+
+// resourceType maps a resource_type_id to its type, fetching the list of
+// types once per client (and again once per run for an unknown id).
+func (rn *run) resourceType(ctx context.Context, id string) (resourceType, error) {
+	c := rn.c
+	c.mu.Lock()
+	t, ok := c.types[id]
+	c.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	if rn.typesRead {
+		return resourceType{}, refError{fmt.Errorf("unknown resource type %s", id)}
+	}
+	rn.typesRead = true
+	var rows []struct {
+		ID         string          `json:"id"`
+		Slug       string          `json:"slug"`
+		Definition json.RawMessage `json:"definition"`
+	}
+	if _, err := c.get(ctx, "/resource-types.json", &rows); err != nil {
+		return resourceType{}, fmt.Errorf("passbolt: listing resource types: %w", err)
+	}
+	types := make(map[string]resourceType, len(rows))
+	for _, r := range rows {
+		types[r.ID] = resourceType{slug: r.Slug, secretString: secretIsString(r.Slug, r.Definition)}
+	}
+	c.mu.Lock()
+	c.types = types
+	c.mu.Unlock()
+	if t, ok := types[id]; ok {
+		return t, nil
+	}
+	return resourceType{}, refError{fmt.Errorf("unknown resource type %s", id)}
+}
+
+// secretIsString reads definition.secret.type (the definition may itself
+// be JSON-encoded as a string); the slug decides when it is absent.
+func secretIsString(slug string, def json.RawMessage) bool {
+	var s string
+	if json.Unmarshal(def, &s) == nil {
+		def = json.RawMessage(s)
+	}
+	var d struct {
+		Secret struct {
+			Type string `json:"type"`
+		} `json:"secret"`
+	}
+	if json.Unmarshal(def, &d) == nil && d.Secret.Type != "" {
+		return d.Secret.Type == "string"
+	}
+	return slug == "password-string" || slug == "v5-password-string"
+}
