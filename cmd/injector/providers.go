@@ -6,11 +6,15 @@ import (
 	"sync"
 
 	"github.com/injector-dev/injector/internal/fetch"
+	"github.com/injector-dev/injector/internal/fetch/passbolt"
+	"github.com/injector-dev/injector/internal/fetch/passwork"
 	"github.com/injector-dev/injector/internal/template"
 )
 
 // providerConfig is every provider's settings, read from the environment.
 type providerConfig struct {
+	Passwork passwork.Config
+	Passbolt passbolt.Config
 }
 
 // lazyProvider builds its provider on first use, so a template set that
@@ -42,5 +46,18 @@ func notConfigured(name string, vars ...string) error {
 // newProviders returns the resolver for every provider, built lazily from
 // cfg with the given transport options.
 func newProviders(cfg *providerConfig, opt fetch.Options) map[string]template.Resolver {
-	return map[string]template.Resolver{}
+	return map[string]template.Resolver{
+		"passwork": &lazyProvider{name: "passwork", build: func() (template.Resolver, error) {
+			if cfg.Passwork.URL == "" {
+				return nil, notConfigured("passwork", "PASSWORK_URL", "PASSWORK_TOKEN (or PASSWORK_API_KEY)", "PASSWORK_MASTER_KEY")
+			}
+			return passwork.New(cfg.Passwork, opt)
+		}},
+		"passbolt": &lazyProvider{name: "passbolt", build: func() (template.Resolver, error) {
+			if cfg.Passbolt.URL == "" {
+				return nil, notConfigured("passbolt", "PASSBOLT_URL", "PASSBOLT_USER_ID", "PASSBOLT_PRIVATE_KEY", "PASSBOLT_PASSPHRASE")
+			}
+			return passbolt.New(cfg.Passbolt, opt)
+		}},
+	}
 }

@@ -133,17 +133,27 @@ func (r *resolution) refErrors(tpls []*Template) Errors {
 	for _, t := range tpls {
 		for _, l := range t.refs {
 			if res, ok := r.results[l.ref]; ok && res.Err != nil {
-				errs = append(errs, &Error{Pos: l.pos, Ref: l.ref.String(), Msg: res.Err.Error()})
+				errs = append(errs, refError(l.pos, l.ref, res.Err))
 				reported[l.ref] = true
 			}
 		}
 	}
 	for _, ref := range r.order {
 		if res := r.results[ref]; res.Err != nil && !reported[ref] {
-			errs = append(errs, &Error{Pos: "(computed reference)", Ref: ref.String(), Msg: res.Err.Error()})
+			errs = append(errs, refError("(computed reference)", ref, res.Err))
 		}
 	}
 	return errs
+}
+
+// refError positions a reference's error, naming the reference unless the
+// provider's message already does.
+func refError(pos string, ref fetch.Ref, err error) *Error {
+	e := &Error{Pos: pos, Msg: err.Error()}
+	if !strings.Contains(e.Msg, ref.String()) {
+		e.Ref = ref.String()
+	}
+	return e
 }
 
 // resolveAll runs discovery rounds until no template asks for a reference

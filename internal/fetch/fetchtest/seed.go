@@ -6,6 +6,7 @@ package fetchtest
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -42,11 +43,20 @@ func LoadSeed(path string) (*Seed, error) {
 		return nil, fmt.Errorf("seed: %w", err)
 	}
 	defer f.Close()
-	dec := json.NewDecoder(f)
+	s, err := ParseSeed(f)
+	if err != nil {
+		return nil, fmt.Errorf("seed %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// ParseSeed reads a Seed from JSON, rejecting unknown keys.
+func ParseSeed(r io.Reader) (*Seed, error) {
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	var s Seed
 	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("seed %s: %w", path, err)
+		return nil, err
 	}
 	return &s, nil
 }

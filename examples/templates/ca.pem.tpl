@@ -1,0 +1,1 @@
+<< passwork "prod/tls/api.example.com" "attachment:ca.pem" >>
