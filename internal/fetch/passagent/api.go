@@ -1,0 +1,185 @@
+package passagent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/injector-dev/injector/internal/crypto/envelope"
+	"github.com/injector-dev/injector/internal/fetch"
+)
+
+// record is one entry as GET /passwords returns it. In V3, username,
+// password and notes are null; the secrets are in encrypted_data.
+type record struct {
+	ID                string          `json:"id"`
+	Name              string          `json:"name"`
+	Website           string          `json:"website"`
+	URL               string          `json:"url"`
+	Tags              json.RawMessage `json:"tags"`
+	EncryptionVersion int             `json:"encryption_version"`
+	WrappedItemKey    string          `json:"wrapped_item_key"`
+	EncryptedData     string          `json:"encrypted_data"`
+	DeletedAt         *string         `json:"deleted_at"`
+	Deleted           bool            `json:"deleted"`
+}
+
+// deleted reports a soft-deleted record. The list should never return one;
+// a record that says it is deleted is ignored all the same.
+func (r *record) deleted() bool {
+	return r.Deleted || (r.DeletedAt != nil && *r.DeletedAt != "")
+}
+
+type listPage struct {
+	Data       []record `json:"data"`
+	Pagination *struct {
+		Page  int `json:"page"`
+		Limit int `json:"limit"`
+		Total int `json:"total"`
+	} `json:"pagination"`
+}
+
+// maxPages bounds the list loop against a server whose total keeps growing.
+const maxPages = 10000
+
+// list fetches every entry: ceil(total/limit) calls, at least one. A record
+// that shows up on two pages (the list shifted between calls) is kept once.
+func (c *Client) list(ctx context.Context) ([]record, error) {
+	var out []record
+	seen := map[string]int{}
+	for page := 1; ; page++ {
+		q := url.Values{"page": {strconv.Itoa(page)}, "limit": {strconv.Itoa(c.pageSize)}}
+		var p listPage
+		if err := c.get(ctx, "/passwords?"+q.Encode(), &p); err != nil {
+			return nil, err
+		}
+		if p.Pagination == nil {
+			return nil, errors.New("passagent: GET /passwords: response has no pagination object")
+		}
+		for _, r := range p.Data {
+			if i, ok := seen[r.ID]; ok {
+				out[i] = r
+				continue
+			}
+			seen[r.ID] = len(out)
+			out = append(out, r)
+		}
+		if len(p.Data) == 0 || page*c.pageSize >= p.Pagination.Total {
+			return out, nil
+		}
+		if page == maxPages {
+			return nil, fmt.Errorf("passagent: GET /passwords: more than %d pages", maxPages)
+		}
+	}
+}
+
+type saltReply struct {
+	Salt        string `json:"salt"`
+	KDF         string `json:"kdf"`
+	MemoryKiB   uint32 `json:"memory_kib"`
+	Iterations  uint32 `json:"iterations"`
+	Parallelism uint8  `json:"parallelism"`
+}
+
+// salt fetches the user's vault salt and KDF parameters. Missing parameters
+// mean the documented default profile.
+func (c *Client) salt(ctx context.Context) ([]byte, envelope.KDFParams, error) {
+	var r saltReply
+	if err := c.get(ctx, "/vault/salt", &r); err != nil {
+		var se *fetch.StatusError
+		if errors.As(err, &se) && se.Status == http.StatusNotFound {
+			return nil, envelope.KDFParams{}, fmt.Errorf("passagent: no vault salt for this account (the vault was never set up in PassAgent): %w", err)
+		}
+		return nil, envelope.KDFParams{}, err
+	}
+	if r.KDF != "" && !strings.EqualFold(r.KDF, "argon2id") {
+		return nil, envelope.KDFParams{}, fmt.Errorf("passagent: GET /vault/salt: unsupported kdf %q (want argon2id)", r.KDF)
+	}
+	salt, err := envelope.DecodeBase64(r.Salt)
+	if err != nil || len(salt) == 0 {
+		return nil, envelope.KDFParams{}, errors.New("passagent: GET /vault/salt: salt missing or not base64")
+	}
+	p := envelope.DefaultKDF()
+	if r.MemoryKiB != 0 {
+		p.MemoryKiB = r.MemoryKiB
+	}
+	if r.Iterations != 0 {
+		p.Iterations = r.Iterations
+	}
+	if r.Parallelism != 0 {
+		p.Parallelism = r.Parallelism
+	}
+	return salt, p, nil
+}
+
+// errorBody covers both documented error shapes:
+// {"error","code","status"} and {"error","error_code"}.
+type errorBody struct {
+	Error     string `json:"error"`
+	Code      string `json:"code"`
+	ErrorCode string `json:"error_code"`
+}
+
+// get sends an authenticated GET to base+path and decodes a 200 JSON reply
+// into v. Retries (429, 502-504, transport errors) happen in fetch.HTTP.
+func (c *Client) get(ctx context.Context, path string, v any) error {
+	endpoint := strings.SplitN(path, "?", 2)[0]
+	resp, err := c.http.Do(ctx, fetch.Request{
+		Method: http.MethodGet,
+		URL:    c.base + path,
+		Header: http.Header{"Authorization": {"Bearer " + c.token}, "Accept": {"application/json"}},
+	})
+	if err != nil {
+		var se *fetch.StatusError
+		if errors.As(err, &se) && se.Status == http.StatusTooManyRequests {
+			return fmt.Errorf("passagent: GET %s: rate limited by the server, giving up (fail-closed): %w", endpoint, err)
+		}
+		return err
+	}
+	if resp.Status != http.StatusOK {
+		return c.statusError(endpoint, resp)
+	}
+	if err := json.Unmarshal(resp.Body, v); err != nil {
+		// The syntax error can quote one byte of the body; bodies here
+		// carry ciphertext and names only, never plaintext secrets.
+		return fmt.Errorf("passagent: GET %s: malformed JSON response: %v", endpoint, err)
+	}
+	return nil
+}
+
+func (c *Client) statusError(endpoint string, resp *fetch.Response) error {
+	var body errorBody
+	_ = json.Unmarshal(resp.Body, &body) // best effort: the status is what matters
+	se := &fetch.StatusError{
+		Provider: "passagent", Method: http.MethodGet, Path: endpoint, Status: resp.Status,
+		Code: firstNonEmpty(body.Code, body.ErrorCode), Message: truncate(body.Error, 200),
+	}
+	switch resp.Status {
+	case http.StatusUnauthorized:
+		return fmt.Errorf("passagent: GET %s: %w", endpoint, ErrUnauthorized)
+	case http.StatusForbidden:
+		return fmt.Errorf("passagent: GET %s: access forbidden (HTTP 403): the token is valid but not allowed to read this: %w", endpoint, se)
+	}
+	return se
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}

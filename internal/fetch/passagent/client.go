@@ -1,0 +1,177 @@
+// Package passagent reads secrets from PassAgent (passagent.ai) V3 entries
+// for injector templates:
+//
+//	<< passagent "GitHub" "password" >>
+//	<< passagent "id:pwd_12345" "totp" >>
+//
+// PassAgent encrypts on the client: the server stores, per entry, an item
+// key wrapped with the user's vault key and the payload sealed with the
+// item key. This client derives the vault key once (Argon2id over the
+// master password and the server's salt, or takes a pre-derived key), lists
+// all entries with as few paginated list calls as the page size allows and
+// decrypts the referenced ones locally. It never calls the reveal endpoint
+// (limited to 20/min, fail-closed) and never writes. The assumed wire and
+// byte formats are in docs/passagent.md.
+package passagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/injector-dev/injector/internal/crypto/envelope"
+	"github.com/injector-dev/injector/internal/fetch"
+)
+
+// Config is read from the environment. The CLI layer handles the _FILE
+// variants (PASSAGENT_TOKEN_FILE and so on).
+type Config struct {
+	// URL is the API base, ending in /api.
+	URL string `env:"PASSAGENT_URL" envDefault:"https://passagent.ai/api"`
+	// Token is a Supabase access token (JWT), sent as a bearer token.
+	Token string `env:"PASSAGENT_TOKEN"`
+	// MasterPassword derives the vault key with the salt and Argon2id
+	// parameters from GET {URL}/vault/salt.
+	MasterPassword string `env:"PASSAGENT_MASTER_PASSWORD"`
+	// VaultKey is the pre-derived 32-byte vault key in base64; it replaces
+	// MasterPassword and skips the salt call and the KDF.
+	VaultKey string `env:"PASSAGENT_VAULT_KEY"`
+	// PageSize is the list page size, 1 to 2000 (default 1000).
+	PageSize int `env:"PASSAGENT_PAGE_SIZE" envDefault:"1000"`
+}
+
+// Page size bounds: the list endpoint rejects limit > 2000.
+const (
+	DefaultPageSize = 1000
+	MaxPageSize     = 2000
+)
+
+// Errors a caller may want to tell apart (errors.Is).
+var (
+	// ErrUnauthorized: the bearer token was rejected (HTTP 401).
+	ErrUnauthorized = errors.New("token expired or invalid (HTTP 401); set a fresh PASSAGENT_TOKEN")
+	// ErrWrongKey: item keys do not authenticate under the vault key.
+	ErrWrongKey = errors.New("wrong master password or vault key")
+	// ErrLegacy: the entry predates V3 encryption.
+	ErrLegacy = errors.New("legacy (pre-V3) entry")
+)
+
+// Client resolves PassAgent references. It is safe for concurrent use and
+// meant to live as long as the process: the vault key is derived once and
+// cached; the entry list is fetched fresh by every Resolve.
+type Client struct {
+	base     string // API base without trailing slash, e.g. https://passagent.ai/api
+	token    string
+	password string
+	pageSize int
+	http     *fetch.HTTP
+	now      func() time.Time
+
+	// keyMu is held while the key is derived, so that concurrent first
+	// Resolve calls run the KDF once.
+	keyMu    sync.Mutex
+	vaultKey []byte
+	fixedKey bool // vaultKey came from PASSAGENT_VAULT_KEY and is never dropped
+}
+
+// New checks cfg. It does no network I/O and runs no KDF.
+func New(cfg Config, opt fetch.Options) (*Client, error) {
+	base, err := checkURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	token := strings.TrimSpace(cfg.Token)
+	if token == "" {
+		return nil, errors.New("passagent: PASSAGENT_TOKEN is empty")
+	}
+	c := &Client{base: base, token: token, http: opt.NewHTTP("passagent"), now: time.Now}
+	switch {
+	case cfg.VaultKey != "" && cfg.MasterPassword != "":
+		return nil, errors.New("passagent: set PASSAGENT_MASTER_PASSWORD or PASSAGENT_VAULT_KEY, not both")
+	case cfg.VaultKey != "":
+		key, err := envelope.DecodeBase64(cfg.VaultKey)
+		if err != nil {
+			return nil, fmt.Errorf("passagent: PASSAGENT_VAULT_KEY is not base64")
+		}
+		if len(key) != envelope.KeySize {
+			return nil, fmt.Errorf("passagent: PASSAGENT_VAULT_KEY is %d bytes, want %d", len(key), envelope.KeySize)
+		}
+		c.vaultKey, c.fixedKey = key, true
+	case cfg.MasterPassword != "":
+		c.password = cfg.MasterPassword
+	default:
+		return nil, errors.New("passagent: PASSAGENT_MASTER_PASSWORD or PASSAGENT_VAULT_KEY is required")
+	}
+	switch {
+	case cfg.PageSize == 0:
+		c.pageSize = DefaultPageSize
+	case cfg.PageSize < 1 || cfg.PageSize > MaxPageSize:
+		return nil, fmt.Errorf("passagent: PASSAGENT_PAGE_SIZE %d out of range 1..%d", cfg.PageSize, MaxPageSize)
+	default:
+		c.pageSize = cfg.PageSize
+	}
+	return c, nil
+}
+
+// checkURL accepts https URLs, and plain http only on loopback (the
+// emulator): bearer tokens must not cross a network in clear.
+func checkURL(raw string) (string, error) {
+	raw = strings.TrimRight(strings.TrimSpace(raw), "/")
+	if raw == "" {
+		return "", errors.New("passagent: PASSAGENT_URL is empty")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("passagent: PASSAGENT_URL %q is not an absolute URL", raw)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		host := u.Hostname()
+		ip := net.ParseIP(host)
+		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return "", fmt.Errorf("passagent: PASSAGENT_URL %q must use https (http is allowed for loopback only)", raw)
+		}
+	default:
+		return "", fmt.Errorf("passagent: PASSAGENT_URL %q must use https", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("passagent: PASSAGENT_URL %q must not have a query or fragment", raw)
+	}
+	return raw, nil
+}
+
+// key returns the vault key, deriving it on first use.
+func (c *Client) key(ctx context.Context) ([]byte, error) {
+	c.keyMu.Lock()
+	defer c.keyMu.Unlock()
+	if c.vaultKey != nil {
+		return c.vaultKey, nil
+	}
+	salt, params, err := c.salt(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key, err := envelope.DeriveVaultKey(c.password, salt, params)
+	if err != nil {
+		return nil, fmt.Errorf("passagent: derive vault key: %w", err)
+	}
+	c.vaultKey = key
+	return key, nil
+}
+
+// forgetKey drops a derived key that failed to open every entry, so the
+// next Resolve fetches the salt again (it may have been reset). A
+// pre-derived key is kept: re-reading it would give the same bytes.
+func (c *Client) forgetKey(bad []byte) {
+	c.keyMu.Lock()
+	defer c.keyMu.Unlock()
+	if !c.fixedKey && len(c.vaultKey) > 0 && len(bad) > 0 && &c.vaultKey[0] == &bad[0] {
+		c.vaultKey = nil
+	}
+}

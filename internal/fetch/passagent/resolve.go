@@ -1,0 +1,329 @@
+package passagent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/injector-dev/injector/internal/crypto/envelope"
+	"github.com/injector-dev/injector/internal/crypto/totp"
+	"github.com/injector-dev/injector/internal/fetch"
+)
+
+// Resolve resolves a batch of references with one pass over the entry list
+// (one list call per page, whatever the number of references) and local
+// decryption. Each referenced entry is decrypted once per call.
+func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result, error) {
+	results := make([]fetch.Result, len(refs))
+	if len(refs) == 0 {
+		return results, nil
+	}
+	key, err := c.key(ctx)
+	if err != nil {
+		return nil, err
+	}
+	records, err := c.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	idx := newIndex(records)
+
+	opened := map[string]*opened{} // by record id
+	var tried, wrongKey int
+	for i, ref := range refs {
+		r, err := idx.find(ref)
+		if err != nil {
+			results[i].Err = fmt.Errorf("passagent: resolve %s: %w", ref, err)
+			continue
+		}
+		o, ok := opened[r.ID]
+		if !ok {
+			o = open(key, r)
+			opened[r.ID] = o
+			if r.EncryptionVersion == 3 {
+				tried++
+				if errors.Is(o.err, ErrWrongKey) {
+					wrongKey++
+				}
+			}
+		}
+		if o.err != nil {
+			results[i].Err = fmt.Errorf("passagent: resolve %s: %w", ref, o.err)
+			continue
+		}
+		v, err := o.field(ref.Field, c.now)
+		if err != nil {
+			results[i].Err = fmt.Errorf("passagent: resolve %s: %w", ref, err)
+			continue
+		}
+		results[i].Value = v
+	}
+	// One entry failing to unwrap is a damaged entry; all of them failing
+	// is a wrong key, which is a failure of the whole batch.
+	if tried > 0 && wrongKey == tried {
+		c.forgetKey(key)
+		return nil, fmt.Errorf("passagent: %w: the item keys of %d entries failed authentication", ErrWrongKey, wrongKey)
+	}
+	return results, nil
+}
+
+// index finds live records by name and by id.
+type index struct {
+	byName map[string][]*record
+	byID   map[string]*record
+	names  []string // distinct names, for "did you mean"
+}
+
+func newIndex(records []record) *index {
+	x := &index{byName: map[string][]*record{}, byID: map[string]*record{}}
+	for i := range records {
+		r := &records[i]
+		if r.deleted() {
+			continue
+		}
+		x.byID[r.ID] = r
+		if len(x.byName[r.Name]) == 0 {
+			x.names = append(x.names, r.Name)
+		}
+		x.byName[r.Name] = append(x.byName[r.Name], r)
+	}
+	return x
+}
+
+func (x *index) find(ref fetch.Ref) (*record, error) {
+	if id, ok := ref.ID(); ok {
+		if r := x.byID[id]; r != nil {
+			return r, nil
+		}
+		return nil, &fetch.NotFoundError{Kind: "entry", Name: ref.Path}
+	}
+	// PassAgent has no folders: the whole path is the entry name.
+	name := ref.Path
+	switch rs := x.byName[name]; len(rs) {
+	case 0:
+		return nil, &fetch.NotFoundError{Kind: "entry", Name: name, Nearby: closest(name, x.names, 10)}
+	case 1:
+		return rs[0], nil
+	default:
+		ids := make([]string, len(rs))
+		for i, r := range rs {
+			ids[i] = r.ID
+		}
+		return nil, &fetch.AmbiguousError{Kind: "entry", Name: name, Candidates: ids}
+	}
+}
+
+// payload is the decrypted JSON of a V3 entry. Unknown keys are ignored,
+// missing ones are empty; the aliases cover spellings other clients use.
+type payload struct {
+	Username     string        `json:"username"`
+	Password     string        `json:"password"`
+	Notes        string        `json:"notes"`
+	Note         string        `json:"note"`
+	TOTP         string        `json:"totp"`
+	TOTPSecret   string        `json:"totp_secret"`
+	TOTPSecret2  string        `json:"totpSecret"`
+	CustomFields []customField `json:"custom_fields"`
+}
+
+type customField struct {
+	Name  string          `json:"name"`
+	Value json.RawMessage `json:"value"`
+}
+
+// opened is a decrypted entry, or why it could not be decrypted.
+type opened struct {
+	rec *record
+	p   payload
+	err error
+}
+
+func open(key []byte, r *record) *opened {
+	o := &opened{rec: r}
+	switch {
+	case r.EncryptionVersion < 3:
+		o.err = fmt.Errorf("%w: entry %q (id %s) uses encryption_version %d, which injector does not read; re-save it in PassAgent to upgrade it to V3",
+			ErrLegacy, r.Name, r.ID, r.EncryptionVersion)
+		return o
+	case r.EncryptionVersion > 3:
+		o.err = fmt.Errorf("entry %q (id %s) uses encryption_version %d; this injector reads version 3 only", r.Name, r.ID, r.EncryptionVersion)
+		return o
+	}
+	itemKey, err := envelope.UnwrapItemKey(key, r.WrappedItemKey)
+	if errors.Is(err, envelope.ErrAuth) {
+		o.err = fmt.Errorf("entry %q (id %s): cannot unwrap its item key: %w (or the entry was altered)", r.Name, r.ID, ErrWrongKey)
+		return o
+	}
+	if err != nil {
+		o.err = fmt.Errorf("entry %q (id %s): %w", r.Name, r.ID, err)
+		return o
+	}
+	pt, err := envelope.Decrypt(itemKey, r.EncryptedData)
+	if errors.Is(err, envelope.ErrAuth) {
+		o.err = fmt.Errorf("entry %q (id %s): encrypted_data failed authentication: the entry is corrupted or was tampered with", r.Name, r.ID)
+		return o
+	}
+	if err != nil {
+		o.err = fmt.Errorf("entry %q (id %s): %w", r.Name, r.ID, err)
+		return o
+	}
+	// The JSON error would quote plaintext bytes: report the fact only.
+	if json.Unmarshal(pt, &o.p) != nil {
+		o.err = fmt.Errorf("entry %q (id %s): decrypted payload is not the expected JSON object", r.Name, r.ID)
+	}
+	return o
+}
+
+// field returns one field. Standard field names (case-insensitive) take
+// precedence over custom fields of the same name; custom fields match
+// exactly, then case-insensitively.
+func (o *opened) field(name string, now func() time.Time) (string, error) {
+	switch strings.ToLower(name) {
+	case "username", "login":
+		return o.p.Username, nil
+	case "password":
+		return o.p.Password, nil
+	case "notes", "note":
+		return firstNonEmpty(o.p.Notes, o.p.Note), nil
+	case "totp":
+		secret := firstNonEmpty(o.p.TOTP, o.p.TOTPSecret, o.p.TOTPSecret2)
+		if secret == "" {
+			return "", &fetch.NotFoundError{Kind: "field", Name: name, Within: o.within(), Nearby: o.fieldNames()}
+		}
+		code, err := totp.Generate(secret, now())
+		if err != nil {
+			return "", fmt.Errorf("totp of %s: %w", o.within(), err)
+		}
+		return code, nil
+	case "name":
+		return o.rec.Name, nil
+	case "website":
+		return o.rec.Website, nil
+	case "url":
+		return o.rec.URL, nil
+	case "tags":
+		return strings.Join(tags(o.rec.Tags), ","), nil
+	}
+	var hits []customField
+	for _, f := range o.p.CustomFields {
+		if f.Name == name {
+			hits = append(hits, f)
+		}
+	}
+	if len(hits) == 0 { // fall back to a case-insensitive match
+		for _, f := range o.p.CustomFields {
+			if strings.EqualFold(f.Name, name) {
+				hits = append(hits, f)
+			}
+		}
+	}
+	switch len(hits) {
+	case 0:
+		return "", &fetch.NotFoundError{Kind: "field", Name: name, Within: o.within(), Nearby: o.fieldNames()}
+	case 1:
+		return customValue(hits[0].Value)
+	default:
+		names := make([]string, len(hits))
+		for i, h := range hits {
+			names[i] = h.Name
+		}
+		return "", &fetch.AmbiguousError{Kind: "custom field", Name: name, Candidates: names}
+	}
+}
+
+func (o *opened) within() string { return fmt.Sprintf("entry %q", o.rec.Name) }
+
+// fieldNames lists the fields this entry has, for "not found" messages.
+func (o *opened) fieldNames() []string {
+	names := []string{"username", "password", "notes", "name", "website", "url", "tags"}
+	if firstNonEmpty(o.p.TOTP, o.p.TOTPSecret, o.p.TOTPSecret2) != "" {
+		names = append(names, "totp")
+	}
+	for _, f := range o.p.CustomFields {
+		names = append(names, f.Name)
+	}
+	return names
+}
+
+// customValue renders a custom field value: a string as is, a number or
+// boolean as its JSON text, null as "".
+func customValue(raw json.RawMessage) (string, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s, nil
+	}
+	t := strings.TrimSpace(string(raw))
+	switch {
+	case t == "" || t == "null":
+		return "", nil
+	case t == "true" || t == "false" || json.Valid(raw) && (t[0] == '-' || (t[0] >= '0' && t[0] <= '9')):
+		return t, nil
+	}
+	return "", errors.New("custom field value is not a string, number or boolean")
+}
+
+// tags reads the plaintext tags column: a JSON array of strings or one
+// comma-separated string.
+func tags(raw json.RawMessage) []string {
+	var list []string
+	if json.Unmarshal(raw, &list) == nil {
+		return list
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil && s != "" {
+		return strings.Split(s, ",")
+	}
+	return nil
+}
+
+// closest returns up to max names nearest to name by edit distance
+// (case-insensitive), among those close enough to be a plausible typo. In a
+// small vault every name is shown.
+func closest(name string, names []string, n int) []string {
+	if len(names) <= n {
+		return names
+	}
+	type cand struct {
+		name string
+		d    int
+	}
+	limit := max(3, len([]rune(name))/3)
+	var cs []cand
+	for _, n := range names {
+		d := levenshtein(strings.ToLower(name), strings.ToLower(n))
+		if d <= limit || strings.Contains(strings.ToLower(n), strings.ToLower(name)) {
+			cs = append(cs, cand{n, d})
+		}
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].d < cs[j].d })
+	var out []string
+	for i := 0; i < len(cs) && i < n; i++ {
+		out = append(out, cs[i].name)
+	}
+	return out
+}
+
+func levenshtein(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
