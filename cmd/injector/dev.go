@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/injector-dev/injector/examples"
 	"github.com/injector-dev/injector/internal/fetch"
 	"github.com/injector-dev/injector/internal/fetch/fetchtest"
+	"github.com/injector-dev/injector/internal/fetch/passagent/passagenttest"
 	"github.com/injector-dev/injector/internal/fetch/passbolt/passbolttest"
 	"github.com/injector-dev/injector/internal/fetch/passwork/passworktest"
 	"github.com/injector-dev/injector/internal/render"
@@ -108,18 +110,30 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	took := time.Since(start)
 
-	fmt.Fprintf(stdout, "\nRendered %d templates into %s:\n", len(p.files), filepath.Join(work, "out"))
-	for _, f := range p.files {
-		content, err := os.ReadFile(f.dst)
+	// For display, render again with every secret replaced by a marker, so
+	// values transformed by template functions (urlquery, b64enc) are
+	// hidden too. No request is made: the marker resolver answers locally.
+	shown := res.outputs
+	if !*show {
+		marker := template.ResolverFunc(func(_ context.Context, refs []fetch.Ref) ([]fetch.Result, error) {
+			out := make([]fetch.Result, len(refs))
+			for i := range out {
+				out[i].Value = "REDACTED"
+			}
+			return out, nil
+		})
+		masked, err := (&template.Engine{Providers: map[string]template.Resolver{
+			"passwork": marker, "passbolt": marker, "passagent": marker,
+		}}).Render(ctx, p.templates())
 		if err != nil {
 			return failureErr(err)
 		}
-		shown := string(content)
-		if !*show {
-			shown = maskValues(shown, res.Secrets)
-		}
-		fmt.Fprintf(stdout, "\n--- %s -> %s (mode %04o)\n%s", f.src, filepath.Base(f.dst), f.mode, shown)
-		if !strings.HasSuffix(shown, "\n") {
+		shown = masked.Outputs
+	}
+	fmt.Fprintf(stdout, "\nRendered %d templates into %s:\n", len(p.files), filepath.Join(work, "out"))
+	for i, f := range p.files {
+		fmt.Fprintf(stdout, "\n--- %s -> %s (mode %04o)\n%s", f.src, filepath.Base(f.dst), f.mode, shown[i])
+		if !bytes.HasSuffix(shown[i], []byte("\n")) {
 			fmt.Fprintln(stdout)
 		}
 	}
@@ -132,7 +146,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, "\n%d references resolved with %d HTTP requests (%s) in %s, decrypted client-side.\n",
 		res.Refs, total, strings.Join(counts, ", "), took.Round(time.Millisecond))
 	if !*show {
-		fmt.Fprintln(stdout, "Secret values are masked; --show-secrets prints them.")
+		fmt.Fprintln(stdout, "Secret values are shown as REDACTED; --show-secrets prints them.")
 	}
 
 	if !*serve {
@@ -186,19 +200,21 @@ func startEmulators(seed *fetchtest.Seed, work string) ([]*devEmulator, *provide
 		"PASSBOLT_URL": cfg.Passbolt.URL, "PASSBOLT_USER_ID": cfg.Passbolt.UserID,
 		"PASSBOLT_PRIVATE_KEY": cfg.Passbolt.PrivateKey, "PASSBOLT_PASSPHRASE": cfg.Passbolt.Passphrase,
 	}
-	return emus, cfg, nil
-}
 
-// maskValues replaces every secret value in s with asterisks.
-func maskValues(s string, secrets []string) string {
-	sorted := append([]string(nil), secrets...)
-	sort.Slice(sorted, func(i, j int) bool { return len(sorted[i]) > len(sorted[j]) })
-	for _, v := range sorted {
-		if v = strings.TrimSpace(v); v != "" {
-			s = strings.ReplaceAll(s, v, "********")
-		}
+	pa, err := passagenttest.New(passagenttest.Options{})
+	if err != nil {
+		return emus, nil, fmt.Errorf("passagent emulator: %w", err)
 	}
-	return s
+	emus = append(emus, &devEmulator{name: "passagent", url: pa.URL, about: "PassAgent V3 envelopes, Argon2id vault key", emu: pa, entries: len(seed.PassAgent)})
+	if err := pa.Seed(seed.PassAgent); err != nil {
+		return emus, nil, fmt.Errorf("passagent seed: %w", err)
+	}
+	cfg.PassAgent = pa.Config()
+	emus[len(emus)-1].env = map[string]string{
+		"PASSAGENT_URL": cfg.PassAgent.URL, "PASSAGENT_TOKEN": cfg.PassAgent.Token,
+		"PASSAGENT_MASTER_PASSWORD": cfg.PassAgent.MasterPassword, "PASSAGENT_VAULT_KEY": cfg.PassAgent.VaultKey,
+	}
+	return emus, cfg, nil
 }
 
 // writeDevEnv writes a file of settings for the running emulators, ready

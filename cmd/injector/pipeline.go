@@ -49,6 +49,7 @@ type outcome struct {
 	EnvChanged bool
 	Secrets    []string // every resolved value, for masking
 	Refs       int
+	outputs    [][]byte // rendered content, files then env, for dev's display
 }
 
 // parseFileSpec parses SRC:DST[:MODE].
@@ -155,7 +156,7 @@ func (p *pipeline) Refresh(ctx context.Context) (outcome, error) {
 	sum := string(h.Sum(nil))
 	envChanged := sum != p.lastEnv
 	p.lastEnv = sum
-	return outcome{Changed: changed, Env: env, EnvChanged: envChanged, Secrets: out.Secrets, Refs: out.Refs}, nil
+	return outcome{Changed: changed, Env: env, EnvChanged: envChanged, Secrets: out.Secrets, Refs: out.Refs, outputs: out.Outputs}, nil
 }
 
 // childEnv splits the inherited environment into what the child keeps and

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/injector-dev/injector/internal/fetch"
+	"github.com/injector-dev/injector/internal/fetch/passagent"
 	"github.com/injector-dev/injector/internal/fetch/passbolt"
 	"github.com/injector-dev/injector/internal/fetch/passwork"
 	"github.com/injector-dev/injector/internal/template"
@@ -14,7 +15,8 @@ import (
 // providerConfig is every provider's settings, read from the environment.
 type providerConfig struct {
 	Passwork passwork.Config
-	Passbolt passbolt.Config
+	Passbolt  passbolt.Config
+	PassAgent passagent.Config
 }
 
 // lazyProvider builds its provider on first use, so a template set that
@@ -58,6 +60,12 @@ func newProviders(cfg *providerConfig, opt fetch.Options) map[string]template.Re
 				return nil, notConfigured("passbolt", "PASSBOLT_URL", "PASSBOLT_USER_ID", "PASSBOLT_PRIVATE_KEY", "PASSBOLT_PASSPHRASE")
 			}
 			return passbolt.New(cfg.Passbolt, opt)
+		}},
+		"passagent": &lazyProvider{name: "passagent", build: func() (template.Resolver, error) {
+			if cfg.PassAgent.Token == "" {
+				return nil, notConfigured("passagent", "PASSAGENT_TOKEN", "PASSAGENT_MASTER_PASSWORD (or PASSAGENT_VAULT_KEY)")
+			}
+			return passagent.New(cfg.PassAgent, opt)
 		}},
 	}
 }
