@@ -14,7 +14,7 @@ import (
 
 // providerConfig is every provider's settings, read from the environment.
 type providerConfig struct {
-	Passwork passwork.Config
+	Passwork  passwork.Config
 	Passbolt  passbolt.Config
 	PassAgent passagent.Config
 }
