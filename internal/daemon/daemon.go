@@ -1,0 +1,471 @@
+//go:build linux
+
+// Package daemon is injector's refresh loop: render once, start the child,
+// then re-render every interval and tell the child (or run a command) when
+// something it uses changed. It knows nothing about templates; the CLI
+// plugs them in as a Refresher. docs/daemon.md describes the behaviour.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/injector-dev/injector/internal/fetch"
+	"github.com/injector-dev/injector/internal/mask"
+	"github.com/injector-dev/injector/internal/metrics"
+	"github.com/injector-dev/injector/internal/supervise"
+)
+
+// Refresher is implemented by the CLI: one full resolve+render cycle that
+// writes changed files atomically (all or nothing) and reports what
+// changed. When it fails it must leave the previous output in place, and
+// its error must not contain secret values (it is logged).
+type Refresher interface {
+	Refresh(ctx context.Context) (Changes, error)
+}
+
+// Changes is the outcome of one successful Refresh.
+type Changes struct {
+	Files      []string // destinations whose content changed (matched against Config.OnChange keys)
+	Env        []string // the child's full environment
+	EnvChanged bool     // Env differs from the previous Refresh
+	Secrets    []string // every resolved value, for --mask
+}
+
+// EnvTemplate is the template name under which Config.Templates may list
+// the environment templates; it counts as changed when Changes.EnvChanged.
+const EnvTemplate = "$env"
+
+// Config is the daemon's behaviour, straight from the CLI flags. Zero
+// durations mean "off" unless a default is given.
+type Config struct {
+	Interval       time.Duration // time between refreshes; required unless Once
+	Splay          time.Duration // random extra 0..Splay added to each interval
+	MaxStale       time.Duration // readiness fails after this long without a successful refresh; 0 = never
+	WaitForSecrets time.Duration // at startup, retry failed refreshes for this long; 0 = fail fast
+	KillTimeout    time.Duration // SIGTERM→SIGKILL grace for restart and stop (default 10s)
+	CommandTimeout time.Duration // limit for command: actions (default 30s)
+
+	OnChange        map[string]Action // per destination
+	DefaultOnChange Action            // for destinations not in OnChange
+	OnEnvChange     Action            // when Changes.EnvChanged (the CLI's default is restart)
+
+	ExitWhenChildExits bool     // return the child's exit code when it exits
+	Once               bool     // return 0 after the first successful refresh
+	Command            []string // the child; empty for a sidecar that only renders
+	Mask               bool     // mask secret values in the child's (and commands') output
+
+	// Templates names every template, for injector_renders_total and
+	// readiness: file destinations, plus EnvTemplate if there are env
+	// templates.
+	Templates []string
+
+	Stdin          io.Reader // default os.Stdin
+	Stdout, Stderr io.Writer // default os.Stdout, os.Stderr
+
+	// Forward lists the signals passed on to the child (default
+	// DefaultForward). SIGHUP is not forwarded but forces a refresh,
+	// unless ForwardHUP.
+	Forward    []os.Signal
+	ForwardHUP bool
+	// ProcessGroup starts the child in its own process group and signals
+	// the group (see package supervise for when to choose it).
+	ProcessGroup bool
+	// Reap reaps orphaned grandchildren; set it when running as PID 1.
+	// When not PID 1 it also makes this process a child subreaper.
+	Reap bool
+
+	// RetryBase is the first backoff step after a failed refresh (default
+	// 1s); it doubles per failure up to Interval (30s at startup).
+	RetryBase time.Duration
+	// Signals replaces the process's signal delivery, for tests: when set,
+	// no signal handler is installed and these are handled instead.
+	Signals <-chan os.Signal
+}
+
+// DefaultForward is the default of Config.Forward.
+func DefaultForward() []os.Signal {
+	return []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
+}
+
+// daemon is the state of one Run.
+type daemon struct {
+	cfg     Config
+	r       Refresher
+	m       *metrics.Metrics
+	log     zerolog.Logger
+	reaper  *supervise.Reaper
+	stdout  io.Writer
+	stderr  io.Writer
+	masks   []*mask.Writer
+	env     []string
+	child   *supervise.Child
+	exited  <-chan struct{} // the child's; nil without a child
+	failing int             // consecutive failed refreshes
+}
+
+// Run renders, starts the child and keeps refreshing until ctx is done,
+// a terminating signal arrives or (with ExitWhenChildExits) the child
+// exits. It returns the exit code for the process: the child's, 0 when
+// stopped without a child or in Once mode, 1 with a non-nil error when
+// the first refresh fails.
+func Run(ctx context.Context, cfg Config, r Refresher, m *metrics.Metrics, log zerolog.Logger) (int, error) {
+	cfg.setDefaults()
+	if !cfg.Once && cfg.Interval <= 0 {
+		return 2, errors.New("daemon: interval must be positive")
+	}
+	d := &daemon{cfg: cfg, r: r, m: m, log: log, stdout: cfg.Stdout, stderr: cfg.Stderr}
+	m.SetTemplates(cfg.Templates)
+	m.SetMaxStale(cfg.MaxStale)
+
+	sigs := cfg.Signals
+	if sigs == nil {
+		ch := make(chan os.Signal, 8)
+		signal.Notify(ch, d.handled()...)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
+	if cfg.Reap {
+		reaper, err := supervise.NewReaper(os.Getpid() != 1)
+		if err != nil {
+			return 1, err
+		}
+		defer reaper.Close()
+		d.reaper = reaper
+	}
+
+	changes, err := d.initial(ctx, sigs)
+	if err != nil {
+		return 1, err
+	}
+	if cfg.Once {
+		return 0, nil
+	}
+	if cfg.Mask {
+		for _, w := range []*io.Writer{&d.stdout, &d.stderr} {
+			mw := mask.NewWriter(*w, changes.Secrets, mask.Replacement)
+			d.masks = append(d.masks, mw)
+			*w = mw
+		}
+		defer d.flush()
+	}
+	d.env = childEnv(changes.Env)
+	if len(cfg.Command) > 0 {
+		child, err := supervise.Start(context.WithoutCancel(ctx), supervise.Spec{
+			Path: cfg.Command[0], Args: cfg.Command[1:], Env: d.env,
+			Stdin: cfg.Stdin, Stdout: d.stdout, Stderr: d.stderr,
+			KillTimeout: cfg.KillTimeout, ProcessGroup: cfg.ProcessGroup, Reaper: d.reaper,
+		})
+		if err != nil {
+			return 1, err
+		}
+		d.child, d.exited = child, child.Exited()
+	}
+	return d.loop(ctx, sigs)
+}
+
+func (c *Config) setDefaults() {
+	if c.KillTimeout <= 0 {
+		c.KillTimeout = supervise.DefaultKillTimeout
+	}
+	if c.CommandTimeout <= 0 {
+		c.CommandTimeout = 30 * time.Second
+	}
+	if c.RetryBase <= 0 {
+		c.RetryBase = time.Second
+	}
+	if c.Forward == nil {
+		c.Forward = DefaultForward()
+	}
+	if c.Stdin == nil {
+		c.Stdin = os.Stdin
+	}
+	if c.Stdout == nil {
+		c.Stdout = os.Stdout
+	}
+	if c.Stderr == nil {
+		c.Stderr = os.Stderr
+	}
+}
+
+// handled lists the signals Run listens for.
+func (d *daemon) handled() []os.Signal {
+	sigs := []os.Signal{syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT}
+	for _, s := range d.cfg.Forward {
+		if !slices.Contains(sigs, s) {
+			sigs = append(sigs, s)
+		}
+	}
+	return sigs
+}
+
+func terminating(sig os.Signal) bool {
+	return sig == syscall.SIGTERM || sig == syscall.SIGINT || sig == syscall.SIGQUIT
+}
+
+// initial runs the first refresh: fail fast, or retry with backoff for up
+// to WaitForSecrets.
+func (d *daemon) initial(ctx context.Context, sigs <-chan os.Signal) (Changes, error) {
+	giveUp := time.Now().Add(d.cfg.WaitForSecrets)
+	for attempt := 1; ; attempt++ {
+		changes, err := d.r.Refresh(ctx)
+		if err == nil {
+			d.succeeded(changes)
+			return changes, nil
+		}
+		d.failed()
+		left := time.Until(giveUp)
+		if ctx.Err() != nil || d.cfg.WaitForSecrets <= 0 || left <= 0 {
+			return Changes{}, fmt.Errorf("first refresh: %w", err)
+		}
+		wait := min(d.retryDelay(err, attempt, 30*time.Second), left)
+		d.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("waiting for secrets")
+		t := time.NewTimer(wait)
+	wait:
+		for {
+			select {
+			case <-t.C:
+				break wait
+			case <-ctx.Done():
+				t.Stop()
+				return Changes{}, fmt.Errorf("first refresh: %w", err)
+			case sig := <-sigs:
+				if terminating(sig) {
+					t.Stop()
+					return Changes{}, fmt.Errorf("first refresh: stopped by %v while waiting for secrets: %w", sig, err)
+				}
+				if sig == syscall.SIGHUP {
+					t.Stop()
+					break wait // retry now
+				}
+			}
+		}
+	}
+}
+
+// retryDelay is the wait before retrying a failed refresh: exponential
+// backoff with jitter up to limit, but never shorter than a server's
+// Retry-After.
+func (d *daemon) retryDelay(err error, attempt int, limit time.Duration) time.Duration {
+	wait := fetch.Backoff(d.cfg.RetryBase, max(limit, d.cfg.RetryBase), attempt)
+	var se *fetch.StatusError
+	if errors.As(err, &se) && se.RetryAfter > wait {
+		wait = se.RetryAfter
+	}
+	return wait
+}
+
+func (d *daemon) interval() time.Duration {
+	if d.cfg.Splay <= 0 {
+		return d.cfg.Interval
+	}
+	return d.cfg.Interval + rand.N(d.cfg.Splay+1)
+}
+
+type refreshed struct {
+	changes Changes
+	err     error
+}
+
+func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) (int, error) {
+	timer := time.NewTimer(d.interval())
+	defer timer.Stop()
+
+	// Refreshes run in the background so signals and the child's exit are
+	// handled while a slow provider is retried.
+	rctx, cancel := context.WithCancel(ctx)
+	var pending chan refreshed
+	defer func() {
+		cancel()
+		if pending != nil {
+			<-pending // never return while a refresh may still write files
+		}
+	}()
+	refresh := func() {
+		if pending != nil {
+			return
+		}
+		pending = make(chan refreshed, 1)
+		go func(out chan<- refreshed) {
+			c, err := d.r.Refresh(rctx)
+			out <- refreshed{c, err}
+		}(pending)
+	}
+
+	stopping := false // a terminating signal arrived; exit with the child
+	for {
+		select {
+		case <-ctx.Done():
+			return d.stop(), nil
+
+		case <-timer.C:
+			refresh()
+
+		case res := <-pending:
+			pending = nil
+			timer.Reset(d.apply(ctx, res))
+
+		case <-d.exited:
+			code := d.child.Wait()
+			if d.cfg.ExitWhenChildExits || stopping {
+				d.log.Info().Int("exit_code", code).Msg("child exited")
+				return code, nil
+			}
+			d.log.Warn().Int("exit_code", code).Msg("child exited; still refreshing")
+			d.child, d.exited = nil, nil
+
+		case sig := <-sigs:
+			switch {
+			case sig == syscall.SIGHUP && !d.cfg.ForwardHUP:
+				d.log.Info().Msg("SIGHUP: refreshing now")
+				timer.Stop()
+				refresh()
+			case terminating(sig) && d.child == nil:
+				d.log.Info().Str("signal", signalName(sig)).Msg("stopping")
+				return 0, nil
+			case terminating(sig):
+				stopping = true
+				if slices.Contains(d.cfg.Forward, sig) {
+					d.child.Signal(sig)
+				} else {
+					go d.child.Stop()
+				}
+			case d.child != nil && (slices.Contains(d.cfg.Forward, sig) || sig == syscall.SIGHUP):
+				d.child.Signal(sig)
+			}
+		}
+	}
+}
+
+// apply handles a refresh result and returns the delay until the next.
+func (d *daemon) apply(ctx context.Context, res refreshed) time.Duration {
+	if res.err != nil {
+		d.failed()
+		wait := d.retryDelay(res.err, d.failing, d.cfg.Interval)
+		d.log.Error().Err(res.err).Int("failures", d.failing).Dur("retry_in", wait).
+			Msg("refresh failed; keeping the last good output")
+		return wait
+	}
+	c := res.changes
+	d.succeeded(c)
+	for _, mw := range d.masks {
+		mw.Update(c.Secrets) // before a restart, so the new values are masked from the start
+	}
+	d.env = childEnv(c.Env)
+
+	var p plan
+	for _, f := range c.Files {
+		a, ok := d.cfg.OnChange[f]
+		if !ok {
+			a = d.cfg.DefaultOnChange
+		}
+		p.add(a)
+	}
+	if c.EnvChanged {
+		p.add(d.cfg.OnEnvChange)
+	}
+	if !p.empty() {
+		d.log.Info().Strs("files", c.Files).Bool("env_changed", c.EnvChanged).Msg("secrets changed")
+		d.run(ctx, p)
+	}
+	return d.interval()
+}
+
+func (d *daemon) succeeded(c Changes) {
+	d.failing = 0
+	for _, t := range d.cfg.Templates {
+		result := metrics.ResultUnchanged
+		if slices.Contains(c.Files, t) || t == EnvTemplate && c.EnvChanged {
+			result = metrics.ResultChanged
+		}
+		d.m.Rendered(t, result)
+	}
+	d.m.Succeeded(time.Now(), len(c.Secrets))
+}
+
+func (d *daemon) failed() {
+	d.failing++
+	for _, t := range d.cfg.Templates {
+		d.m.Rendered(t, metrics.ResultError)
+	}
+}
+
+// run carries out a plan: a restart makes signals moot (the new process
+// reads everything afresh); commands run after, one at a time.
+func (d *daemon) run(ctx context.Context, p plan) {
+	switch {
+	case d.child == nil && (p.restart || len(p.signals) > 0):
+		d.log.Debug().Msg("no child to signal or restart")
+	case p.restart:
+		d.log.Info().Msg("restarting child")
+		if err := d.child.Restart(ctx, d.env); err != nil {
+			d.log.Error().Err(err).Msg("restart failed")
+		}
+		d.m.ChildRestarted()
+	default:
+		for _, sig := range p.signals {
+			d.log.Info().Str("signal", signalName(sig)).Msg("signalling child")
+			if err := d.child.Signal(sig); err != nil {
+				d.log.Warn().Err(err).Str("signal", signalName(sig)).Msg("signal failed")
+			}
+		}
+	}
+	for _, c := range p.commands {
+		d.command(ctx, c)
+	}
+}
+
+// command runs one command: action with sh -c, in its own process group
+// so a timeout kills everything it started. It gets the child's
+// environment, never injector's own (which holds provider credentials).
+func (d *daemon) command(ctx context.Context, command string) {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.CommandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+	cmd.Env = d.env
+	cmd.Stdout, cmd.Stderr = d.stdout, d.stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	d.log.Info().Str("command", command).Msg("running on-change command")
+	if err := d.reaper.Run(cmd); err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			err = fmt.Errorf("timed out after %s: %w", d.cfg.CommandTimeout, err)
+		}
+		d.log.Error().Err(err).Str("command", command).Msg("on-change command failed")
+	}
+}
+
+// stop stops the child, if any, and returns its exit code.
+func (d *daemon) stop() int {
+	if d.child == nil {
+		return 0
+	}
+	return d.child.Stop()
+}
+
+func (d *daemon) flush() {
+	for _, mw := range d.masks {
+		mw.Flush()
+	}
+}
+
+// childEnv never returns nil: a nil Env would make exec pass on
+// injector's own environment, credentials included.
+func childEnv(env []string) []string {
+	if env == nil {
+		return []string{}
+	}
+	return env
+}

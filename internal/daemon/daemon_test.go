@@ -1,0 +1,588 @@
+//go:build linux
+
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/injector-dev/injector/internal/fetch"
+	"github.com/injector-dev/injector/internal/metrics"
+)
+
+// deadline only keeps a broken test from hanging; nothing asserts that
+// anything is fast.
+const deadline = 10 * time.Second
+
+// fakeRefresher answers call n (1-based) with step(n) and records when
+// each call was made.
+type fakeRefresher struct {
+	step func(n int) (Changes, error)
+
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (f *fakeRefresher) Refresh(ctx context.Context) (Changes, error) {
+	f.mu.Lock()
+	f.times = append(f.times, time.Now())
+	n := len(f.times)
+	f.mu.Unlock()
+	return f.step(n)
+}
+
+func (f *fakeRefresher) calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.times)
+}
+
+func (f *fakeRefresher) callTime(n int) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.times[n-1]
+}
+
+// steady returns the same unchanged result after a first one that is
+// "changed", as a real pipeline does.
+func steady(env ...string) func(int) (Changes, error) {
+	return func(n int) (Changes, error) {
+		return Changes{Env: env, EnvChanged: n == 1}, nil
+	}
+}
+
+// trapChild records its start (with $VALUE) and the signals it gets in
+// the file $1; it exits 3 on SIGTERM.
+func trapChild(log string) []string {
+	return []string{"/bin/sh", "-c", `f=$1
+trap 'echo HUP >> "$f"' HUP
+trap 'echo USR1 >> "$f"' USR1
+trap 'echo TERM >> "$f"; exit 3' TERM
+echo "start-$VALUE" >> "$f"
+while :; do sleep 0.02; done`, "sh", log}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func lines(path string) string {
+	data, _ := os.ReadFile(path)
+	return strings.Join(strings.Fields(string(data)), " ")
+}
+
+func waitLines(t *testing.T, path, want string) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%q in %s", want, filepath.Base(path)), func() bool { return lines(path) == want })
+}
+
+// daemonRun is a Run in the background.
+type daemonRun struct {
+	cancel context.CancelFunc
+	sigs   chan os.Signal
+	done   chan struct{}
+	code   int
+	err    error
+	log    *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs the daemon with test defaults: a short interval, tiny
+// backoff, injected signals.
+func start(t *testing.T, cfg Config, r Refresher, m *metrics.Metrics) *daemonRun {
+	t.Helper()
+	if cfg.Interval == 0 {
+		cfg.Interval = 5 * time.Millisecond
+	}
+	if cfg.RetryBase == 0 {
+		cfg.RetryBase = time.Millisecond
+	}
+	if cfg.KillTimeout == 0 {
+		cfg.KillTimeout = 5 * time.Second
+	}
+	dr := &daemonRun{sigs: make(chan os.Signal, 4), done: make(chan struct{}), log: &syncBuffer{}}
+	cfg.Signals = dr.sigs
+	if cfg.Stdin == nil {
+		cfg.Stdin = strings.NewReader("")
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = dr.log
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = dr.log
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	dr.cancel = cancel
+	go func() {
+		defer close(dr.done)
+		dr.code, dr.err = Run(ctx, cfg, r, m, zerolog.New(dr.log))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		dr.wait(t)
+	})
+	return dr
+}
+
+func (dr *daemonRun) wait(t *testing.T) (int, error) {
+	t.Helper()
+	select {
+	case <-dr.done:
+		return dr.code, dr.err
+	case <-time.After(deadline):
+		t.Fatal("Run did not return")
+		return 0, nil
+	}
+}
+
+// stop cancels the daemon and returns its exit code.
+func (dr *daemonRun) stop(t *testing.T) int {
+	t.Helper()
+	dr.cancel()
+	code, err := dr.wait(t)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return code
+}
+
+func TestParseAction(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Action
+		wantErr bool
+	}{
+		{"none", Action{Kind: None}, false},
+		{"restart", Action{Kind: Restart}, false},
+		{"signal:SIGHUP", Action{Kind: Signal, Signal: syscall.SIGHUP}, false},
+		{"signal:hup", Action{Kind: Signal, Signal: syscall.SIGHUP}, false},
+		{"signal:USR1", Action{Kind: Signal, Signal: syscall.SIGUSR1}, false},
+		{"signal:10", Action{Kind: Signal, Signal: syscall.SIGUSR1}, false},
+		{"command:nginx -s reload", Action{Kind: Command, Command: "nginx -s reload"}, false},
+		{"command:a:b", Action{Kind: Command, Command: "a:b"}, false},
+		{"signal:SIGNOPE", Action{}, true},
+		{"signal:0", Action{}, true},
+		{"signal:", Action{}, true},
+		{"command:", Action{}, true},
+		{"command:  ", Action{}, true},
+		{"restart:now", Action{}, true},
+		{"reload", Action{}, true},
+		{"", Action{}, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseAction(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("ParseAction(%q) = %+v, %v; want %+v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+		if err == nil && !strings.Contains("signal:hup signal:10 signal:USR1", tt.in) && got.String() != tt.in {
+			t.Errorf("ParseAction(%q).String() = %q", tt.in, got.String())
+		}
+	}
+}
+
+func TestNothingFiresWhenUnchanged(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "child")
+	r := &fakeRefresher{step: steady("VALUE=one")}
+	dr := start(t, Config{
+		Command:         trapChild(log),
+		DefaultOnChange: Action{Kind: Signal, Signal: syscall.SIGHUP},
+		OnEnvChange:     Action{Kind: Restart},
+	}, r, nil)
+	waitLines(t, log, "start-one")
+	waitFor(t, "ten refreshes", func() bool { return r.calls() >= 10 })
+	if code := dr.stop(t); code != 3 {
+		t.Errorf("exit code %d, want the child's 3", code)
+	}
+	if got := lines(log); got != "start-one TERM" {
+		t.Errorf("child saw %q; nothing should fire when nothing changed", got)
+	}
+}
+
+func TestSignalActions(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "child")
+	hupSent := false
+	r := &fakeRefresher{step: func(n int) (Changes, error) {
+		c := Changes{Env: []string{"VALUE=one"}, EnvChanged: n == 1}
+		switch {
+		case n == 3:
+			c.Files = []string{"/etc/app/tls.pem"} // per-destination: USR1
+		case n > 3 && !hupSent && lines(log) == "start-one USR1":
+			// Only once USR1 is recorded: sh runs pending traps in
+			// signal-number order, which would swap the two.
+			c.Files = []string{"/etc/app/a.conf", "/etc/app/b.conf"} // default HUP, once
+			hupSent = true
+		}
+		return c, nil
+	}}
+	dr := start(t, Config{
+		Command:         trapChild(log),
+		OnChange:        map[string]Action{"/etc/app/tls.pem": {Kind: Signal, Signal: syscall.SIGUSR1}},
+		DefaultOnChange: Action{Kind: Signal, Signal: syscall.SIGHUP},
+		OnEnvChange:     Action{Kind: Restart},
+	}, r, nil)
+	waitLines(t, log, "start-one USR1 HUP")
+	waitFor(t, "more refreshes", func() bool { return r.calls() >= 10 })
+	dr.stop(t)
+	if got := lines(log); got != "start-one USR1 HUP TERM" {
+		t.Errorf("child saw %q", got)
+	}
+}
+
+func TestRestartActions(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "child")
+	m := metrics.New("test")
+	r := &fakeRefresher{step: func(n int) (Changes, error) {
+		switch {
+		case n < 3:
+			return Changes{Env: []string{"VALUE=one"}, EnvChanged: n == 1}, nil
+		case n == 3:
+			return Changes{Env: []string{"VALUE=two"}, EnvChanged: true}, nil
+		case n == 5: // two files wanting a restart, and a signal: one restart
+			return Changes{Env: []string{"VALUE=two"}, Files: []string{"a", "b", "c"}}, nil
+		}
+		return Changes{Env: []string{"VALUE=two"}}, nil
+	}}
+	dr := start(t, Config{
+		Command:     trapChild(log),
+		OnChange:    map[string]Action{"a": {Kind: Restart}, "b": {Kind: Restart}, "c": {Kind: Signal, Signal: syscall.SIGUSR1}},
+		OnEnvChange: Action{Kind: Restart},
+	}, r, m)
+	waitLines(t, log, "start-one TERM start-two TERM start-two")
+	waitFor(t, "more refreshes", func() bool { return r.calls() >= 8 })
+	dr.stop(t)
+	if got := lines(log); got != "start-one TERM start-two TERM start-two TERM" {
+		t.Errorf("child saw %q", got)
+	}
+	if got := gather(t, m, "injector_child_restarts_total"); got != 2 {
+		t.Errorf("injector_child_restarts_total = %v, want 2", got)
+	}
+}
+
+// gather returns the value of an unlabelled counter or gauge.
+func gather(t *testing.T, m *metrics.Metrics, name string) float64 {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name {
+			mm := f.GetMetric()[0]
+			if mm.Counter != nil {
+				return mm.Counter.GetValue()
+			}
+			return mm.Gauge.GetValue()
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return 0
+}
+
+func TestCommandActions(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	r := &fakeRefresher{step: func(n int) (Changes, error) {
+		c := Changes{Env: []string{"VALUE=v" + fmt.Sprint(n), "OUT=" + out}}
+		switch n {
+		case 2:
+			c.Files = []string{"slow"}
+		case 3:
+			c.Files = []string{"x", "y"} // same command twice: runs once
+		}
+		return c, nil
+	}}
+	cmd := Action{Kind: Command, Command: `echo "reload $VALUE" >> "$OUT"`}
+	dr := start(t, Config{
+		CommandTimeout: 100 * time.Millisecond,
+		OnChange: map[string]Action{
+			"slow": {Kind: Command, Command: `echo slow >> "$OUT"; sleep 60; echo "not killed" >> "$OUT"`},
+			"x":    cmd, "y": cmd,
+		},
+	}, r, nil)
+	waitLines(t, out, "slow reload v3")
+	waitFor(t, "more refreshes", func() bool { return r.calls() >= 6 })
+	if code := dr.stop(t); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	if got := lines(out); got != "slow reload v3" {
+		t.Errorf("commands wrote %q", got)
+	}
+	if !strings.Contains(dr.log.String(), "timed out") {
+		t.Errorf("timeout not logged:\n%s", dr.log)
+	}
+}
+
+// TestRefreshFailure: failures keep the child and the last good state,
+// honour Retry-After, and a later success carries on as normal.
+func TestRefreshFailure(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "child")
+	const retryAfter = 200 * time.Millisecond
+	m := metrics.New("test")
+	r := &fakeRefresher{step: func(n int) (Changes, error) {
+		switch n {
+		case 1:
+			return Changes{Env: []string{"VALUE=one"}, EnvChanged: true}, nil
+		case 2:
+			return Changes{}, errors.New("passwork: connection refused")
+		case 3:
+			return Changes{}, fmt.Errorf("passwork: resolve: %w", &fetch.StatusError{Provider: "passwork", Status: 429, RetryAfter: retryAfter})
+		case 4:
+			return Changes{}, errors.New("passwork: connection refused")
+		case 5:
+			return Changes{Env: []string{"VALUE=one"}, Files: []string{"app.conf"}}, nil
+		}
+		return Changes{Env: []string{"VALUE=one"}}, nil
+	}}
+	dr := start(t, Config{
+		Command:         trapChild(log),
+		DefaultOnChange: Action{Kind: Signal, Signal: syscall.SIGHUP},
+		OnEnvChange:     Action{Kind: Restart},
+		Templates:       []string{"app.conf"},
+	}, r, m)
+	waitLines(t, log, "start-one HUP")
+	waitFor(t, "more refreshes", func() bool { return r.calls() >= 7 })
+	if wait := r.callTime(4).Sub(r.callTime(3)); wait < retryAfter {
+		t.Errorf("retried %s after a 429 with Retry-After %s", wait, retryAfter)
+	}
+	dr.stop(t)
+	if got := lines(log); got != "start-one HUP TERM" {
+		t.Errorf("child saw %q", got)
+	}
+	if strings.Count(dr.log.String(), "refresh failed") != 3 {
+		t.Errorf("want 3 failures logged:\n%s", dr.log)
+	}
+}
+
+func TestWaitForSecrets(t *testing.T) {
+	failing := func(upTo int) *fakeRefresher {
+		return &fakeRefresher{step: func(n int) (Changes, error) {
+			if n <= upTo {
+				return Changes{}, errors.New("passbolt: 503")
+			}
+			return Changes{}, nil
+		}}
+	}
+	t.Run("retries then succeeds", func(t *testing.T) {
+		r := failing(3)
+		dr := start(t, Config{Once: true, WaitForSecrets: deadline}, r, nil)
+		if code, err := dr.wait(t); code != 0 || err != nil {
+			t.Fatalf("Run = %d, %v", code, err)
+		}
+		if r.calls() != 4 {
+			t.Errorf("%d calls, want 4", r.calls())
+		}
+	})
+	t.Run("fail fast", func(t *testing.T) {
+		r := failing(1)
+		dr := start(t, Config{Once: true}, r, nil)
+		code, err := dr.wait(t)
+		if code != 1 || err == nil || !strings.Contains(err.Error(), "passbolt: 503") {
+			t.Fatalf("Run = %d, %v; want 1 and the refresh error", code, err)
+		}
+		if r.calls() != 1 {
+			t.Errorf("%d calls, want 1", r.calls())
+		}
+	})
+	t.Run("gives up", func(t *testing.T) {
+		r := failing(1 << 30)
+		dr := start(t, Config{Once: true, WaitForSecrets: 50 * time.Millisecond}, r, nil)
+		code, err := dr.wait(t)
+		if code != 1 || err == nil {
+			t.Fatalf("Run = %d, %v; want failure", code, err)
+		}
+		if r.calls() < 2 {
+			t.Errorf("%d calls, want retries", r.calls())
+		}
+	})
+	t.Run("SIGTERM while waiting", func(t *testing.T) {
+		r := failing(1 << 30)
+		dr := start(t, Config{Once: true, WaitForSecrets: time.Hour, RetryBase: time.Hour}, r, nil)
+		waitFor(t, "first attempt", func() bool { return r.calls() == 1 })
+		dr.sigs <- syscall.SIGTERM
+		if code, err := dr.wait(t); code != 1 || err == nil {
+			t.Fatalf("Run = %d, %v; want failure", code, err)
+		}
+	})
+}
+
+func TestMaxStale(t *testing.T) {
+	m := metrics.New("test")
+	var mu sync.Mutex
+	healthy := true
+	r := &fakeRefresher{step: func(n int) (Changes, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !healthy {
+			return Changes{}, errors.New("passwork: down")
+		}
+		return Changes{}, nil
+	}}
+	setHealthy := func(v bool) { mu.Lock(); healthy = v; mu.Unlock() }
+	start(t, Config{MaxStale: 100 * time.Millisecond, Templates: []string{"app.conf"}}, r, m)
+
+	waitFor(t, "ready", func() bool { ok, _ := m.Ready(); return ok })
+	setHealthy(false)
+	waitFor(t, "stale", func() bool { _, why := m.Ready(); return strings.HasPrefix(why, "stale") })
+	setHealthy(true)
+	waitFor(t, "ready again", func() bool { ok, _ := m.Ready(); return ok })
+}
+
+func TestSIGHUP(t *testing.T) {
+	t.Run("refreshes", func(t *testing.T) {
+		log := filepath.Join(t.TempDir(), "child")
+		r := &fakeRefresher{step: steady("VALUE=one")}
+		dr := start(t, Config{Interval: time.Hour, Command: trapChild(log)}, r, nil)
+		waitLines(t, log, "start-one")
+		dr.sigs <- syscall.SIGHUP
+		waitFor(t, "refresh on SIGHUP", func() bool { return r.calls() == 2 })
+		dr.sigs <- syscall.SIGHUP
+		waitFor(t, "refresh on SIGHUP", func() bool { return r.calls() == 3 })
+		dr.stop(t)
+		if got := lines(log); got != "start-one TERM" {
+			t.Errorf("child saw %q; SIGHUP must not be forwarded", got)
+		}
+	})
+	t.Run("forwarded", func(t *testing.T) {
+		log := filepath.Join(t.TempDir(), "child")
+		r := &fakeRefresher{step: steady("VALUE=one")}
+		dr := start(t, Config{Interval: time.Hour, Command: trapChild(log), ForwardHUP: true}, r, nil)
+		waitLines(t, log, "start-one")
+		dr.sigs <- syscall.SIGHUP
+		waitLines(t, log, "start-one HUP")
+		dr.stop(t)
+		if r.calls() != 1 {
+			t.Errorf("%d refreshes; a forwarded SIGHUP must not refresh", r.calls())
+		}
+	})
+}
+
+func TestSignalForwarding(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "child")
+	r := &fakeRefresher{step: steady("VALUE=one")}
+	dr := start(t, Config{Interval: time.Hour, Command: trapChild(log)}, r, nil)
+	waitLines(t, log, "start-one")
+	dr.sigs <- syscall.SIGUSR1
+	waitLines(t, log, "start-one USR1")
+	dr.sigs <- syscall.SIGTERM
+	if code, err := dr.wait(t); code != 3 || err != nil {
+		t.Errorf("Run = %d, %v; want the child's 3", code, err)
+	}
+	if got := lines(log); got != "start-one USR1 TERM" {
+		t.Errorf("child saw %q", got)
+	}
+}
+
+func TestChildExit(t *testing.T) {
+	t.Run("exit when child exits", func(t *testing.T) {
+		r := &fakeRefresher{step: steady()}
+		dr := start(t, Config{ExitWhenChildExits: true, Command: []string{"/bin/sh", "-c", "exit 7"}}, r, nil)
+		if code, err := dr.wait(t); code != 7 || err != nil {
+			t.Errorf("Run = %d, %v; want 7", code, err)
+		}
+	})
+	t.Run("keep refreshing", func(t *testing.T) {
+		r := &fakeRefresher{step: steady()}
+		dr := start(t, Config{Command: []string{"/bin/sh", "-c", "exit 7"}}, r, nil)
+		waitFor(t, "child exit logged", func() bool { return strings.Contains(dr.log.String(), "still refreshing") })
+		n := r.calls()
+		waitFor(t, "refreshes after the child exited", func() bool { return r.calls() > n+3 })
+		if code := dr.stop(t); code != 0 {
+			t.Errorf("exit code %d, want 0", code)
+		}
+	})
+	t.Run("SIGTERM without child", func(t *testing.T) {
+		r := &fakeRefresher{step: steady()}
+		dr := start(t, Config{}, r, nil)
+		waitFor(t, "a refresh", func() bool { return r.calls() >= 2 })
+		dr.sigs <- syscall.SIGTERM
+		if code, err := dr.wait(t); code != 0 || err != nil {
+			t.Errorf("Run = %d, %v; want 0", code, err)
+		}
+	})
+}
+
+// TestMaskAndNoLeaks: the child's output is masked, including a value that
+// only appears after a refresh, and no secret reaches the daemon's log.
+func TestMaskAndNoLeaks(t *testing.T) {
+	const canary1, canary2 = "CANARY-one-s3cret", "CANARY-two-s3cret"
+	dir := t.TempDir()
+	trigger := filepath.Join(dir, "trigger")
+	var out syncBuffer
+	r := &fakeRefresher{step: func(n int) (Changes, error) {
+		if n < 3 {
+			return Changes{Env: []string{"PW=" + canary1, "T=" + trigger}, EnvChanged: n == 1, Secrets: []string{canary1}}, nil
+		}
+		if n == 3 {
+			return Changes{}, errors.New("passwork: resolve \"prod/db\": denied")
+		}
+		return Changes{Env: []string{"PW=" + canary2, "T=" + trigger}, EnvChanged: n == 4, Secrets: []string{canary2}, Files: []string{"f"}}, nil
+	}}
+	dr := start(t, Config{
+		Mask:        true,
+		Stdout:      &out,
+		Command:     []string{"/bin/sh", "-c", `echo "pw=$PW"; while [ ! -e "$T" ]; do sleep 0.01; done; echo "again=$PW"; exit 0`},
+		OnEnvChange: Action{Kind: Restart},
+		OnChange:    map[string]Action{"f": {Kind: Command, Command: `echo "cmd=$PW"; exit 1`}},
+	}, r, nil)
+	waitFor(t, "restart", func() bool { return strings.Count(out.String(), "pw=") == 2 })
+	os.WriteFile(trigger, nil, 0o600)
+	waitFor(t, "second output", func() bool { return strings.Contains(out.String(), "again=") })
+	dr.stop(t)
+	got := out.String()
+	for _, want := range []string{"pw=********", "cmd=********", "again=********"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	for _, s := range []string{canary1, canary2} {
+		if strings.Contains(got, s) {
+			t.Errorf("output leaks %s:\n%s", s, got)
+		}
+		if strings.Contains(dr.log.String(), s) {
+			t.Errorf("log leaks %s:\n%s", s, dr.log)
+		}
+	}
+}
+
+func TestReapWithChild(t *testing.T) {
+	r := &fakeRefresher{step: steady()}
+	dr := start(t, Config{Reap: true, ExitWhenChildExits: true,
+		Command: []string{"/bin/sh", "-c", "(sleep 0.05) & exit 4"}}, r, nil)
+	if code, err := dr.wait(t); code != 4 || err != nil {
+		t.Errorf("Run = %d, %v; want 4", code, err)
+	}
+}
