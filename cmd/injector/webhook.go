@@ -2,11 +2,120 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/injector-dev/injector/internal/webhook"
 )
 
+// runWebhook runs the Kubernetes mutating admission webhook until ctx is
+// done. Flags set the defaults that Pod annotations override; see
+// docs/kubernetes.md.
 func runWebhook(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "webhook: not built yet")
-	return exitSetup
+	s, err := loadSettings()
+	if err != nil {
+		fmt.Fprintln(stderr, "injector webhook:", err)
+		return exitUsage
+	}
+	var (
+		o                                options
+		srv                              webhook.Server
+		cfg                              webhook.Config
+		mode, pullPolicy, credKeys       string
+		port                             int
+		cpuRequest, memRequest, memLimit string
+	)
+	fs := flag.NewFlagSet("webhook", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.logLevel, "log-level", s.LogLevel, "debug, info, warn or error (INJECTOR_LOG_LEVEL)")
+	fs.StringVar(&o.logFormat, "log-format", s.LogFormat, "json or console (INJECTOR_LOG_FORMAT)")
+	fs.StringVar(&srv.Addr, "listen", ":8443", "HTTPS listen address for /mutate, /healthz and /readyz")
+	fs.StringVar(&srv.CertFile, "tls-cert-file", "", "PEM certificate (chain); reloaded when it changes (required)")
+	fs.StringVar(&srv.KeyFile, "tls-key-file", "", "PEM private key; reloaded when it changes (required)")
+	fs.StringVar(&cfg.Image, "image", "", "injector image for injected containers (required)")
+	fs.StringVar(&pullPolicy, "image-pull-policy", string(corev1.PullIfNotPresent), "Always, IfNotPresent or Never")
+	fs.StringVar(&mode, "default-mode", string(webhook.ModeInit), "init or sidecar, for Pods without injector.io/mode")
+	fs.DurationVar(&cfg.Interval, "default-interval", webhook.DefaultInterval, "sidecar refresh period, for Pods without injector.io/interval")
+	fs.StringVar(&cfg.SecretsPath, "default-secrets-path", webhook.DefaultSecretsPath, "directory of rendered files, for Pods without injector.io/secrets-path")
+	fs.StringVar(&cfg.FileMode, "default-file-mode", webhook.DefaultFileMode, "octal mode of rendered files, for Pods without injector.io/file-mode")
+	fs.StringVar(&cfg.CredentialsSecret, "credentials-secret", "", "Secret with provider credentials, for Pods without injector.io/credentials-secret")
+	fs.StringVar(&credKeys, "credentials-keys", "", "comma-separated keys of that Secret, each passed as KEY_FILE")
+	fs.IntVar(&port, "sidecar-port", webhook.DefaultSidecarPort, "port of the sidecar's /healthz and /readyz")
+	fs.StringVar(&cpuRequest, "cpu-request", "10m", "CPU request of the injected container")
+	fs.StringVar(&memRequest, "memory-request", "32Mi", "memory request of the injected container")
+	fs.StringVar(&memLimit, "memory-limit", "128Mi", "memory limit of the injected container (\"\" = none)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	usage := func(err error) int {
+		fmt.Fprintln(stderr, "injector webhook:", err)
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		return usage(fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	if srv.CertFile == "" || srv.KeyFile == "" || cfg.Image == "" {
+		return usage(errors.New("--tls-cert-file, --tls-key-file and --image are required"))
+	}
+	switch p := corev1.PullPolicy(pullPolicy); p {
+	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+		cfg.ImagePullPolicy = p
+	default:
+		return usage(fmt.Errorf("--image-pull-policy %q: want Always, IfNotPresent or Never", pullPolicy))
+	}
+	cfg.Mode = webhook.Mode(mode)
+	if port < 1 || port > 65535 {
+		return usage(fmt.Errorf("--sidecar-port %d: want 1-65535", port))
+	}
+	cfg.SidecarPort = int32(port)
+	for k := range strings.SplitSeq(credKeys, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			cfg.CredentialsKeys = append(cfg.CredentialsKeys, k)
+		}
+	}
+	cfg.Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
+	for _, q := range []struct {
+		flag, value string
+		list        corev1.ResourceList
+		name        corev1.ResourceName
+	}{
+		{"--cpu-request", cpuRequest, cfg.Resources.Requests, corev1.ResourceCPU},
+		{"--memory-request", memRequest, cfg.Resources.Requests, corev1.ResourceMemory},
+		{"--memory-limit", memLimit, cfg.Resources.Limits, corev1.ResourceMemory},
+	} {
+		if q.value == "" {
+			continue
+		}
+		v, err := resource.ParseQuantity(q.value)
+		if err != nil {
+			return usage(fmt.Errorf("%s %q: %v", q.flag, q.value, err))
+		}
+		q.list[q.name] = v
+	}
+
+	if err := cfg.Validate(); err != nil {
+		return usage(fmt.Errorf("bad defaults: %w", err))
+	}
+
+	log, err := newLogger(&o, stderr)
+	if err != nil {
+		return usage(err)
+	}
+	srv.Log = log
+	srv.Handler = &webhook.Handler{Config: cfg, Log: log}
+	log.Info().Str("version", version).Str("image", cfg.Image).Str("default_mode", mode).Msg("starting webhook")
+	if err := srv.ListenAndServe(ctx); err != nil {
+		log.Error().Err(err).Msg("webhook stopped")
+		return exitSetup
+	}
+	return exitOK
 }

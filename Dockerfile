@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+#
+# injector image: one static binary on distroless/static (CA certificates,
+# tzdata, /etc/passwd with the nonroot user), running as UID 65532.
+#
+#   docker build --build-arg VERSION=v1.2.3 -t injector .
+#
+# The build stage runs scripts/build-static, the same script CI runs without
+# a Docker engine, so what is tested is what ships.
+#
+# Entry point. The image's ENTRYPOINT is the bare binary, so Kubernetes init
+# containers and sidecars pass a command (`render ...`). To wrap an
+# application, copy the binary into its image and make injector the entry
+# point, with the app as CMD:
+#
+#   COPY --from=ghcr.io/injector-dev/injector:v1.2.3 /usr/local/bin/injector /usr/local/bin/injector
+#   ENTRYPOINT ["injector", "run", "--"]
+#   CMD ["/app/server", "--port", "8080"]
+#
+# `injector run` renders the templates, then exec(2)s the CMD with the
+# secrets in its environment (or supervises it when it is PID 1).
+
+ARG GO_VERSION=1.26
+
+FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
+WORKDIR /src
+# Modules first: this layer is reused until go.mod or go.sum change.
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY . .
+ARG VERSION=dev
+ARG TARGETOS TARGETARCH
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/injector scripts/build-static
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/injector /usr/local/bin/injector
+# Numeric, so Kubernetes can verify runAsNonRoot without a passwd lookup.
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/injector"]
+CMD ["--help"]

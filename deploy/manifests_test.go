@@ -1,0 +1,237 @@
+// Package deploy holds the Kubernetes manifests and the Helm chart; this
+// test keeps the example manifests honest without any cluster or tool
+// (test/kubernetes adds the API server, helm and kubeconform checks).
+package deploy
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/injector-dev/injector/internal/webhook"
+)
+
+// objects holds the decoded example manifests by kind.
+type objects struct {
+	deployments []*appsv1.Deployment
+	secrets     map[string]*corev1.Secret
+	configMaps  map[string]*corev1.ConfigMap
+}
+
+// decodeExamples decodes every document of every deploy/kubernetes/*.yaml
+// strictly into its typed object: unknown fields, wrong types and unknown
+// kinds fail.
+func decodeExamples(t *testing.T) objects {
+	t.Helper()
+	files, err := filepath.Glob("kubernetes/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests: %v", err)
+	}
+	objs := objects{secrets: map[string]*corev1.Secret{}, configMaps: map[string]*corev1.ConfigMap{}}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, doc := range bytes.Split(data, []byte("\n---\n")) {
+			var tm metav1.TypeMeta
+			if err := yaml.Unmarshal(doc, &tm); err != nil {
+				t.Fatalf("%s #%d: %v", f, i, err)
+			}
+			var target any
+			switch tm.APIVersion + " " + tm.Kind {
+			case "apps/v1 Deployment":
+				target = &appsv1.Deployment{}
+			case "v1 Secret":
+				target = &corev1.Secret{}
+			case "v1 ConfigMap":
+				target = &corev1.ConfigMap{}
+			default:
+				t.Fatalf("%s #%d: unexpected %s %s", f, i, tm.APIVersion, tm.Kind)
+			}
+			if err := yaml.UnmarshalStrict(doc, target); err != nil {
+				t.Errorf("%s #%d (%s): %v", f, i, tm.Kind, err)
+				continue
+			}
+			switch o := target.(type) {
+			case *appsv1.Deployment:
+				objs.deployments = append(objs.deployments, o)
+			case *corev1.Secret:
+				objs.secrets[o.Name] = o
+			case *corev1.ConfigMap:
+				objs.configMaps[o.Name] = o
+			}
+		}
+	}
+	return objs
+}
+
+func TestExamplesDecodeStrictly(t *testing.T) {
+	objs := decodeExamples(t)
+	if len(objs.deployments) != 3 || len(objs.secrets) != 1 || len(objs.configMaps) != 1 {
+		t.Errorf("found %d Deployments, %d Secrets, %d ConfigMaps", len(objs.deployments), len(objs.secrets), len(objs.configMaps))
+	}
+}
+
+// TestHandWiredExamples checks the init-container and sidecar examples the
+// way a reader would trip over them: templates and credential files that
+// do not exist, secrets on disk, writable mounts in the app.
+func TestHandWiredExamples(t *testing.T) {
+	objs := decodeExamples(t)
+	for _, d := range objs.deployments {
+		spec := d.Spec.Template.Spec
+		if len(spec.InitContainers) == 0 {
+			continue // the webhook example
+		}
+		t.Run(d.Name, func(t *testing.T) {
+			inj := spec.InitContainers[0]
+			for i, a := range inj.Args {
+				if i == 0 || inj.Args[i-1] != "-t" {
+					continue
+				}
+				key := strings.TrimPrefix(strings.Split(a, ":")[0], "/injector/templates/")
+				if _, ok := objs.configMaps["app-templates"].Data[key]; !ok {
+					t.Errorf("template %s is not a key of ConfigMap app-templates", key)
+				}
+			}
+			for _, e := range inj.Env {
+				key, ok := strings.CutPrefix(e.Value, "/injector/credentials/")
+				if !strings.HasSuffix(e.Name, "_FILE") || !ok || e.Name != key+"_FILE" {
+					t.Errorf("env %s=%s: want NAME_FILE=/injector/credentials/NAME", e.Name, e.Value)
+				}
+				if _, ok := objs.secrets["app-injector"].StringData[key]; !ok {
+					t.Errorf("credential %s is not a key of Secret app-injector", key)
+				}
+			}
+			for _, v := range spec.Volumes {
+				if v.Name == "secrets" && (v.EmptyDir == nil || v.EmptyDir.Medium != corev1.StorageMediumMemory) {
+					t.Errorf("secrets volume %+v is not an in-memory emptyDir", v)
+				}
+			}
+			for _, c := range spec.Containers {
+				if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "secrets" && m.ReadOnly }) {
+					t.Errorf("container %s does not mount the secrets read-only", c.Name)
+				}
+			}
+			sidecar := inj.RestartPolicy != nil && *inj.RestartPolicy == corev1.ContainerRestartPolicyAlways
+			if sidecar != slices.Contains(inj.Args, "--listen=:8099") || (sidecar && (inj.ReadinessProbe == nil || inj.ReadinessProbe.HTTPGet.Path != "/readyz")) {
+				t.Errorf("sidecar %v: args %q readiness %+v", sidecar, inj.Args, inj.ReadinessProbe)
+			}
+		})
+	}
+}
+
+// TestWebhookExample runs the annotated example through the webhook's
+// mutation and checks that what it references exists.
+func TestWebhookExample(t *testing.T) {
+	objs := decodeExamples(t)
+	i := slices.IndexFunc(objs.deployments, func(d *appsv1.Deployment) bool { return d.Name == "app-webhook" })
+	if i < 0 {
+		t.Fatal("no app-webhook Deployment")
+	}
+	tmpl := objs.deployments[i].Spec.Template
+	res, err := webhook.Mutate(webhook.Config{Image: "injector:test"}, &corev1.Pod{ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec})
+	if err != nil || res.Patch == nil || len(res.Warnings) > 0 {
+		t.Fatalf("Mutate = %+v, %v; want a patch, no warnings", res, err)
+	}
+	ann := tmpl.Annotations
+	for _, k := range strings.Split(ann[webhook.AnnotationTemplates], ",") {
+		if _, ok := objs.configMaps[ann[webhook.AnnotationTemplatesConfigMap]].Data[k]; !ok {
+			t.Errorf("template key %s missing from the ConfigMap", k)
+		}
+	}
+	for _, k := range strings.Split(ann[webhook.AnnotationCredentialsKeys], ",") {
+		if _, ok := objs.secrets[ann[webhook.AnnotationCredentialsSecret]].StringData[k]; !ok {
+			t.Errorf("credential key %s missing from the Secret", k)
+		}
+	}
+}
+
+// composeFile is the subset of the Compose specification the example uses;
+// decoding strictly into it catches misspelt keys.
+type composeFile struct {
+	XInjector map[string]any `json:"x-injector"`
+	Services  map[string]struct {
+		Image string `json:"image"`
+		Build *struct {
+			Context          string `json:"context"`
+			DockerfileInline string `json:"dockerfile_inline"`
+		} `json:"build"`
+		Command     []string          `json:"command"`
+		User        string            `json:"user"`
+		ReadOnly    bool              `json:"read_only"`
+		CapDrop     []string          `json:"cap_drop"`
+		SecurityOpt []string          `json:"security_opt"`
+		Environment map[string]string `json:"environment"`
+		Secrets     []string          `json:"secrets"`
+		Volumes     []string          `json:"volumes"`
+		Restart     string            `json:"restart"`
+		DependsOn   map[string]struct {
+			Condition string `json:"condition"`
+		} `json:"depends_on"`
+	} `json:"services"`
+	Volumes map[string]struct {
+		Driver     string            `json:"driver"`
+		DriverOpts map[string]string `json:"driver_opts"`
+	} `json:"volumes"`
+	Secrets map[string]struct {
+		File string `json:"file"`
+	} `json:"secrets"`
+}
+
+func TestComposeExample(t *testing.T) {
+	data, err := os.ReadFile("../examples/docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cf composeFile
+	if err := yaml.UnmarshalStrict(data, &cf); err != nil {
+		t.Fatal(err)
+	}
+	var errs []error
+	for name, s := range cf.Services {
+		for dep := range s.DependsOn {
+			if _, ok := cf.Services[dep]; !ok {
+				errs = append(errs, errors.New(name+" depends on unknown service "+dep))
+			}
+		}
+		for _, sec := range s.Secrets {
+			if _, ok := cf.Secrets[sec]; !ok {
+				errs = append(errs, errors.New(name+" uses undefined secret "+sec))
+			}
+		}
+		for _, v := range s.Volumes {
+			src := strings.Split(v, ":")[0]
+			if _, ok := cf.Volumes[src]; !ok && !strings.HasPrefix(src, ".") {
+				errs = append(errs, errors.New(name+" mounts undefined volume "+src))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		t.Error(err)
+	}
+	if cf.Volumes["secrets"].DriverOpts["type"] != "tmpfs" {
+		t.Errorf("secrets volume is not tmpfs: %+v", cf.Volumes["secrets"])
+	}
+	// Merge keys (<<: *injector) carried the credentials into both sidecars.
+	for _, name := range []string{"injector-render", "injector-refresh"} {
+		if cf.Services[name].Environment["PASSWORK_TOKEN_FILE"] != "/run/secrets/passwork_token" {
+			t.Errorf("%s environment = %v", name, cf.Services[name].Environment)
+		}
+	}
+	if w := cf.Services["app-wrapped"].Build; w == nil || !strings.Contains(w.DockerfileInline, `ENTRYPOINT ["injector", "run", "--"]`) {
+		t.Errorf("wrapper service does not use injector as its entry point: %+v", w)
+	}
+	if _, err := os.Stat("../examples/templates/app.env.tpl"); err != nil {
+		t.Errorf("compose example's template: %v", err)
+	}
+}

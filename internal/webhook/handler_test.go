@@ -1,0 +1,136 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/rs/zerolog"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+func newTestServer(t *testing.T, logs io.Writer) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(&Handler{Config: testConfig, Log: zerolog.New(logs)})
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// post sends a fixture from testdata and decodes the AdmissionReview answer.
+func post(t *testing.T, url, fixture string) (sent, got admissionv1.AdmissionReview) {
+	t.Helper()
+	body, err := os.ReadFile("testdata/" + fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(body, &sent); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %s", resp.Status)
+	}
+	dec := json.NewDecoder(resp.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.APIVersion != "admission.k8s.io/v1" || got.Kind != "AdmissionReview" || got.Response == nil || got.Response.UID != sent.Request.UID {
+		t.Fatalf("response %+v does not answer request %s", got, sent.Request.UID)
+	}
+	return sent, got
+}
+
+func TestHandlerPatchesAnnotatedPod(t *testing.T) {
+	var logs bytes.Buffer
+	srv := newTestServer(t, &logs)
+	sent, got := post(t, srv.URL+"/mutate", "create-pod.json")
+
+	r := got.Response
+	if !r.Allowed || r.PatchType == nil || *r.PatchType != admissionv1.PatchTypeJSONPatch {
+		t.Fatalf("response = %+v, want allowed with a JSONPatch", r)
+	}
+	patch, err := jsonpatch.DecodePatch(r.Patch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := patch.Apply(sent.Request.Object.Raw)
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	var pod corev1.Pod
+	if err := json.Unmarshal(out, &pod); err != nil {
+		t.Fatal(err)
+	}
+	inj := pod.Spec.InitContainers[0]
+	if inj.Name != "injector" || inj.RestartPolicy == nil || len(pod.Spec.Volumes) != 4 {
+		t.Errorf("patched pod: init containers %+v, volumes %+v", pod.Spec.InitContainers, pod.Spec.Volumes)
+	}
+	// The service account token volume is untouched and still mounted.
+	if pod.Spec.Volumes[0].Name != "kube-api-access-x7k2p" || len(pod.Spec.Containers[0].VolumeMounts) != 2 {
+		t.Errorf("pod's own volumes changed: %+v", pod.Spec.Volumes)
+	}
+	if !strings.Contains(logs.String(), `"pod":"checkout-7d9f8c6b5-*"`) || !strings.Contains(logs.String(), `"mode":"sidecar"`) {
+		t.Errorf("log does not name the pod and mode: %s", logs.String())
+	}
+}
+
+func TestHandlerDeniesBadAnnotations(t *testing.T) {
+	_, got := post(t, newTestServer(t, io.Discard).URL+"/mutate", "create-pod-bad-annotation.json")
+	r := got.Response
+	if r.Allowed || r.Patch != nil || r.Result == nil || r.Result.Code != http.StatusUnprocessableEntity ||
+		r.Result.Message != `injector: annotation injector.io/mode: "daemonset" is not init or sidecar` {
+		t.Errorf("response = %+v, want denied with the annotation problem", r)
+	}
+}
+
+func TestHandlerIgnoresOtherRequests(t *testing.T) {
+	srv := newTestServer(t, io.Discard)
+	for _, fixture := range []string{"update-pod.json", "create-deployment.json"} {
+		t.Run(fixture, func(t *testing.T) {
+			_, got := post(t, srv.URL+"/mutate", fixture)
+			if r := got.Response; !r.Allowed || r.Patch != nil || r.PatchType != nil {
+				t.Errorf("response = %+v, want allowed untouched", r)
+			}
+		})
+	}
+}
+
+func TestHandlerRejectsBadHTTP(t *testing.T) {
+	srv := newTestServer(t, io.Discard)
+	tests := []struct {
+		name, method, contentType, body string
+		want                            int
+	}{
+		{"GET", http.MethodGet, "", "", http.StatusMethodNotAllowed},
+		{"not JSON content type", http.MethodPost, "text/plain", "{}", http.StatusUnsupportedMediaType},
+		{"garbage", http.MethodPost, "application/json", "{not json", http.StatusBadRequest},
+		{"review without request", http.MethodPost, "application/json", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, http.StatusBadRequest},
+		{"too large", http.MethodPost, "application/json", `{"x":"` + strings.Repeat("a", maxReview) + `"}`, http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, srv.URL+"/mutate", strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", tt.contentType)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("status = %d, want %d", resp.StatusCode, tt.want)
+			}
+		})
+	}
+}
