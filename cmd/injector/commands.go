@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/injector-dev/injector/internal/fetch"
+	"github.com/injector-dev/injector/internal/metrics"
 	"github.com/injector-dev/injector/internal/template"
 )
 
@@ -207,9 +208,11 @@ func setup(name string, args []string, stderr io.Writer, withTemplates bool, ext
 	return s, o, fs, log, nil
 }
 
-// cmdRender renders the -t templates once.
+// cmdRender renders the -t templates: once (init container), or every
+// --interval (sidecar).
 func cmdRender(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	s, o, fs, log, err := setup("render", args, stderr, true, nil)
+	var d daemonOptions
+	s, o, fs, log, err := setup("render", args, stderr, true, func(fs *flag.FlagSet) { d.register(fs, false) })
 	if err != nil {
 		return err
 	}
@@ -219,22 +222,36 @@ func cmdRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(o.templates) == 0 {
 		return usageErr(errors.New("render: no templates; give -t SRC:DST[:MODE]"))
 	}
-	p, err := buildPipeline(s, o, fetch.Options{}, false)
+	m := metrics.New(version)
+	p, err := buildPipeline(s, o, fetch.Options{Observe: m.Observer()}, false)
 	if err != nil {
 		return err
 	}
-	res, err := p.Refresh(ctx)
+	cfg, err := d.daemonConfig(p, nil)
 	if err != nil {
-		return failureErr(err)
+		return usageErr(err)
 	}
-	log.Info().Int("templates", len(p.files)).Int("references", res.Refs).Strs("changed", res.Changed).Msg("rendered")
-	return nil
+	if err := startMetrics(ctx, m, d.listen, log); err != nil {
+		return err
+	}
+	if cfg.Once && d.waitForSecrets == 0 && d.listen == "" {
+		// The plain init-container case: no loop, errors straight to stderr.
+		res, err := p.Refresh(ctx)
+		if err != nil {
+			return failureErr(err)
+		}
+		log.Info().Int("templates", len(p.files)).Int("references", res.Refs).Strs("changed", res.Changed).Msg("rendered")
+		return nil
+	}
+	return runDaemon(ctx, cfg, &refresher{p: p}, m, log)
 }
 
-// cmdRun renders templates, then replaces itself with the command, which
-// inherits the secrets in its environment.
+// cmdRun renders templates, then runs the command with the secrets in its
+// environment: by exec(2) when injector has nothing left to do, as a
+// supervised child otherwise (daemon mode, PID 1, --mask).
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	s, o, fs, log, err := setup("run", args, stderr, true, nil)
+	var d daemonOptions
+	s, o, fs, log, err := setup("run", args, stderr, true, func(fs *flag.FlagSet) { d.register(fs, true) })
 	if err != nil {
 		return err
 	}
@@ -246,15 +263,37 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return usageErr(fmt.Errorf("run: %w", err))
 	}
-	p, err := buildPipeline(s, o, fetch.Options{}, true)
+	m := metrics.New(version)
+	p, err := buildPipeline(s, o, fetch.Options{Observe: m.Observer()}, true)
 	if err != nil {
 		return err
 	}
-	res, err := p.Refresh(ctx)
+	cfg, err := d.daemonConfig(p, append([]string{path}, argv[1:]...))
 	if err != nil {
+		return usageErr(err)
+	}
+	if err := startMetrics(ctx, m, d.listen, log); err != nil {
+		return err
+	}
+	if d.interval > 0 {
+		return runDaemon(ctx, cfg, &refresher{p: p}, m, log)
+	}
+
+	// One-shot: render (waiting for secrets if asked to), then hand over.
+	var res outcome
+	if d.waitForSecrets > 0 {
+		r := &refresher{p: p}
+		if err := runDaemon(ctx, cfg, r, m, log); err != nil {
+			return err
+		}
+		res = r.last
+	} else if res, err = p.Refresh(ctx); err != nil {
 		return failureErr(err)
 	}
 	log.Info().Int("templates", len(p.files)).Int("env", len(p.envs)).Int("references", res.Refs).Str("command", argv[0]).Msg("starting command")
+	if os.Getpid() == 1 || d.mask || d.listen != "" {
+		return superviseOnce(ctx, append([]string{path}, argv[1:]...), res.Env, res.Secrets, &d, stdout, stderr)
+	}
 	// exec keeps the PID, so the command receives signals sent to injector
 	// directly and its exit code is the container's.
 	if err := syscall.Exec(path, argv, res.Env); err != nil {

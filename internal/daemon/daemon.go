@@ -1,4 +1,4 @@
-//go:build linux
+//go:build unix
 
 // Package daemon is injector's refresh loop: render once, start the child,
 // then re-render every interval and tell the child (or run a command) when
@@ -258,7 +258,10 @@ func (d *daemon) initial(ctx context.Context, sigs <-chan os.Signal) (Changes, e
 // backoff with jitter up to limit, but never shorter than a server's
 // Retry-After.
 func (d *daemon) retryDelay(err error, attempt int, limit time.Duration) time.Duration {
-	wait := fetch.Backoff(d.cfg.RetryBase, max(limit, d.cfg.RetryBase), attempt)
+	// A failed refresh is retried sooner than the next interval, never
+	// later: start at RetryBase or the limit, whichever is shorter.
+	base := min(d.cfg.RetryBase, limit)
+	wait := fetch.Backoff(base, limit, attempt)
 	var se *fetch.StatusError
 	if errors.As(err, &se) && se.RetryAfter > wait {
 		wait = se.RetryAfter

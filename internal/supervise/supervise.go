@@ -1,4 +1,4 @@
-//go:build linux
+//go:build unix
 
 // Package supervise runs a child process on behalf of injector: it passes
 // signals on, restarts the child with a new environment, stops it with a

@@ -250,3 +250,29 @@ func (s *Server) itemByID(id string) *item {
 	}
 	return nil
 }
+
+// Update replaces every entry at e.Path with e, re-encrypted under a new
+// item key, as an edit in the web client would. Daemon tests use it to
+// change a secret between refreshes.
+func (s *Server) Update(e fetchtest.Entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := strings.Trim(e.Path, "/")
+	kept := s.items[:0]
+	found := false
+	for _, it := range s.items {
+		if s.itemPath(it) == want {
+			found = true
+			continue
+		}
+		kept = append(kept, it)
+	}
+	if !found {
+		return fmt.Errorf("passworktest: update %q: no such entry", e.Path)
+	}
+	s.items = kept
+	if err := s.seedOne(e); err != nil {
+		return fmt.Errorf("passworktest: update %q: %w", e.Path, err)
+	}
+	return nil
+}

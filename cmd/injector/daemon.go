@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/injector-dev/injector/internal/daemon"
+	"github.com/injector-dev/injector/internal/mask"
+	"github.com/injector-dev/injector/internal/metrics"
+	"github.com/injector-dev/injector/internal/supervise"
+)
+
+// daemonOptions are the flags of run and render that keep injector running.
+type daemonOptions struct {
+	interval, splay, maxStale, waitForSecrets time.Duration
+	killTimeout, commandTimeout               time.Duration
+	onChange                                  listFlag
+	onEnvChange, listen                       string
+	exitWhenChildExits, once, mask            bool
+}
+
+func (d *daemonOptions) register(fs *flag.FlagSet, withChild bool) {
+	fs.DurationVar(&d.interval, "interval", 0, "refresh every `D` (daemon mode); 0 renders once")
+	fs.DurationVar(&d.splay, "splay", -1, "random extra delay up to `D` per interval (default interval/10)")
+	fs.DurationVar(&d.maxStale, "max-stale", -1, "/readyz fails when the last successful refresh is older than `D` (default 3×interval)")
+	fs.DurationVar(&d.waitForSecrets, "wait-for-secrets", 0, "at startup, retry with backoff for up to `D` instead of failing at once")
+	fs.DurationVar(&d.commandTimeout, "command-timeout", 30*time.Second, "time limit for command: actions")
+	fs.Var(&d.onChange, "on-change", "`ACTION` when a rendered file changes: signal:SIGHUP, restart, command:CMD or none; DST=ACTION for one file (repeatable)")
+	fs.StringVar(&d.listen, "listen", "", "serve /metrics, /healthz and /readyz on `ADDR`, e.g. :8099")
+	if withChild {
+		fs.DurationVar(&d.killTimeout, "kill-timeout", supervise.DefaultKillTimeout, "grace period between SIGTERM and SIGKILL when stopping the command")
+		fs.StringVar(&d.onEnvChange, "on-env-change", "restart", "`ACTION` when the command's environment changes: restart, signal:SIG or none")
+		fs.BoolVar(&d.exitWhenChildExits, "exit-when-child-exits", true, "exit with the command's code when it exits (Kubernetes Jobs)")
+		fs.BoolVar(&d.mask, "mask", false, "replace secret values in the command's stdout and stderr with ********")
+	} else {
+		fs.BoolVar(&d.once, "once", false, "render once and exit 0, even with --interval (Jobs, init containers)")
+	}
+}
+
+// daemonConfig turns the flags into the daemon's configuration for the
+// pipeline p and the command argv (empty for render).
+func (d *daemonOptions) daemonConfig(p *pipeline, argv []string) (daemon.Config, error) {
+	cfg := daemon.Config{
+		Interval: d.interval, Splay: d.splay, MaxStale: d.maxStale, WaitForSecrets: d.waitForSecrets,
+		KillTimeout: d.killTimeout, CommandTimeout: d.commandTimeout,
+		ExitWhenChildExits: d.exitWhenChildExits, Once: d.once || d.interval == 0,
+		Command: argv, Mask: d.mask, OnChange: map[string]daemon.Action{},
+		// The child gets its own process group, so signals reach all of
+		// it, unless a terminal is attached: then the terminal already
+		// sends ^C to the whole foreground group.
+		ProcessGroup: !isatty.IsTerminal(os.Stdin.Fd()),
+		Reap:         os.Getpid() == 1,
+	}
+	if !cfg.ProcessGroup {
+		cfg.Forward = []os.Signal{}
+		for _, s := range daemon.DefaultForward() {
+			if s != os.Interrupt && s.String() != "quit" {
+				cfg.Forward = append(cfg.Forward, s)
+			}
+		}
+	}
+	if cfg.Splay < 0 {
+		cfg.Splay = d.interval / 10
+	}
+	if cfg.MaxStale < 0 {
+		cfg.MaxStale = 3 * d.interval
+	}
+	dsts := map[string]bool{}
+	for _, f := range p.files {
+		dsts[f.dst] = true
+		cfg.Templates = append(cfg.Templates, f.dst)
+	}
+	if len(p.envs) > 0 {
+		cfg.Templates = append(cfg.Templates, daemon.EnvTemplate)
+	}
+	for _, spec := range d.onChange {
+		dst, action := "", spec
+		if !isAction(spec) {
+			var ok bool
+			if dst, action, ok = strings.Cut(spec, "="); !ok {
+				return cfg, fmt.Errorf("--on-change %q: want ACTION or DST=ACTION", spec)
+			}
+			if !dsts[dst] {
+				return cfg, fmt.Errorf("--on-change %q: %q is not the destination of any -t template", spec, dst)
+			}
+		}
+		a, err := daemon.ParseAction(action)
+		if err != nil {
+			return cfg, fmt.Errorf("--on-change %q: %w", spec, err)
+		}
+		if dst == "" {
+			cfg.DefaultOnChange = a
+		} else {
+			cfg.OnChange[dst] = a
+		}
+	}
+	if d.onEnvChange != "" {
+		a, err := daemon.ParseAction(d.onEnvChange)
+		if err != nil {
+			return cfg, fmt.Errorf("--on-env-change: %w", err)
+		}
+		cfg.OnEnvChange = a
+	}
+	return cfg, nil
+}
+
+// isAction reports whether s is an action rather than DST=ACTION.
+func isAction(s string) bool {
+	for _, p := range []string{daemon.None, daemon.Restart, daemon.Signal + ":", daemon.Command + ":"} {
+		if s == p || strings.HasPrefix(s, p) && strings.HasSuffix(p, ":") {
+			return true
+		}
+	}
+	return false
+}
+
+// refresher adapts the pipeline to the daemon and keeps the last outcome,
+// which a one-shot run needs after the daemon has waited for secrets.
+type refresher struct {
+	p    *pipeline
+	last outcome
+}
+
+func (r *refresher) Refresh(ctx context.Context) (daemon.Changes, error) {
+	o, err := r.p.Refresh(ctx)
+	if err != nil {
+		return daemon.Changes{}, err
+	}
+	r.last = o
+	return daemon.Changes{Files: o.Changed, Env: o.Env, EnvChanged: o.EnvChanged, Secrets: o.Secrets}, nil
+}
+
+// startMetrics serves /metrics, /healthz and /readyz when --listen is set.
+// The listener is opened before rendering so a port conflict fails fast.
+func startMetrics(ctx context.Context, m *metrics.Metrics, addr string, log zerolog.Logger) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return usageErr(fmt.Errorf("--listen: %w", err))
+	}
+	log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
+	go func() {
+		if err := m.ServeListener(ctx, ln); err != nil {
+			log.Error().Err(err).Msg("metrics server stopped")
+		}
+	}()
+	return nil
+}
+
+// runDaemon runs the daemon and turns its result into an exit error.
+func runDaemon(ctx context.Context, cfg daemon.Config, r daemon.Refresher, m *metrics.Metrics, log zerolog.Logger) error {
+	// Run handles SIGINT/SIGTERM itself (forwarding them to the child and
+	// waiting for it), so it must not see them as a cancelled context.
+	code, err := daemon.Run(context.WithoutCancel(ctx), cfg, r, m, log)
+	if err != nil {
+		return &exitError{code: max(code, exitFailure), err: err}
+	}
+	if code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+// superviseOnce runs the command as a child instead of exec'ing it: needed
+// as PID 1 (to reap zombies) and with --mask (to filter its output). It
+// forwards signals and returns the child's exit code.
+func superviseOnce(ctx context.Context, argv, env, secrets []string, d *daemonOptions, stdout, stderr io.Writer) error {
+	var reaper *supervise.Reaper
+	if os.Getpid() == 1 {
+		r, err := supervise.NewReaper(false)
+		if err != nil {
+			return failureErr(err)
+		}
+		defer r.Close()
+		reaper = r
+	}
+	var flush []*mask.Writer
+	if d.mask {
+		o, e := mask.NewWriter(stdout, secrets, mask.Replacement), mask.NewWriter(stderr, secrets, mask.Replacement)
+		flush = append(flush, o, e)
+		stdout, stderr = o, e
+	}
+	child, err := supervise.Start(context.WithoutCancel(ctx), supervise.Spec{
+		Path: argv[0], Args: argv[1:], Env: env, Stdin: os.Stdin, Stdout: stdout, Stderr: stderr,
+		KillTimeout: d.killTimeout, ProcessGroup: !isatty.IsTerminal(os.Stdin.Fd()), Reaper: reaper,
+	})
+	if err != nil {
+		return failureErr(fmt.Errorf("run: %w", err))
+	}
+	fwdCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	supervise.Forward(fwdCtx, child)
+	code := child.Wait()
+	for _, w := range flush {
+		w.Close()
+	}
+	if code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
+}
