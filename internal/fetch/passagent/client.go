@@ -18,8 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -81,7 +79,7 @@ type Client struct {
 
 // New checks cfg. It does no network I/O and runs no KDF.
 func New(cfg Config, opt fetch.Options) (*Client, error) {
-	base, err := checkURL(cfg.URL)
+	base, err := fetch.BaseURL("passagent", "PASSAGENT_URL", cfg.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -116,34 +114,6 @@ func New(cfg Config, opt fetch.Options) (*Client, error) {
 		c.pageSize = cfg.PageSize
 	}
 	return c, nil
-}
-
-// checkURL accepts https URLs, and plain http only on loopback (the
-// emulator): bearer tokens must not cross a network in clear.
-func checkURL(raw string) (string, error) {
-	raw = strings.TrimRight(strings.TrimSpace(raw), "/")
-	if raw == "" {
-		return "", errors.New("passagent: PASSAGENT_URL is empty")
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("passagent: PASSAGENT_URL %q is not an absolute URL", raw)
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		host := u.Hostname()
-		ip := net.ParseIP(host)
-		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return "", fmt.Errorf("passagent: PASSAGENT_URL %q must use https (http is allowed for loopback only)", raw)
-		}
-	default:
-		return "", fmt.Errorf("passagent: PASSAGENT_URL %q must use https", raw)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("passagent: PASSAGENT_URL %q must not have a query or fragment", raw)
-	}
-	return raw, nil
 }
 
 // key returns the vault key, deriving it on first use.

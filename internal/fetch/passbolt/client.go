@@ -13,8 +13,6 @@ package passbolt
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -89,7 +87,7 @@ type Client struct {
 
 // New checks cfg and unlocks the private key. It does no network I/O.
 func New(cfg Config, opt fetch.Options) (*Client, error) {
-	base, err := checkURL(cfg.URL)
+	base, err := fetch.BaseURL("passbolt", "PASSBOLT_URL", cfg.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -127,30 +125,3 @@ func New(cfg Config, opt fetch.Options) (*Client, error) {
 	}, nil
 }
 
-// checkURL accepts https URLs, and plain http only on loopback (the
-// emulator, a local tunnel): bearer tokens must not cross a network in clear.
-func checkURL(raw string) (string, error) {
-	raw = strings.TrimRight(strings.TrimSpace(raw), "/")
-	if raw == "" {
-		return "", errors.New("passbolt: PASSBOLT_URL is empty")
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("passbolt: PASSBOLT_URL %q is not an absolute URL", raw)
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		host := u.Hostname()
-		ip := net.ParseIP(host)
-		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return "", fmt.Errorf("passbolt: PASSBOLT_URL %q must use https (http is allowed for loopback only)", raw)
-		}
-	default:
-		return "", fmt.Errorf("passbolt: PASSBOLT_URL %q must use https", raw)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("passbolt: PASSBOLT_URL %q must not have a query or fragment", raw)
-	}
-	return raw, nil
-}

@@ -57,12 +57,9 @@ type Client struct {
 
 // New checks cfg and returns a client. It does no network I/O.
 func New(cfg Config, opt fetch.Options) (*Client, error) {
-	base := strings.TrimRight(strings.TrimSpace(cfg.URL), "/")
-	if base == "" {
-		return nil, errors.New("passwork: PASSWORK_URL is required")
-	}
-	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
-		return nil, fmt.Errorf("passwork: PASSWORK_URL %q must start with http:// or https://", base)
+	base, err := fetch.BaseURL("passwork", "PASSWORK_URL", cfg.URL)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.MasterKey != "" && cfg.MasterPassword != "" {
 		return nil, errors.New("passwork: set only one of PASSWORK_MASTER_KEY and PASSWORK_MASTER_PASSWORD")

@@ -514,8 +514,9 @@ func TestConfigErrors(t *testing.T) {
 		cfg  passwork.Config
 		want string
 	}{
-		{passwork.Config{}, "PASSWORK_URL is required"},
-		{passwork.Config{URL: "ftp://x"}, "must start with http"},
+		{passwork.Config{}, "PASSWORK_URL is empty"},
+		{passwork.Config{URL: "ftp://x"}, "must use https"},
+		{passwork.Config{URL: "http://pw.example.com", Token: "t"}, "http is allowed for loopback only"},
 		{passwork.Config{URL: "https://x"}, "PASSWORK_TOKEN is required"},
 		{passwork.Config{URL: "https://x/api/v4"}, "PASSWORK_API_KEY is required"},
 		{passwork.Config{URL: "https://x", API: "v9", Token: "t"}, "PASSWORK_API must be"},
