@@ -124,4 +124,3 @@ func New(cfg Config, opt fetch.Options) (*Client, error) {
 		metaKeys: map[string]*pgp.Key{},
 	}, nil
 }
-
