@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/injector-dev/injector/internal/fetch"
 	"github.com/injector-dev/injector/internal/metrics"
+	"github.com/injector-dev/injector/internal/render"
 	"github.com/injector-dev/injector/internal/template"
 )
 
@@ -28,6 +30,7 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 // options are the flags shared by the commands that render templates.
 type options struct {
 	logLevel, logFormat, delims string
+	owner                       string
 	templates, envFiles, envs   listFlag
 }
 
@@ -52,6 +55,7 @@ func newFlagSet(name string, s *settings, o *options, stderr io.Writer, withTemp
 		fs.Var(&o.templates, "template", "same as -t")
 		fs.Var(&o.envFiles, "env-file", "file of KEY=TEMPLATE lines (repeatable)")
 		fs.Var(&o.envs, "env", "KEY=TEMPLATE environment variable for the command (repeatable)")
+		fs.StringVar(&o.owner, "owner", "", "chown rendered files to numeric `UID[:GID]` (e.g. the app's user when injector runs as root)")
 	}
 	return fs
 }
@@ -114,6 +118,11 @@ func buildPipeline(s *settings, o *options, opt fetch.Options, inheritEnv bool) 
 		return nil, err
 	}
 	p := &pipeline{engine: &template.Engine{Providers: newProviders(&s.Providers, opt)}}
+	if o.owner != "" {
+		if p.owner, err = parseOwner(o.owner); err != nil {
+			return nil, usageErr(err)
+		}
+	}
 	var errs template.Errors
 	for _, spec := range o.templates {
 		fsp, err := parseFileSpec(spec)
@@ -166,6 +175,22 @@ func buildPipeline(s *settings, o *options, opt fetch.Options, inheritEnv bool) 
 	}
 	p.envs = dedupeEnv(p.envs)
 	return p, nil
+}
+
+// parseOwner parses --owner UID[:GID]; GID defaults to UID.
+func parseOwner(s string) (*render.Owner, error) {
+	u, g, hasGID := strings.Cut(s, ":")
+	uid, err := strconv.Atoi(u)
+	if err != nil || uid < 0 {
+		return nil, fmt.Errorf("--owner %q: want numeric UID[:GID]", s)
+	}
+	gid := uid
+	if hasGID {
+		if gid, err = strconv.Atoi(g); err != nil || gid < 0 {
+			return nil, fmt.Errorf("--owner %q: want numeric UID[:GID]", s)
+		}
+	}
+	return &render.Owner{UID: uid, GID: gid}, nil
 }
 
 // dedupeEnv keeps the last definition of each key: later flags override

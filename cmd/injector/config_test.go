@@ -102,3 +102,17 @@ func TestChildEnvDropsOwnSettings(t *testing.T) {
 		t.Errorf("templated = %+v", tpl)
 	}
 }
+
+func TestParseOwner(t *testing.T) {
+	for in, want := range map[string][2]int{"1000": {1000, 1000}, "1000:2000": {1000, 2000}, "0:0": {0, 0}} {
+		o, err := parseOwner(in)
+		if err != nil || o.UID != want[0] || o.GID != want[1] {
+			t.Errorf("parseOwner(%q) = %+v, %v", in, o, err)
+		}
+	}
+	for _, in := range []string{"app", "1000:staff", "-1", ""} {
+		if _, err := parseOwner(in); err == nil {
+			t.Errorf("parseOwner(%q): want error", in)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/injector-dev/injector/internal/fetch/fetchtest"
@@ -223,5 +224,34 @@ func TestCredentialFromFile(t *testing.T) {
 	stdout, stderr, code := injector(t, append(filtered, "PASSWORK_TOKEN_FILE="+tokenFile), "get", "passwork:prod/db/postgres", "--field", "login")
 	if code != 0 || stdout != "app\n" {
 		t.Errorf("exit %d stdout %q stderr %s", code, stdout, stderr)
+	}
+}
+
+func TestRenderOwner(t *testing.T) {
+	_, env := passworkEnv(t)
+	dir := t.TempDir()
+	src := writeFile(t, filepath.Join(dir, "a.tpl"), `<< passwork "prod/db/postgres" "login" >>`)
+	dst := filepath.Join(dir, "a")
+	_, stderr, code := injector(t, env, "render", "--owner", "4242:4343", "-t", src+":"+dst+":0440")
+	if os.Geteuid() != 0 {
+		// Only root may give files away: a clear error, and nothing written.
+		if code != exitFailure || !strings.Contains(stderr, "operation not permitted") {
+			t.Errorf("unprivileged --owner: exit %d: %s", code, stderr)
+		}
+		if _, err := os.Stat(dst); !os.IsNotExist(err) {
+			t.Errorf("file written despite the failed chown")
+		}
+		return
+	}
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	st, err := os.Stat(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	if sys.Uid != 4242 || sys.Gid != 4343 || st.Mode().Perm() != 0o440 {
+		t.Errorf("owner %d:%d mode %o, want 4242:4343 0440", sys.Uid, sys.Gid, st.Mode().Perm())
 	}
 }

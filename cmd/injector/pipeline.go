@@ -35,6 +35,7 @@ type pipeline struct {
 	engine *template.Engine
 	files  []fileSpec
 	envs   []envSpec
+	owner  *render.Owner // nil: files belong to injector's user
 	// baseEnv is the environment the child inherits, without the
 	// templated variables and without injector's own credentials.
 	baseEnv []string
@@ -140,7 +141,7 @@ func (p *pipeline) Refresh(ctx context.Context) (outcome, error) {
 	}
 	var files []render.File
 	for i, f := range p.files {
-		files = append(files, render.File{Path: f.dst, Content: out.Outputs[i], Mode: f.mode})
+		files = append(files, render.File{Path: f.dst, Content: out.Outputs[i], Mode: f.mode, Owner: p.owner})
 	}
 	changed, err := render.WriteAll(files)
 	if err != nil {
