@@ -21,17 +21,18 @@ import (
 
 // daemonOptions are the flags of run and render that keep injector running.
 type daemonOptions struct {
-	interval, splay, maxStale, waitForSecrets time.Duration
-	killTimeout, commandTimeout               time.Duration
-	onChange                                  listFlag
-	onEnvChange, listen                       string
-	exitWhenChildExits, once, mask            bool
+	interval, waitForSecrets       time.Duration
+	splay, maxStale                optDuration // default derived from interval
+	killTimeout, commandTimeout    time.Duration
+	onChange                       listFlag
+	onEnvChange, listen            string
+	exitWhenChildExits, once, mask bool
 }
 
 func (d *daemonOptions) register(fs *flag.FlagSet, withChild bool) {
 	fs.DurationVar(&d.interval, "interval", 0, "refresh every `D` (daemon mode); 0 renders once")
-	fs.DurationVar(&d.splay, "splay", -1, "random extra delay up to `D` per interval (default interval/10)")
-	fs.DurationVar(&d.maxStale, "max-stale", -1, "/readyz fails when the last successful refresh is older than `D` (default 3×interval)")
+	fs.Var(&d.splay, "splay", "random extra delay up to `D` per interval (default interval/10)")
+	fs.Var(&d.maxStale, "max-stale", "/readyz fails when the last successful refresh is older than `D` (default 3×interval)")
 	fs.DurationVar(&d.waitForSecrets, "wait-for-secrets", 0, "at startup, retry with backoff for up to `D` instead of failing at once")
 	fs.DurationVar(&d.commandTimeout, "command-timeout", 30*time.Second, "time limit for command: actions")
 	fs.Var(&d.onChange, "on-change", "`ACTION` when a rendered file changes: signal:SIGHUP, restart, command:CMD or none; DST=ACTION for one file (repeatable)")
@@ -50,8 +51,9 @@ func (d *daemonOptions) register(fs *flag.FlagSet, withChild bool) {
 // pipeline p and the command argv (empty for render).
 func (d *daemonOptions) daemonConfig(p *pipeline, argv []string) (daemon.Config, error) {
 	cfg := daemon.Config{
-		Interval: d.interval, Splay: d.splay, MaxStale: d.maxStale, WaitForSecrets: d.waitForSecrets,
-		KillTimeout: d.killTimeout, CommandTimeout: d.commandTimeout,
+		Interval: d.interval, Splay: d.splay.or(d.interval / 10), MaxStale: d.maxStale.or(3 * d.interval),
+		WaitForSecrets: d.waitForSecrets,
+		KillTimeout:    d.killTimeout, CommandTimeout: d.commandTimeout,
 		ExitWhenChildExits: d.exitWhenChildExits, Once: d.once || d.interval == 0,
 		Command: argv, Mask: d.mask, OnChange: map[string]daemon.Action{},
 		// The child gets its own process group, so signals reach all of
@@ -67,12 +69,6 @@ func (d *daemonOptions) daemonConfig(p *pipeline, argv []string) (daemon.Config,
 				cfg.Forward = append(cfg.Forward, s)
 			}
 		}
-	}
-	if cfg.Splay < 0 {
-		cfg.Splay = d.interval / 10
-	}
-	if cfg.MaxStale < 0 {
-		cfg.MaxStale = 3 * d.interval
 	}
 	dsts := map[string]bool{}
 	for _, f := range p.files {
@@ -111,6 +107,35 @@ func (d *daemonOptions) daemonConfig(p *pipeline, argv []string) (daemon.Config,
 		cfg.OnEnvChange = a
 	}
 	return cfg, nil
+}
+
+// optDuration is a duration flag whose default depends on another flag.
+type optDuration struct {
+	d   time.Duration
+	set bool
+}
+
+func (o *optDuration) String() string {
+	if o == nil || !o.set {
+		return ""
+	}
+	return o.d.String()
+}
+
+func (o *optDuration) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	o.d, o.set = d, true
+	return nil
+}
+
+func (o optDuration) or(def time.Duration) time.Duration {
+	if o.set {
+		return o.d
+	}
+	return def
 }
 
 // isAction reports whether s is an action rather than DST=ACTION.
