@@ -1,0 +1,452 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/injector-dev/injector/internal/crypto/envelope"
+	pwcrypto "github.com/injector-dev/injector/internal/crypto/passwork"
+	"github.com/injector-dev/injector/internal/crypto/pgp"
+	"github.com/injector-dev/injector/internal/fetch"
+	"github.com/injector-dev/injector/internal/fetch/fetchtest"
+	"github.com/injector-dev/injector/internal/fetch/passagent"
+	"github.com/injector-dev/injector/internal/fetch/passagent/passagenttest"
+	"github.com/injector-dev/injector/internal/fetch/passbolt"
+	"github.com/injector-dev/injector/internal/fetch/passbolt/passbolttest"
+	"github.com/injector-dev/injector/internal/fetch/passwork"
+	"github.com/injector-dev/injector/internal/fetch/passwork/passworktest"
+	"github.com/injector-dev/injector/internal/render"
+	"github.com/injector-dev/injector/internal/template"
+)
+
+// entries returns n entries spread round-robin over the given number of
+// vaults (Passwork) or top-level folders (Passbolt); PassAgent has no
+// folders and uses the names only.
+func entries(n, vaults int, flat bool) []fetchtest.Entry {
+	out := make([]fetchtest.Entry, n)
+	for i := range out {
+		path := fmt.Sprintf("vault%d/apps/secret%05d", i%vaults, i)
+		if flat {
+			path = fmt.Sprintf("secret%05d", i)
+		}
+		out[i] = fetchtest.Entry{Path: path, Fields: map[string]string{"password": fmt.Sprintf("pw-%05d-%s", i, strings.Repeat("x", 24)), "login": "app"}}
+	}
+	return out
+}
+
+// templateFor returns one template referencing every entry's password.
+func templateFor(b *testing.B, provider string, es []fetchtest.Entry) *template.Template {
+	b.Helper()
+	var sb strings.Builder
+	for _, e := range es {
+		fmt.Fprintf(&sb, "%s=<< %s %q >>\n", e.Path, provider, e.Path)
+	}
+	tpl, err := template.Parse(template.Source{Name: "bench.tpl"}, sb.String(), template.DefaultDelims)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tpl
+}
+
+// emulator is what the resolve benchmarks need from a seeded emulator.
+type emulator struct {
+	resolver template.Resolver
+	requests func() int
+}
+
+func newPasswork(b *testing.B, es []fetchtest.Entry) emulator {
+	srv := passworktest.NewServer()
+	b.Cleanup(srv.Close)
+	if err := srv.Seed(es); err != nil {
+		b.Fatal(err)
+	}
+	c, err := passwork.New(srv.Config(), fetch.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return emulator{c, srv.Requests}
+}
+
+func newPassbolt(b *testing.B, es []fetchtest.Entry) emulator {
+	srv, err := passbolttest.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(srv.Close)
+	if err := srv.Seed(es); err != nil {
+		b.Fatal(err)
+	}
+	c, err := passbolt.New(srv.Config(), fetch.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return emulator{c, srv.Requests}
+}
+
+func newPassAgent(b *testing.B, es []fetchtest.Entry) emulator {
+	srv, err := passagenttest.New(passagenttest.Options{KDF: passagenttest.FastKDF(), CRUDLimit: -1, RevealLimit: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(srv.Close)
+	if err := srv.Seed(es); err != nil {
+		b.Fatal(err)
+	}
+	c, err := passagent.New(srv.Config(), fetch.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return emulator{c, srv.Requests}
+}
+
+// benchResolve measures a warm Render (resolve + execute) of one template
+// referencing every entry: the daemon's refresh cycle. The first, cold
+// render (login, KDF, key unwrapping) is reported separately as cold-ms
+// and cold-requests; requests/op counts the warm cycle's HTTP requests.
+func benchResolve(b *testing.B, provider string, em emulator, es []fetchtest.Entry) {
+	tpl := templateFor(b, provider, es)
+	e := &template.Engine{Providers: map[string]template.Resolver{provider: em.resolver}}
+	ctx := context.Background()
+	start, before := time.Now(), em.requests()
+	out, err := e.Render(ctx, []*template.Template{tpl})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if out.Refs != len(es) {
+		b.Fatalf("resolved %d references, want %d", out.Refs, len(es))
+	}
+	// Reported after the loop: ResetTimer discards metrics reported before.
+	coldMS, coldReqs := float64(time.Since(start).Microseconds())/1000, float64(em.requests()-before)
+
+	before = em.requests()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := e.Render(ctx, []*template.Template{tpl}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(em.requests()-before)/float64(b.N), "requests/op")
+	b.ReportMetric(coldMS, "cold-ms")
+	b.ReportMetric(coldReqs, "cold-requests")
+}
+
+// BenchmarkResolvePasswork covers the issue's grid: 1 to 10,000 secrets
+// across 1, 3 and 10 vaults.
+func BenchmarkResolvePasswork(b *testing.B) {
+	for _, n := range []int{1, 100, 1000, 10000} {
+		for _, v := range []int{1, 3, 10} {
+			if v > n {
+				continue
+			}
+			b.Run(fmt.Sprintf("secrets=%d/vaults=%d", n, v), func(b *testing.B) {
+				es := entries(n, v, false)
+				benchResolve(b, "passwork", newPasswork(b, es), es)
+			})
+		}
+	}
+}
+
+func BenchmarkResolvePassbolt(b *testing.B) {
+	for _, n := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("secrets=%d/folders=3", n), func(b *testing.B) {
+			es := entries(n, 3, false)
+			benchResolve(b, "passbolt", newPassbolt(b, es), es)
+		})
+	}
+}
+
+func BenchmarkResolvePassAgent(b *testing.B) {
+	for _, n := range []int{1, 100, 1000, 10000} {
+		b.Run(fmt.Sprintf("secrets=%d/vaults=1", n), func(b *testing.B) {
+			es := entries(n, 1, true)
+			benchResolve(b, "passagent", newPassAgent(b, es), es)
+		})
+	}
+}
+
+// memResolver answers from memory: what is left when network and
+// decryption are taken away.
+func memResolver(_ context.Context, refs []fetch.Ref) ([]fetch.Result, error) {
+	out := make([]fetch.Result, len(refs))
+	for i, r := range refs {
+		out[i].Value = "value-of-" + r.Path
+	}
+	return out, nil
+}
+
+// BenchmarkRender measures the template engine alone (discovery, batch
+// resolve against memory, execution) for 100 and 10,000 references.
+func BenchmarkRender(b *testing.B) {
+	for _, n := range []int{100, 10000} {
+		b.Run(fmt.Sprintf("refs=%d", n), func(b *testing.B) {
+			tpl := templateFor(b, "passwork", entries(n, 3, false))
+			e := &template.Engine{Providers: map[string]template.Resolver{"passwork": template.ResolverFunc(memResolver)}}
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := e.Render(context.Background(), []*template.Template{tpl}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkParse measures parsing a 10,000-reference template.
+func BenchmarkParse(b *testing.B) {
+	es := entries(10000, 3, false)
+	var sb strings.Builder
+	for _, e := range es {
+		fmt.Fprintf(&sb, "%s=<< passwork %q >>\n", e.Path, e.Path)
+	}
+	text := sb.String()
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := template.Parse(template.Source{Name: "bench.tpl"}, text, template.DefaultDelims); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecrypt measures each provider's per-value decryption with keys
+// already unwrapped (what a warm refresh does per secret). b.SetBytes is the
+// plaintext size, so MB/s is decryption throughput.
+func BenchmarkDecrypt(b *testing.B) {
+	plain := "pw-00001-" + strings.Repeat("x", 24)
+	b.Run("passwork-aespw", func(b *testing.B) {
+		key := "Qx7cV2mT9pL4sR8wZ1nB6yH3jK5dF0gA" // an item key
+		ct, err := pwcrypto.Encrypt(plain, key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(len(plain)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := pwcrypto.Decrypt(ct, key); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("passagent-envelope", func(b *testing.B) {
+		vk := make([]byte, 32)
+		payload := []byte(`{"password":"` + plain + `","username":"app"}`)
+		w, d, err := envelope.Seal(vk, payload)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(len(payload)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := envelope.Open(vk, w, d); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("passbolt-openpgp", func(b *testing.B) {
+		user, err := pgp.Generate("Bench", "bench@example.test")
+		if err != nil {
+			b.Fatal(err)
+		}
+		payload := []byte(`{"password":"` + plain + `","description":""}`)
+		msg, err := pgp.EncryptSign(payload, user, user)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(len(payload)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := pgp.Decrypt(msg, user, user); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkOverhead100 is the tool's own CPU work for 100 secrets without
+// network or KDF: rendering a 100-reference template from memory plus
+// decrypting 100 Passwork values (field decryption; the item keys come from
+// the cached vault key).
+func BenchmarkOverhead100(b *testing.B) {
+	const n = 100
+	es := entries(n, 3, false)
+	tpl := templateFor(b, "passwork", es)
+	key := "Qx7cV2mT9pL4sR8wZ1nB6yH3jK5dF0gA"
+	cts := make([]string, n)
+	for i, e := range es {
+		var err error
+		if cts[i], err = pwcrypto.Encrypt(e.Fields["password"], key); err != nil {
+			b.Fatal(err)
+		}
+	}
+	resolver := template.ResolverFunc(func(_ context.Context, refs []fetch.Ref) ([]fetch.Result, error) {
+		out := make([]fetch.Result, len(refs))
+		for i := range refs {
+			v, err := pwcrypto.Decrypt(cts[i%n], key)
+			out[i] = fetch.Result{Value: v, Err: err}
+		}
+		return out, nil
+	})
+	e := &template.Engine{Providers: map[string]template.Resolver{"passwork": resolver}}
+	dst := filepath.Join(b.TempDir(), "out.conf")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		out, err := e.Render(context.Background(), []*template.Template{tpl})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := render.WriteAll([]render.File{{Path: dst, Content: out.Outputs[0], Mode: render.DefaultMode}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// build compiles a main package once per benchmark process.
+var builds sync.Map // package → *buildResult
+
+type buildResult struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func build(b *testing.B, pkg string) string {
+	b.Helper()
+	v, _ := builds.LoadOrStore(pkg, &buildResult{})
+	r := v.(*buildResult)
+	r.once.Do(func() {
+		dir, err := os.MkdirTemp("", "injector-bench-")
+		if err != nil {
+			r.err = err
+			return
+		}
+		r.path = filepath.Join(dir, filepath.Base(pkg))
+		out, err := exec.Command("go", "build", "-o", r.path, pkg).CombinedOutput()
+		if err != nil {
+			r.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+	})
+	if r.err != nil {
+		b.Fatal(r.err)
+	}
+	return r.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	builds.Range(func(_, v any) bool {
+		if r := v.(*buildResult); r.path != "" {
+			os.RemoveAll(filepath.Dir(r.path))
+		}
+		return true
+	})
+	os.Exit(code)
+}
+
+// BenchmarkRunCold is `injector run --env-file F -- true` as a new process
+// per op: process start, config, login, key derivation and unwrapping,
+// resolving N secrets in 3 vaults, exec. requests/op includes the login.
+func BenchmarkRunCold(b *testing.B) {
+	bin := build(b, "github.com/injector-dev/injector/cmd/injector")
+	for _, n := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("secrets=%d/vaults=3", n), func(b *testing.B) {
+			es := entries(n, 3, false)
+			srv := passworktest.NewServer()
+			b.Cleanup(srv.Close)
+			if err := srv.Seed(es); err != nil {
+				b.Fatal(err)
+			}
+			var sb strings.Builder
+			for i, e := range es {
+				fmt.Fprintf(&sb, "S%d=<< passwork %q >>\n", i, e.Path)
+			}
+			envFile := filepath.Join(b.TempDir(), "app.env")
+			if err := os.WriteFile(envFile, []byte(sb.String()), 0o600); err != nil {
+				b.Fatal(err)
+			}
+			c := srv.Config()
+			// No token state file: every process starts from the
+			// configured pair, which never expires in the emulator.
+			env := []string{"PATH=" + os.Getenv("PATH"), "INJECTOR_LOG_LEVEL=warn",
+				"PASSWORK_URL=" + c.URL, "PASSWORK_TOKEN=" + c.Token, "PASSWORK_REFRESH_TOKEN=" + c.RefreshToken,
+				"PASSWORK_MASTER_KEY=" + c.MasterKey}
+			before := srv.Requests()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				cmd := exec.Command(bin, "run", "--env-file", envFile, "--", "true")
+				cmd.Env = env
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("run: %v\n%s", err, out)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(srv.Requests()-before)/float64(b.N), "requests/op")
+		})
+	}
+}
+
+// BenchmarkDaemonRSS runs 1,000 refresh cycles (resolve 100 secrets in 3
+// vaults, render, atomic write) in a separate process, bench/cmd/soak, and
+// reports its VmRSS afterwards. One op is the whole soak; run it with
+// -benchtime=1x.
+func BenchmarkDaemonRSS(b *testing.B) {
+	bin := build(b, "github.com/injector-dev/injector/bench/cmd/soak")
+	es := entries(100, 3, false)
+	srv := passworktest.NewServer()
+	b.Cleanup(srv.Close)
+	if err := srv.Seed(es); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	var sb strings.Builder
+	for _, e := range es {
+		fmt.Fprintf(&sb, "%s=<< passwork %q >>\n", e.Path, e.Path)
+	}
+	src := filepath.Join(dir, "app.tpl")
+	if err := os.WriteFile(src, []byte(sb.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	c := srv.Config()
+	var rss float64
+	for i := 0; i < b.N; i++ {
+		cmd := exec.Command(bin, "-cycles", "1000", "-t", src+":"+filepath.Join(dir, "app.conf"))
+		cmd.Env = []string{"PASSWORK_URL=" + c.URL, "PASSWORK_TOKEN=" + c.Token,
+			"PASSWORK_REFRESH_TOKEN=" + c.RefreshToken, "PASSWORK_MASTER_KEY=" + c.MasterKey}
+		cmd.Env = append(cmd.Env, extraEnv()...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.Fatalf("soak: %v\n%s", err, out)
+		}
+		f := strings.Fields(string(out)) // cycles=1000 VmRSS=NNN kB
+		if len(f) != 3 {
+			b.Fatalf("soak output %q", out)
+		}
+		kb, err := strconv.Atoi(strings.TrimPrefix(f[1], "VmRSS="))
+		if err != nil {
+			b.Fatalf("soak output %q", out)
+		}
+		rss = float64(kb) / 1024
+	}
+	b.ReportMetric(rss, "rss-MiB")
+}
+
+// extraEnv passes GOGC and GOMEMLIMIT through to the soak process, so
+// bench/run can show their effect.
+func extraEnv() []string {
+	var out []string
+	for _, k := range []string{"GOGC", "GOMEMLIMIT"} {
+		if v, ok := os.LookupEnv(k); ok {
+			out = append(out, k+"="+v)
+		}
+	}
+	return out
+}
