@@ -155,6 +155,12 @@ func (h *HTTP) once(ctx context.Context, req Request) (*Response, error) {
 	resp, err := h.Client.Do(hr)
 	if err != nil {
 		h.observe(req.Method, "error", time.Since(start))
+		// *url.Error repeats the whole URL, query included; Do names the
+		// method and path itself.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()

@@ -1,0 +1,205 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// scripted serves the given statuses in order (then 200s), setting
+// Retry-After where given, and counts requests.
+func scripted(t *testing.T, steps ...struct {
+	status     int
+	retryAfter string
+}) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := int(n.Add(1)) - 1
+		if i < len(steps) {
+			if steps[i].retryAfter != "" {
+				w.Header().Set("Retry-After", steps[i].retryAfter)
+			}
+			w.WriteHeader(steps[i].status)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+type step = struct {
+	status     int
+	retryAfter string
+}
+
+func fastHTTP() *HTTP {
+	return Options{BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, MaxRetryAfter: 2 * time.Second}.NewHTTP("test")
+}
+
+func TestHTTPRetries(t *testing.T) {
+	tests := []struct {
+		name     string
+		steps    []step
+		wantCode int    // status of the returned response, 0 for an error
+		wantErr  string // substring of the error
+		requests int32
+	}{
+		{"success", nil, 200, "", 1},
+		{"429 then ok", []step{{429, "0"}}, 200, "", 2},
+		{"503 twice then ok", []step{{503, ""}, {503, ""}}, 200, "", 3},
+		{"502 and 504 are retried", []step{{502, ""}, {504, ""}}, 200, "", 3},
+		{"500 is not retried", []step{{500, ""}}, 500, "", 1},
+		{"404 is the provider's to judge", []step{{404, ""}}, 404, "", 1},
+		{"gives up after MaxAttempts", []step{{503, ""}, {503, ""}, {503, ""}, {503, ""}}, 0, "test: GET /x: HTTP 503", 4},
+		{"Retry-After too long is returned, not waited", []step{{429, "3600"}}, 0, "rate limited (retry after 1h0m0s)", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, n := scripted(t, tt.steps...)
+			resp, err := fastHTTP().Do(context.Background(), Request{Method: "GET", URL: srv.URL + "/x?name=secret-path"})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "secret-path") {
+					t.Errorf("error carries the query: %v", err)
+				}
+			} else if err != nil || resp.Status != tt.wantCode {
+				t.Fatalf("resp %+v err %v, want status %d", resp, err, tt.wantCode)
+			}
+			if got := n.Load(); got != tt.requests {
+				t.Errorf("%d requests, want %d", got, tt.requests)
+			}
+		})
+	}
+}
+
+func TestHTTPRetryAfterIsHonoured(t *testing.T) {
+	srv, n := scripted(t, step{429, "1"})
+	start := time.Now()
+	if _, err := fastHTTP().Do(context.Background(), Request{Method: "GET", URL: srv.URL}); err != nil {
+		t.Fatal(err)
+	}
+	// A lower bound only: the client waited at least what the server asked.
+	if waited := time.Since(start); waited < time.Second {
+		t.Errorf("retried after %v, before the server's Retry-After of 1s", waited)
+	}
+	if n.Load() != 2 {
+		t.Errorf("%d requests", n.Load())
+	}
+	var se *StatusError
+	_, err := fastHTTP().Do(context.Background(), Request{Method: "GET", URL: mustServe(t, 429, "7200").URL})
+	if !errors.As(err, &se) || se.RetryAfter != 2*time.Hour || se.Status != 429 {
+		t.Errorf("err = %#v, want a *StatusError with RetryAfter 2h", err)
+	}
+}
+
+func mustServe(t *testing.T, status int, retryAfter string) *httptest.Server {
+	srv, _ := scripted(t, step{status, retryAfter}, step{status, retryAfter})
+	return srv
+}
+
+func TestHTTPNoRetryAndBody(t *testing.T) {
+	srv, n := scripted(t, step{503, ""})
+	_, err := fastHTTP().Do(context.Background(), Request{Method: "POST", URL: srv.URL, Body: []byte("{}"), NoRetry: true})
+	if err == nil || n.Load() != 1 {
+		t.Errorf("NoRetry: err %v after %d requests", err, n.Load())
+	}
+	// A retried POST sends its body again.
+	var bodies []string
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 16)
+		k, _ := r.Body.Read(b)
+		bodies = append(bodies, string(b[:k]))
+		if len(bodies) == 1 {
+			w.WriteHeader(503)
+		}
+	}))
+	defer srv2.Close()
+	if _, err := fastHTTP().Do(context.Background(), Request{Method: "POST", URL: srv2.URL, Body: []byte("payload")}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(bodies, ",") != "payload,payload" {
+		t.Errorf("bodies = %q", bodies)
+	}
+}
+
+func TestHTTPTransportErrorsNameNoQuery(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: connection refused
+	_, err = fastHTTP().Do(context.Background(), Request{Method: "GET", URL: "http://" + addr + "/items/search?query=prod-db"})
+	if err == nil || !strings.Contains(err.Error(), "test: GET /items/search: ") {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), "prod-db") {
+		t.Errorf("error carries the query: %v", err)
+	}
+}
+
+func TestHTTPContextCancel(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := fastHTTP().Do(ctx, Request{Method: "GET", URL: srv.URL})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want deadline exceeded", err)
+	}
+}
+
+func TestObserverSeesEveryAttempt(t *testing.T) {
+	srv, _ := scripted(t, step{503, ""})
+	var seen []string
+	h := fastHTTP()
+	h.Observe = func(provider, method, status string, d time.Duration) {
+		seen = append(seen, provider+" "+method+" "+status)
+	}
+	if _, err := h.Do(context.Background(), Request{Method: "GET", URL: srv.URL}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(seen, ",") != "test GET 503,test GET 200" {
+		t.Errorf("observed %q", seen)
+	}
+}
+
+func TestBackoffBounds(t *testing.T) {
+	for attempt := 1; attempt < 10; attempt++ {
+		w := 100 * time.Millisecond << (attempt - 1)
+		if w > time.Second {
+			w = time.Second
+		}
+		for range 50 {
+			d := Backoff(100*time.Millisecond, time.Second, attempt)
+			if d < w/2 || d > w {
+				t.Fatalf("attempt %d: %v outside [%v, %v]", attempt, d, w/2, w)
+			}
+		}
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Duration{
+		"": 0, "0": 0, "5": 5 * time.Second, "-3": 0, "soon": 0,
+		"Thu, 01 Jan 2026 00:01:00 GMT": time.Minute,
+		"Wed, 31 Dec 2025 23:00:00 GMT": 0,
+	} {
+		if got := parseRetryAfter(in, now); got != want {
+			t.Errorf("parseRetryAfter(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
