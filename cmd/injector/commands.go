@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
@@ -39,7 +43,43 @@ type settings struct {
 	LogLevel  string `env:"INJECTOR_LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"INJECTOR_LOG_FORMAT"`
 	Delims    string `env:"INJECTOR_DELIMS" envDefault:"<< >>"`
+
+	// Transport settings shared by every provider.
+	HTTPTimeout    time.Duration `env:"INJECTOR_HTTP_TIMEOUT" envDefault:"30s"`
+	CAFile         string        `env:"INJECTOR_CA_FILE"`
+	RetryAttempts  int           `env:"INJECTOR_RETRY_ATTEMPTS" envDefault:"4"`
+	RetryBaseDelay time.Duration `env:"INJECTOR_RETRY_BASE_DELAY" envDefault:"200ms"`
+
 	Providers providerConfig
+}
+
+// fetchOptions builds the transport every provider uses: the timeout, extra
+// trusted CAs (self-hosted servers often use a private CA) and retries.
+func (s *settings) fetchOptions(observe fetch.Observer) (fetch.Options, error) {
+	if s.HTTPTimeout <= 0 || s.RetryAttempts <= 0 || s.RetryBaseDelay <= 0 {
+		return fetch.Options{}, usageErr(errors.New("config: INJECTOR_HTTP_TIMEOUT, INJECTOR_RETRY_ATTEMPTS and INJECTOR_RETRY_BASE_DELAY must be positive"))
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if s.CAFile != "" {
+		pem, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			return fetch.Options{}, usageErr(fmt.Errorf("config: INJECTOR_CA_FILE: %w", err))
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return fetch.Options{}, usageErr(fmt.Errorf("config: INJECTOR_CA_FILE %s: no PEM certificate found", s.CAFile))
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return fetch.Options{
+		Client:      &http.Client{Timeout: s.HTTPTimeout, Transport: transport},
+		Observe:     observe,
+		MaxAttempts: s.RetryAttempts,
+		BaseDelay:   s.RetryBaseDelay,
+	}, nil
 }
 
 // newFlagSet returns a flag set with the shared flags, defaulting to the
@@ -248,7 +288,11 @@ func cmdRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usageErr(errors.New("render: no templates; give -t SRC:DST[:MODE]"))
 	}
 	m := metrics.New(version)
-	p, err := buildPipeline(s, o, fetch.Options{Observe: m.Observer()}, false)
+	opt, err := s.fetchOptions(m.Observer())
+	if err != nil {
+		return err
+	}
+	p, err := buildPipeline(s, o, opt, false)
 	if err != nil {
 		return err
 	}
@@ -289,7 +333,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageErr(fmt.Errorf("run: %w", err))
 	}
 	m := metrics.New(version)
-	p, err := buildPipeline(s, o, fetch.Options{Observe: m.Observer()}, true)
+	opt, err := s.fetchOptions(m.Observer())
+	if err != nil {
+		return err
+	}
+	p, err := buildPipeline(s, o, opt, true)
 	if err != nil {
 		return err
 	}
@@ -333,7 +381,11 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	p, err := buildPipeline(s, o, fetch.Options{}, true)
+	opt, err := s.fetchOptions(nil)
+	if err != nil {
+		return err
+	}
+	p, err := buildPipeline(s, o, opt, true)
 	if err != nil {
 		return err
 	}
@@ -368,7 +420,11 @@ func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if !ok || path == "" {
 		return usageErr(fmt.Errorf("get: want PROVIDER:PATH, like passwork:prod/db/postgres or passwork:id:65a1…, got %q", ref))
 	}
-	r, ok := newProviders(&s.Providers, fetch.Options{})[provider]
+	opt, err := s.fetchOptions(nil)
+	if err != nil {
+		return err
+	}
+	r, ok := newProviders(&s.Providers, opt)[provider]
 	if !ok {
 		return usageErr(fmt.Errorf("get: unknown provider %q (have %v)", provider, template.Providers))
 	}

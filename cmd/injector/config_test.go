@@ -1,10 +1,14 @@
 package main
 
 import (
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 type testSettings struct {
@@ -114,5 +118,44 @@ func TestParseOwner(t *testing.T) {
 		if _, err := parseOwner(in); err == nil {
 			t.Errorf("parseOwner(%q): want error", in)
 		}
+	}
+}
+
+func TestFetchOptionsTrustsCAFile(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	os.WriteFile(caFile, pemBytes, 0o600)
+
+	base := settings{HTTPTimeout: 5 * time.Second, RetryAttempts: 1, RetryBaseDelay: time.Millisecond}
+	without, err := base.fetchOptions(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := without.Client.Get(srv.URL); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("without INJECTOR_CA_FILE: err = %v, want a certificate error", err)
+	}
+	withCA := base
+	withCA.CAFile = caFile
+	opt, err := withCA.fetchOptions(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := opt.Client.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("with INJECTOR_CA_FILE: %v", err)
+	}
+	resp.Body.Close()
+
+	bad := base
+	bad.CAFile = writeFile(t, filepath.Join(t.TempDir(), "bad.pem"), "not a certificate")
+	if _, err := bad.fetchOptions(nil); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Errorf("bad CA file: err = %v", err)
+	}
+	zero := base
+	zero.HTTPTimeout = 0
+	if _, err := zero.fetchOptions(nil); err == nil {
+		t.Error("zero timeout accepted")
 	}
 }
