@@ -2,7 +2,10 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -394,12 +397,13 @@ func BenchmarkRunCold(b *testing.B) {
 	}
 }
 
-// BenchmarkDaemonRSS runs 1,000 refresh cycles (resolve 100 secrets in 3
-// vaults, render, atomic write) in a separate process, bench/cmd/soak, and
-// reports its VmRSS afterwards. One op is the whole soak; run it with
-// -benchtime=1x.
+// BenchmarkDaemonRSS runs the real daemon, `injector render --interval 5ms
+// --listen …`, against a Passwork emulator with 100 secrets in 3 vaults,
+// waits until /metrics counts 1,000 refresh cycles, and reports the
+// process's VmRSS from /proc/<pid>/status. One op is the whole soak; run it
+// with -benchtime 1x.
 func BenchmarkDaemonRSS(b *testing.B) {
-	bin := build(b, "github.com/injector-dev/injector/bench/cmd/soak")
+	bin := build(b, "github.com/injector-dev/injector/cmd/injector")
 	es := entries(100, 3, false)
 	srv := passworktest.NewServer()
 	b.Cleanup(srv.Close)
@@ -416,30 +420,110 @@ func BenchmarkDaemonRSS(b *testing.B) {
 		b.Fatal(err)
 	}
 	c := srv.Config()
-	var rss float64
+	var rss, perCycle float64
 	for i := 0; i < b.N; i++ {
-		cmd := exec.Command(bin, "-cycles", "1000", "-t", src+":"+filepath.Join(dir, "app.conf"))
+		cmd := exec.Command(bin, "render", "--interval", "5ms", "--splay", "0", "--listen", "127.0.0.1:0",
+			"-t", src+":"+filepath.Join(dir, "app.conf"))
 		cmd.Env = []string{"PASSWORK_URL=" + c.URL, "PASSWORK_TOKEN=" + c.Token,
-			"PASSWORK_REFRESH_TOKEN=" + c.RefreshToken, "PASSWORK_MASTER_KEY=" + c.MasterKey}
+			"PASSWORK_REFRESH_TOKEN=" + c.RefreshToken, "PASSWORK_MASTER_KEY=" + c.MasterKey, "INJECTOR_LOG_FORMAT=json"}
 		cmd.Env = append(cmd.Env, extraEnv()...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			b.Fatalf("soak: %v\n%s", err, out)
+		var logs syncBuffer
+		cmd.Stderr = &logs
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
 		}
-		f := strings.Fields(string(out)) // cycles=1000 VmRSS=NNN kB
-		if len(f) != 3 {
-			b.Fatalf("soak output %q", out)
-		}
-		kb, err := strconv.Atoi(strings.TrimPrefix(f[1], "VmRSS="))
+		addr := waitForListen(b, &logs)
+		start := time.Now()
+		cycles := waitForCycles(b, addr, 1000)
+		perCycle = float64(time.Since(start).Milliseconds()) / cycles
+		kb, err := vmRSS(cmd.Process.Pid)
+		cmd.Process.Kill()
+		cmd.Wait()
 		if err != nil {
-			b.Fatalf("soak output %q", out)
+			b.Fatal(err)
 		}
 		rss = float64(kb) / 1024
 	}
 	b.ReportMetric(rss, "rss-MiB")
+	b.ReportMetric(perCycle, "ms/cycle")
 }
 
-// extraEnv passes GOGC and GOMEMLIMIT through to the soak process, so
+// syncBuffer collects a process's log while the benchmark reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitForListen returns the address the daemon logged for --listen.
+func waitForListen(b *testing.B, logs *syncBuffer) string {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			var rec struct{ Addr, Message string }
+			if json.Unmarshal([]byte(line), &rec) == nil && strings.HasPrefix(rec.Message, "serving /metrics") {
+				return rec.Addr
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Fatalf("daemon did not start listening:\n%s", logs.String())
+	return ""
+}
+
+// waitForCycles polls /metrics until injector_renders_total counts at least
+// n refreshes of the template, and returns the count.
+func waitForCycles(b *testing.B, addr string, n float64) float64 {
+	deadline := time.Now().Add(10 * time.Minute)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var total float64
+			for _, line := range strings.Split(string(body), "\n") {
+				if strings.HasPrefix(line, "injector_renders_total{") {
+					f := strings.Fields(line)
+					v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+					total += v
+				}
+			}
+			if total >= n {
+				return total
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.Fatalf("fewer than %v cycles in 10 minutes", n)
+	return 0
+}
+
+// vmRSS reads a process's resident set size in kB.
+func vmRSS(pid int) (int, error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// extraEnv passes GOGC and GOMEMLIMIT through to the daemon process, so
 // bench/run can show their effect.
 func extraEnv() []string {
 	var out []string
