@@ -109,11 +109,24 @@ func (c *Client) authed(ctx context.Context, method, path string, body any) (*re
 		return nil, err
 	}
 	if r.status == http.StatusUnauthorized {
-		return nil, fmt.Errorf("passbolt: %s %s: still unauthorized right after logging in: %w",
-			method, pathOnly(path), r.statusError(method, path))
+		return nil, fmt.Errorf("%w (still unauthorized right after logging in)", r.statusError(method, path))
 	}
 	return r, nil
 }
+
+// wrap adds context to err with a single "passbolt: " prefix: errors from
+// the transport and *fetch.StatusError already start with one.
+func wrap(context string, err error) error {
+	return &wrapped{msg: "passbolt: " + context + ": " + strings.TrimPrefix(err.Error(), "passbolt: "), err: err}
+}
+
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.err }
 
 func pathOnly(p string) string {
 	if i := strings.IndexAny(p, "?#"); i >= 0 {

@@ -121,10 +121,10 @@ func (c *Client) serverPublicKey(ctx context.Context) (*pgp.Key, error) {
 	}
 	r, err := c.send(ctx, http.MethodGet, "/auth/verify.json", nil, authState{}, false)
 	if err != nil {
-		return nil, fmt.Errorf("passbolt: fetching server key: %w", err)
+		return nil, wrap("fetching server key", err)
 	}
 	if r.status != http.StatusOK {
-		return nil, fmt.Errorf("passbolt: fetching server key: %w", r.statusError(http.MethodGet, "/auth/verify.json"))
+		return nil, r.statusError(http.MethodGet, "/auth/verify.json")
 	}
 	var body struct {
 		Fingerprint string `json:"fingerprint"`
@@ -192,13 +192,13 @@ func (c *Client) loginJWT(ctx context.Context, serverKey *pgp.Key) (authState, e
 	// NoRetry: a retried login would reuse the nonce, which the server rejects.
 	r, err := c.send(ctx, http.MethodPost, path, map[string]string{"user_id": userID, "challenge": armored}, authState{}, true)
 	if err != nil {
-		return authState{}, fmt.Errorf("passbolt: JWT login: %w", err)
+		return authState{}, wrap("JWT login", err)
 	}
 	switch {
 	case r.status == http.StatusNotFound && !strings.Contains(r.env.Header.Message, userGone):
 		return authState{}, errNoJWT
 	case r.status != http.StatusOK:
-		return authState{}, fmt.Errorf("passbolt: JWT login: %w", r.statusError(http.MethodPost, path))
+		return authState{}, wrap("JWT login", r.statusError(http.MethodPost, path))
 	}
 	var body struct {
 		Challenge string `json:"challenge"`
@@ -295,7 +295,7 @@ func validGPGAuthToken(t string) bool {
 func (c *Client) loginGPGAuth(ctx context.Context, serverKey *pgp.Key) (authState, error) {
 	fpr := pgp.Fingerprint(c.key)
 	fail := func(stage string, err error) (authState, error) {
-		return authState{}, fmt.Errorf("passbolt: GPGAuth login (%s): %w", stage, err)
+		return authState{}, wrap("GPGAuth login ("+stage+")", err)
 	}
 
 	// Stage 0.
@@ -419,10 +419,10 @@ func (c *Client) Logout(ctx context.Context) error {
 		const path = "/auth/jwt/logout.json"
 		r, err := c.send(ctx, http.MethodPost, path, map[string]string{"refresh_token": st.refresh}, st, true)
 		if err != nil {
-			return fmt.Errorf("passbolt: logout: %w", err)
+			return wrap("logout", err)
 		}
 		if r.status != http.StatusOK && r.status != http.StatusUnauthorized {
-			return fmt.Errorf("passbolt: logout: %w", r.statusError(http.MethodPost, path))
+			return wrap("logout", r.statusError(http.MethodPost, path))
 		}
 	case AuthGPGAuth:
 		const path = "/auth/logout.json"
@@ -434,10 +434,10 @@ func (c *Client) Logout(ctx context.Context) error {
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("passbolt: logout: %w", err)
+			return wrap("logout", err)
 		}
 		if r.status != http.StatusOK && r.status != http.StatusUnauthorized {
-			return fmt.Errorf("passbolt: logout: %w", r.statusError(http.MethodPost, path))
+			return wrap("logout", r.statusError(http.MethodPost, path))
 		}
 	}
 	return nil

@@ -3,6 +3,8 @@ package passbolt_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -284,7 +286,7 @@ func TestRequestCount(t *testing.T) {
 		add(t, s, passbolttest.Resource{Path: name, Password: "p" + name})
 		refs = append(refs, ref(name, "password"), ref(name, "password")) // duplicates are free
 	}
-	add(t, s, passbolttest.Resource{Path: "team/one/unreferenced", Password: "x"})
+	unref := add(t, s, passbolttest.Resource{Path: "team/one/unreferenced", Password: "x"})
 	c := newClient(t, s.Config())
 	res, err := c.Resolve(context.Background(), refs)
 	if err != nil {
@@ -295,12 +297,15 @@ func TestRequestCount(t *testing.T) {
 			t.Fatalf("%s = %q, %v", refs[i], r.Value, r.Err)
 		}
 	}
-	// verify.json + jwt login + folders + 2 listings + types + metadata keys + 20 secrets.
-	if got, want := s.Requests(), 1+1+1+2+1+1+20; got != want {
+	// verify.json + jwt login + folders + 2 listings + types + metadata keys + 1 secret batch.
+	if got, want := s.Requests(), 1+1+1+2+1+1+1; got != want {
 		t.Errorf("first Resolve: %d requests, want %d", got, want)
 	}
 	if got := s.SecretReads(); got != 20 {
 		t.Errorf("secret reads = %d, want 20", got)
+	}
+	if n := s.SecretReadsByResource()[unref]; n != 0 {
+		t.Errorf("the unreferenced secret was read %d times", n)
 	}
 
 	// A second run re-lists folders and resources but reuses the login,
@@ -309,7 +314,7 @@ func TestRequestCount(t *testing.T) {
 	if _, err := c.Resolve(context.Background(), refs); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := s.Requests(), 1+2+20; got != want {
+	if got, want := s.Requests(), 1+2+1; got != want {
 		t.Errorf("second Resolve: %d requests, want %d", got, want)
 	}
 	for _, p := range []string{"/metadata/keys.json", "/resource-types.json", "/auth/jwt/login.json", "/auth/verify.json"} {
@@ -329,6 +334,74 @@ func TestRequestCount(t *testing.T) {
 	}
 	if n := s.RequestsTo("/metadata/keys.json"); n != 1 {
 		t.Errorf("after rotation: metadata keys fetched %d times, want 1", n)
+	}
+}
+
+// TestSecretBatching: 250 referenced resources are read in chunks of 100
+// ids (3 batched requests), and only they are read, although their folder
+// holds more.
+func TestSecretBatching(t *testing.T) {
+	s := newServer(t)
+	var refs []fetch.Ref
+	want := map[string]int{}
+	for i := 0; i < 250; i++ {
+		name := fmt.Sprintf("big/item%03d", i)
+		want[add(t, s, passbolttest.Resource{Path: name, Password: "p-" + name})] = 1
+		refs = append(refs, ref(name, "password"))
+	}
+	for i := 0; i < 5; i++ {
+		add(t, s, passbolttest.Resource{Path: fmt.Sprintf("big/other%d", i), Password: "unreferenced"})
+	}
+	res, err := newClient(t, s.Config()).Resolve(context.Background(), refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil || r.Value != "p-"+refs[i].Path {
+			t.Fatalf("%s = %q, %v", refs[i], r.Value, r.Err)
+		}
+	}
+	// One listing of "big", then ceil(250/100) secret batches.
+	if got := s.RequestsTo("/resources.json") - 1; got != 3 {
+		t.Errorf("%d secret-batch requests, want 3", got)
+	}
+	if got := s.SecretReads(); got != len(refs) {
+		t.Errorf("secret reads = %d, want exactly %d (the referenced ones)", got, len(refs))
+	}
+	if got := s.SecretReadsByResource(); !maps.Equal(got, want) {
+		t.Errorf("secrets read (%d resources) are not exactly the %d referenced ones, once each", len(got), len(want))
+	}
+	// key, login, folders, metadata keys, listing, 3 batches, types.
+	if got, want := s.Requests(), 1+1+1+1+1+3+1; got != want {
+		t.Errorf("%d requests in all, want %d", got, want)
+	}
+}
+
+// TestSecretFallback: a server that ignores contain[secret] returns rows
+// without "secrets"; each secret is then read from /secrets/resource/{id}.
+func TestSecretFallback(t *testing.T) {
+	s := newServer(t)
+	s.SetContainSecret(false)
+	id := add(t, s, passbolttest.Resource{Path: "f/a", Password: "pa"})
+	add(t, s, passbolttest.Resource{Path: "f/b", Password: "pb"})
+	add(t, s, passbolttest.Resource{Path: "f/c", Password: "pc"})
+	res, err := newClient(t, s.Config()).Resolve(context.Background(),
+		[]fetch.Ref{ref("f/a", "password"), ref("f/b", "password"), ref("f/b", "username")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Value != "pa" || res[1].Value != "pb" || res[0].Err != nil || res[1].Err != nil || res[2].Err != nil {
+		t.Fatalf("got %v", res)
+	}
+	if n := s.RequestsTo("/secrets/resource/" + id + ".json"); n != 1 {
+		t.Errorf("fallback read of f/a: %d requests, want 1", n)
+	}
+	// One listing, one batch (answered without secrets), two single reads.
+	if got := s.RequestsTo("/resources.json"); got != 2 {
+		t.Errorf("/resources.json requests = %d, want 2", got)
+	}
+	if got := s.SecretReads(); got != 2 {
+		t.Errorf("secret reads = %d, want 2", got)
 	}
 }
 
@@ -493,7 +566,7 @@ func TestServerFaults(t *testing.T) {
 		ok    bool
 	}{
 		{"503 once", passbolttest.Fault{Path: "/folders.json", Status: 503, Times: 1}, true},
-		{"429 with Retry-After", passbolttest.Fault{Path: "/secrets/resource/", Status: 429, RetryAfter: "0", Times: 2}, true},
+		{"429 with Retry-After", passbolttest.Fault{Path: "/resources.json", Status: 429, RetryAfter: "0", Times: 2}, true},
 		{"500", passbolttest.Fault{Path: "/folders.json", Status: 500}, false},
 		{"502 forever", passbolttest.Fault{Path: "/resource-types.json", Status: 502}, false},
 		{"malformed", passbolttest.Fault{Path: "/folders.json", Malformed: true}, false},
@@ -502,10 +575,7 @@ func TestServerFaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newServer(t)
-			id := add(t, s, passbolttest.Resource{Path: "f/e", Password: "v"})
-			if tt.fault.Path == "/secrets/resource/" {
-				tt.fault.Path += id + ".json"
-			}
+			add(t, s, passbolttest.Resource{Path: "f/e", Password: "v"})
 			s.AddFault(tt.fault)
 			res, err := newClient(t, s.Config()).Resolve(context.Background(), []fetch.Ref{ref("f/e", "password")})
 			if tt.ok {
@@ -585,6 +655,8 @@ func TestNoSecretInErrors(t *testing.T) {
 		{Path: "/folders.json", Malformed: true},
 		{Path: "/folders.json", Status: 500},
 		{Path: "/folders.json", Status: 401},
+		{Path: "/auth/jwt/login.json", Status: 400},
+		{Path: "/auth/verify.json", Status: 500},
 	} {
 		s.AddFault(f)
 		collect(newClient(t, s.Config()), ref("f/e", "password"))
@@ -602,8 +674,11 @@ func TestNoSecretInErrors(t *testing.T) {
 		if strings.Contains(err.Error(), canary) || strings.Contains(err.Error(), "123456") {
 			t.Errorf("error leaks a secret: %v", err)
 		}
+		if n := strings.Count(err.Error(), "passbolt: "); n != 1 {
+			t.Errorf("error has %d \"passbolt: \" prefixes, want 1: %v", n, err)
+		}
 	}
-	if n < 12 {
+	if n < 15 {
 		t.Errorf("only %d errors produced; the failure cases did not all fail", n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -15,9 +16,6 @@ import (
 	"github.com/injector-dev/injector/internal/crypto/pgp"
 	"github.com/injector-dev/injector/internal/fetch"
 )
-
-// secretFetchers bounds concurrent GET /secrets requests.
-const secretFetchers = 4
 
 // apiFolder is a row of GET /folders.json: v4 has a cleartext name, v5
 // encrypted metadata instead.
@@ -236,7 +234,7 @@ func (rn *run) loadFolders(ctx context.Context) error {
 	}
 	var rows []apiFolder
 	if _, err := rn.c.get(ctx, "/folders.json", &rows); err != nil {
-		return fmt.Errorf("passbolt: listing folders: %w", err)
+		return err
 	}
 	known := make(map[string]bool, len(rows))
 	for _, f := range rows {
@@ -284,7 +282,7 @@ func (rn *run) listing(ctx context.Context, parent string) (*listing, error) {
 	q := url.Values{"filter[has-parent][]": {p}}
 	var rows []apiResource
 	if _, err := rn.c.get(ctx, "/resources.json?"+q.Encode(), &rows); err != nil {
-		return nil, fmt.Errorf("passbolt: listing resources: %w", err)
+		return nil, err
 	}
 	l := &listing{}
 	for i := range rows {
@@ -313,7 +311,7 @@ func (rn *run) byID(ctx context.Context, id string) (*resource, error) {
 		return nil, &fetch.NotFoundError{Kind: "resource", Name: "id:" + id}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("passbolt: reading resource: %w", err)
+		return nil, err
 	}
 	return rn.toResource(ctx, &row)
 }
@@ -387,7 +385,7 @@ func (rn *run) metadataKey(ctx context.Context, id string) (*pgp.Key, error) {
 		} `json:"metadata_private_keys"`
 	}
 	if _, err := c.get(ctx, "/metadata/keys.json?contain%5Bmetadata_private_keys%5D=1", &keys); err != nil {
-		return nil, fmt.Errorf("passbolt: listing metadata keys: %w", err)
+		return nil, err
 	}
 	c.mu.Lock()
 	me := c.userID
@@ -433,31 +431,61 @@ type secretResult struct {
 	err   error
 }
 
-// fetchSecrets fills want (resource id → nil) with decrypted secrets.
+// secretBatch is how many resource ids one batched secret request names.
+// Each repeated, percent-encoded filter[has-id][]=<uuid>& costs 62 bytes,
+// so 100 ids make a request line of about 6.2 KB: under the 8 KB that
+// nginx (large_client_header_buffers) and Apache (LimitRequestLine) accept
+// by default, and far below PHP's max_input_vars (1,000).
+const secretBatch = 100
+
+// secretFetchers bounds concurrent secret requests (batches, and the
+// per-secret fallback).
+const secretFetchers = 4
+
+// fetchSecrets fills want (resource id → nil) with decrypted secrets. It
+// asks for the rows of exactly these resources with contain[secret]=1, so
+// the server reads (and logs an access to) only the referenced secrets.
+// A resource whose row comes back without its secret (a server that does
+// not know contain[secret]) is fetched from /secrets/resource/{id}.json.
 func (rn *run) fetchSecrets(ctx context.Context, want map[string]*secretResult) error {
 	ids := make([]string, 0, len(want))
 	for id := range want {
 		ids = append(ids, id)
 	}
+	slices.Sort(ids) // stable batches, whatever the map order
 	var mu sync.Mutex
+	var missing []string
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(secretFetchers)
-	for _, id := range ids {
+	for batch := range slices.Chunk(ids, secretBatch) {
 		g.Go(func() error {
-			var s struct {
-				Data string `json:"data"`
+			got, err := rn.secretBatch(gctx, batch)
+			if err != nil {
+				return err
 			}
-			res := &secretResult{}
-			status, err := rn.c.get(gctx, "/secrets/resource/"+id+".json", &s)
-			switch {
-			case status == http.StatusNotFound:
-				res.err = &fetch.NotFoundError{Kind: "secret", Name: "of resource " + id}
-			case err != nil:
-				return fmt.Errorf("passbolt: reading secret: %w", err)
-			default:
-				if res.plain, err = pgp.Decrypt(s.Data, rn.c.key, nil); err != nil {
-					res.err = fmt.Errorf("secret of resource %s: %w", id, err)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, id := range batch {
+				if res, ok := got[id]; ok {
+					want[id] = res
+				} else {
+					missing = append(missing, id)
 				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(secretFetchers)
+	for _, id := range missing {
+		g.Go(func() error {
+			res, err := rn.secretByID(gctx, id)
+			if err != nil {
+				return err
 			}
 			mu.Lock()
 			want[id] = res
@@ -466,6 +494,59 @@ func (rn *run) fetchSecrets(ctx context.Context, want map[string]*secretResult) 
 		})
 	}
 	return g.Wait()
+}
+
+// secretBatch reads the caller's secrets of the given resources in one
+// GET /resources.json?filter[has-id][]=…&contain[secret]=1. Resources the
+// reply has no secret for are left out of the result.
+func (rn *run) secretBatch(ctx context.Context, ids []string) (map[string]*secretResult, error) {
+	q := url.Values{"filter[has-id][]": ids, "contain[secret]": {"1"}}
+	var rows []struct {
+		ID      string `json:"id"`
+		Secrets []struct {
+			ResourceID string `json:"resource_id"`
+			Data       string `json:"data"`
+		} `json:"secrets"`
+	}
+	if _, err := rn.c.get(ctx, "/resources.json?"+q.Encode(), &rows); err != nil {
+		return nil, err
+	}
+	asked := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		asked[id] = true
+	}
+	out := make(map[string]*secretResult, len(ids))
+	for _, row := range rows {
+		// Only the caller's secret is contained; ignore rows not asked for.
+		if !asked[row.ID] || len(row.Secrets) == 0 || row.Secrets[0].Data == "" {
+			continue
+		}
+		out[row.ID] = rn.decryptSecret(row.ID, row.Secrets[0].Data)
+	}
+	return out, nil
+}
+
+// secretByID reads one secret from GET /secrets/resource/{id}.json.
+func (rn *run) secretByID(ctx context.Context, id string) (*secretResult, error) {
+	var s struct {
+		Data string `json:"data"`
+	}
+	status, err := rn.c.get(ctx, "/secrets/resource/"+id+".json", &s)
+	switch {
+	case status == http.StatusNotFound:
+		return &secretResult{err: &fetch.NotFoundError{Kind: "secret", Name: "of resource " + id}}, nil
+	case err != nil:
+		return nil, err
+	}
+	return rn.decryptSecret(id, s.Data), nil
+}
+
+func (rn *run) decryptSecret(id, armored string) *secretResult {
+	plain, err := pgp.Decrypt(armored, rn.c.key, nil)
+	if err != nil {
+		return &secretResult{err: fmt.Errorf("secret of resource %s: %w", id, err)}
+	}
+	return &secretResult{plain: plain}
 }
 
 // resourceType is the part of a resource type the client needs.
@@ -494,7 +575,7 @@ func (rn *run) resourceType(ctx context.Context, id string) (resourceType, error
 		Definition json.RawMessage `json:"definition"`
 	}
 	if _, err := c.get(ctx, "/resource-types.json", &rows); err != nil {
-		return resourceType{}, fmt.Errorf("passbolt: listing resource types: %w", err)
+		return resourceType{}, err
 	}
 	types := make(map[string]resourceType, len(rows))
 	for _, r := range rows {

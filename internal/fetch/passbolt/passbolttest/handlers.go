@@ -64,7 +64,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var fault *Fault
 	for _, f := range s.faults {
-		if f.Path == path && f.Times >= 0 {
+		if (f.Path == "" || f.Path == path) && f.Times >= 0 {
 			fault = f
 			if f.Times > 0 {
 				if f.Times--; f.Times == 0 {
@@ -75,7 +75,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
-	if fault != nil {
+	if fault != nil && fault.Delay > 0 {
+		t := time.NewTimer(fault.Delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done(): // the client gave up: do not hold the handler
+			t.Stop()
+			return
+		}
+	}
+	if fault != nil && (fault.Status != 0 || fault.Malformed) {
 		switch {
 		case fault.Malformed:
 			w.Header().Set("Content-Type", "application/json")
@@ -233,7 +242,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, session string) {
 		defer s.mu.Unlock()
 		for _, res := range s.resources {
 			if res.id == id {
-				s.secretReads++
+				s.logSecretRead(res)
 				write(w, r, 200, "", s.secretJSON(res))
 				return
 			}
@@ -292,10 +301,17 @@ func (s *Server) resourceJSON(res *resourceRow, withSecret bool) map[string]any 
 		row["metadata"], row["metadata_key_id"], row["metadata_key_type"] = res.metadata, res.metaKeyID, res.keyType
 	}
 	if withSecret {
-		s.secretReads++
+		s.logSecretRead(res)
 		row["secrets"] = []any{s.secretJSON(res)}
 	}
 	return row
+}
+
+// logSecretRead counts a secret access, as the server's audit log would
+// record it. The caller holds s.mu.
+func (s *Server) logSecretRead(res *resourceRow) {
+	s.secretReads++
+	s.readsOf[res.id]++
 }
 
 func (s *Server) secretJSON(res *resourceRow) map[string]any {
@@ -303,35 +319,56 @@ func (s *Server) secretJSON(res *resourceRow) map[string]any {
 		"created": stamp(), "modified": stamp(), "created_by": s.userID, "modified_by": s.userID}
 }
 
-// resourcesIndex serves GET /resources.json with filter[has-parent][]
-// (repeated or comma-separated; "false"/"0" = root) and contain[secret].
+// resourcesIndex serves GET /resources.json with the filters
+// filter[has-parent][] ("false"/"0" = root) and filter[has-id][], each
+// repeated or comma-separated, and contain[secret] (only the caller's
+// secret, one logged access per returned row).
 func (s *Server) resourcesIndex(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var parents map[string]bool
-	if vals, ok := q["filter[has-parent][]"]; ok {
-		parents = map[string]bool{}
-		for _, v := range vals {
-			for _, p := range strings.Split(v, ",") {
-				if p == "false" || p == "0" {
-					p = ""
-				} else if !uuidRE.MatchString(p) {
-					write(w, r, 400, "Invalid filter. \"has-parent\" is not a valid UUID.", nil)
-					return
-				}
-				parents[p] = true
-			}
-		}
+	parents, ok := uuidFilter(q, "has-parent", true)
+	if !ok {
+		write(w, r, 400, `Invalid filter. "has-parent" is not a valid UUID.`, nil)
+		return
+	}
+	ids, ok := uuidFilter(q, "has-id", false)
+	if !ok {
+		write(w, r, 400, `Invalid filter. "has-id" is not a valid UUID.`, nil)
+		return
 	}
 	withSecret := q.Get("contain[secret]") == "1" || q.Get("contain[secret]") == "true"
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	withSecret = withSecret && !s.noContain
 	out := []map[string]any{}
 	for _, res := range s.resources {
-		if parents == nil || parents[res.parent] {
+		if (parents == nil || parents[res.parent]) && (ids == nil || ids[res.id]) {
 			out = append(out, s.resourceJSON(res, withSecret))
 		}
 	}
 	write(w, r, 200, "", out)
+}
+
+// uuidFilter reads filter[name][] as a set (nil when absent); root maps
+// "false" and "0" to "" (the root folder). ok is false for a value that is
+// not a UUID.
+func uuidFilter(q url.Values, name string, root bool) (set map[string]bool, ok bool) {
+	vals, ok := q["filter["+name+"][]"]
+	if !ok {
+		return nil, true
+	}
+	set = map[string]bool{}
+	for _, v := range vals {
+		for _, id := range strings.Split(v, ",") {
+			switch {
+			case root && (id == "false" || id == "0"):
+				id = ""
+			case !uuidRE.MatchString(id):
+				return nil, false
+			}
+			set[id] = true
+		}
+	}
+	return set, true
 }
 
 func (s *Server) metadataKeysJSON(withPrivate bool) []map[string]any {

@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -45,6 +46,7 @@ type Server struct {
 
 	jwtOff      bool
 	mfa         bool
+	noContain   bool                 // contain[secret] is ignored, as by an old server
 	access      map[string]time.Time // JWT access token → expiry
 	refresh     map[string]bool      // unused refresh tokens
 	nonces      map[string]bool      // used JWT verify tokens
@@ -55,8 +57,9 @@ type Server struct {
 
 	total       int
 	perPath     map[string]int
-	writes      int // non-authentication POST/PUT/PATCH/DELETE
-	secretReads int // secret accesses the server would log
+	writes      int            // non-authentication POST/PUT/PATCH/DELETE
+	secretReads int            // secret accesses the server would log
+	readsOf     map[string]int // secretReads by resource id
 }
 
 type metadataKey struct {
@@ -71,7 +74,7 @@ func New() (*Server, error) {
 		userID: newUUID(), userKeyID: newUUID(),
 		access: map[string]time.Time{}, refresh: map[string]bool{}, nonces: map[string]bool{},
 		loginTokens: map[string]bool{}, sessions: map[string]bool{}, csrf: map[string]bool{},
-		perPath: map[string]int{},
+		perPath: map[string]int{}, readsOf: map[string]int{},
 	}
 	var err error
 	if s.serverKey, err = pgp.Generate("Passbolt Server", "server@passbolt.test"); err != nil {
@@ -124,13 +127,17 @@ func (s *Server) RotateMetadataKey() error {
 
 // --- Fault knobs ---
 
-// Fault makes requests to Path (URL path, e.g. "/folders.json") fail.
+// Fault makes requests to Path (URL path, e.g. "/folders.json"; "" = every
+// path) slow or failing.
 type Fault struct {
 	Path       string
-	Status     int    // HTTP status to answer with
+	Status     int    // HTTP status to answer with; 0 = answer normally (after Delay)
 	RetryAfter string // Retry-After header value, if any
 	Malformed  bool   // answer 200 with a body that is not JSON
-	Times      int    // how many requests fail; 0 = every request
+	// Delay holds the response back this long, or until the client gives
+	// up on the request (its context ends), like a server gone silent.
+	Delay time.Duration
+	Times int // how many requests are affected; 0 = every request
 }
 
 // AddFault installs a fault.
@@ -190,6 +197,15 @@ func (s *Server) SetMFA(on bool) {
 	s.mfa = on
 }
 
+// SetContainSecret turns contain[secret] on /resources.json on or off.
+// Off, the server drops it silently (as unknown query items are dropped),
+// so rows come back without "secrets", as from a server without it.
+func (s *Server) SetContainSecret(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noContain = !on
+}
+
 // PlainFolders makes Add/Seed create missing folders as v4 folders with a
 // cleartext name instead of v5 folders with encrypted metadata.
 func (s *Server) PlainFolders(on bool) {
@@ -229,12 +245,21 @@ func (s *Server) SecretReads() int {
 	return s.secretReads
 }
 
+// SecretReadsByResource returns the logged secret accesses per resource
+// id, through /secrets/resource/{id}.json and contain[secret] alike.
+func (s *Server) SecretReadsByResource() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.readsOf)
+}
+
 // ResetCounters zeroes all counters.
 func (s *Server) ResetCounters() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.total, s.writes, s.secretReads = 0, 0, 0
 	clear(s.perPath)
+	clear(s.readsOf)
 }
 
 func newUUID() string {
