@@ -35,8 +35,10 @@ func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result,
 
 	// 2. Fetch the distinct entries.
 	var want []string
+	wanted := map[string]bool{}
 	for i, id := range ids {
-		if results[i].Err == nil && id != "" && !slices.Contains(want, id) {
+		if results[i].Err == nil && id != "" && !wanted[id] {
+			wanted[id] = true
 			want = append(want, id)
 		}
 	}
@@ -81,9 +83,11 @@ func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result,
 }
 
 // locate fills ids for every ref, or results[i].Err for refs that do not
-// name exactly one entry.
+// name exactly one entry. The search result is indexed once, so each ref
+// costs a walk down its own path, not a scan of every entry.
 func (c *Client) locate(ctx context.Context, refs []fetch.Ref, ids []string, results []fetch.Result) error {
-	var vaultNames []string
+	var vaultNames []string // in first-seen order, so the search request is stable
+	seen := map[string]bool{}
 	for i, ref := range refs {
 		if id, ok := ref.ID(); ok {
 			if id == "" {
@@ -97,7 +101,8 @@ func (c *Client) locate(ctx context.Context, refs []fetch.Ref, ids []string, res
 			results[i].Err = fmt.Errorf("passwork: resolve %s: path must be \"Vault/[Folder/…/]Name\" or \"id:<id>\"", ref)
 			continue
 		}
-		if !slices.Contains(vaultNames, segs[0]) {
+		if !seen[segs[0]] {
+			seen[segs[0]] = true
 			vaultNames = append(vaultNames, segs[0])
 		}
 	}
@@ -126,82 +131,106 @@ func (c *Client) locate(ctx context.Context, refs []fetch.Ref, ids []string, res
 			return err
 		}
 	}
-	vaultOf := map[string]string{} // id → name
-	var allVaults []string
-	for n, vids := range vaults {
-		allVaults = append(allVaults, n)
-		for _, id := range vids {
-			vaultOf[id] = n
-		}
-	}
+	idx := newIndex(vaults, sums)
 	for i, ref := range refs {
 		if _, ok := ref.ID(); ok || results[i].Err != nil {
 			continue
 		}
-		ids[i], results[i].Err = match(ref, sums, vaultOf, allVaults)
+		ids[i], results[i].Err = idx.match(ref)
 	}
 	return nil
 }
 
-// match finds the single summary at ref's path or explains why not.
-func match(ref fetch.Ref, sums []summary, vaultOf map[string]string, allVaults []string) (string, error) {
+// folder is one level of a vault: the entries directly in it and the
+// folders below it. Only folders that (transitively) hold an entry exist,
+// because the search result lists entries, not folders.
+type folder struct {
+	folders map[string]*folder
+	entries map[string][]string // entry name → ids, in search order
+}
+
+func (f *folder) child(name string) *folder {
+	if f.folders == nil {
+		f.folders = map[string]*folder{}
+	}
+	c := f.folders[name]
+	if c == nil {
+		c = &folder{}
+		f.folders[name] = c
+	}
+	return c
+}
+
+// index is one search result arranged by path.
+type index struct {
+	vaults map[string][]string // the vault listing: name → ids
+	roots  map[string]*folder  // vault name → its top level; absent if it holds no entry
+}
+
+func newIndex(vaults map[string][]string, sums []summary) *index {
+	vaultOf := map[string]string{} // id → name
+	for n, vids := range vaults {
+		for _, id := range vids {
+			vaultOf[id] = n
+		}
+	}
+	idx := &index{vaults: vaults, roots: map[string]*folder{}}
+	for _, s := range sums {
+		n := vaultOf[s.vaultID]
+		f := idx.roots[n]
+		if f == nil {
+			f = &folder{}
+			idx.roots[n] = f
+		}
+		for _, name := range s.folders {
+			f = f.child(name)
+		}
+		if f.entries == nil {
+			f.entries = map[string][]string{}
+		}
+		f.entries[s.name] = append(f.entries[s.name], s.id)
+	}
+	return idx
+}
+
+// match finds the single entry at ref's path or explains why not. The
+// names listed as nearby are gathered only on a miss.
+func (idx *index) match(ref fetch.Ref) (string, error) {
 	segs := ref.Segments()
 	vault, folders, name := segs[0], segs[1:len(segs)-1], segs[len(segs)-1]
-	var inVault []summary
-	for _, s := range sums {
-		if vaultOf[s.vaultID] == vault {
-			inVault = append(inVault, s)
+	level := idx.roots[vault]
+	if level == nil {
+		if _, ok := idx.vaults[vault]; !ok {
+			return "", fmt.Errorf("passwork: resolve %s: %w", ref, &fetch.NotFoundError{Kind: "vault", Name: vault, Nearby: keys(idx.vaults)})
 		}
-	}
-	if len(inVault) == 0 && !slices.Contains(allVaults, vault) {
-		return "", fmt.Errorf("passwork: resolve %s: %w", ref, &fetch.NotFoundError{Kind: "vault", Name: vault, Nearby: allVaults})
+		level = &folder{} // a vault without entries
 	}
 	// Walk down the folders so the error names the first missing level.
-	level := inVault
 	for d, f := range folders {
-		var next []summary
-		nearby := map[string]bool{}
-		for _, s := range level {
-			if len(s.folders) > d {
-				nearby[s.folders[d]] = true
-				if s.folders[d] == f {
-					next = append(next, s)
-				}
-			}
-		}
-		if len(next) == 0 {
+		next := level.folders[f]
+		if next == nil {
 			within := fmt.Sprintf("vault %q", vault)
 			if d > 0 {
 				within = fmt.Sprintf("folder %q", strings.Join(segs[:d+1], "/"))
 			}
 			return "", fmt.Errorf("passwork: resolve %s: %w", ref,
-				&fetch.NotFoundError{Kind: "folder", Name: f, Within: within, Nearby: keys(nearby)})
+				&fetch.NotFoundError{Kind: "folder", Name: f, Within: within, Nearby: keys(level.folders)})
 		}
 		level = next
 	}
-	var hits []string
-	names := map[string]bool{}
-	for _, s := range level {
-		if len(s.folders) != len(folders) {
-			continue
-		}
-		names[s.name] = true
-		if s.name == name {
-			hits = append(hits, s.id)
-		}
-	}
-	within := fmt.Sprintf("vault %q", vault)
-	if len(folders) > 0 {
-		within = fmt.Sprintf("folder %q", strings.Join(segs[:len(segs)-1], "/"))
-	}
+	hits := level.entries[name]
 	switch len(hits) {
 	case 0:
+		within := fmt.Sprintf("vault %q", vault)
+		if len(folders) > 0 {
+			within = fmt.Sprintf("folder %q", strings.Join(segs[:len(segs)-1], "/"))
+		}
 		return "", fmt.Errorf("passwork: resolve %s: %w", ref,
-			&fetch.NotFoundError{Kind: "entry", Name: name, Within: within, Nearby: keys(names)})
+			&fetch.NotFoundError{Kind: "entry", Name: name, Within: within, Nearby: keys(level.entries)})
 	case 1:
 		return hits[0], nil
 	}
-	return "", fmt.Errorf("passwork: resolve %s: %w", ref, &fetch.AmbiguousError{Kind: "entry", Name: ref.Path, Candidates: hits})
+	return "", fmt.Errorf("passwork: resolve %s: %w", ref, &fetch.AmbiguousError{Kind: "entry", Name: ref.Path, Candidates: slices.Clone(hits)})
 }
 
 // field returns the value of ref.Field in e, or the attachment to fetch.
@@ -315,8 +344,10 @@ func findCustom(cs []encCustom, ok func(encCustom) bool) []encCustom {
 // fetchAttachments fetches, decrypts and verifies the pending attachments.
 func (c *Client) fetchAttachments(ctx context.Context, refs []fetch.Ref, entries map[string]*entry, pending map[int]attRef, results []fetch.Result) error {
 	var reqs []attRef
+	seen := map[attRef]bool{}
 	for _, a := range pending {
-		if !slices.Contains(reqs, a) {
+		if !seen[a] {
+			seen[a] = true
 			reqs = append(reqs, a)
 		}
 	}
@@ -378,7 +409,8 @@ func attachmentNames(e *entry) []string {
 	return out
 }
 
-func keys(m map[string]bool) []string {
+// keys returns m's keys sorted.
+func keys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
