@@ -283,7 +283,7 @@ func TestFaultsCLI(t *testing.T) {
 					srv.AddFault(passagenttest.Fault{Path: "/api/passwords", Status: 503, RetryAfter: "0", Times: 1})
 				},
 				func() { srv.AddFault(passagenttest.Fault{Path: "/api/passwords", Status: 500, Times: 1}) }
-		}, "passagent: GET /passwords: HTTP 500"},
+		}, "passagent: GET /api/passwords: HTTP 500"},
 	} {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()

@@ -14,7 +14,7 @@ import (
 	"github.com/injector-dev/injector/internal/fetch"
 )
 
-// record is one entry as GET /passwords returns it. In V3, username,
+// record is one entry as GET {URL}/passwords returns it. In V3, username,
 // password and notes are null; the secrets are in encrypted_data.
 type record struct {
 	ID                string          `json:"id"`
@@ -59,7 +59,7 @@ func (c *Client) list(ctx context.Context) ([]record, error) {
 			return nil, err
 		}
 		if p.Pagination == nil {
-			return nil, errors.New("passagent: GET /passwords: response has no pagination object")
+			return nil, fmt.Errorf("passagent: GET %s: response has no pagination object", c.endpoint("/passwords"))
 		}
 		for _, r := range p.Data {
 			if i, ok := seen[r.ID]; ok {
@@ -73,7 +73,7 @@ func (c *Client) list(ctx context.Context) ([]record, error) {
 			return out, nil
 		}
 		if page == maxPages {
-			return nil, fmt.Errorf("passagent: GET /passwords: more than %d pages", maxPages)
+			return nil, fmt.Errorf("passagent: GET %s: more than %d pages", c.endpoint("/passwords"), maxPages)
 		}
 	}
 }
@@ -98,11 +98,11 @@ func (c *Client) salt(ctx context.Context) ([]byte, envelope.KDFParams, error) {
 		return nil, envelope.KDFParams{}, err
 	}
 	if r.KDF != "" && !strings.EqualFold(r.KDF, "argon2id") {
-		return nil, envelope.KDFParams{}, fmt.Errorf("passagent: GET /vault/salt: unsupported kdf %q (want argon2id)", r.KDF)
+		return nil, envelope.KDFParams{}, fmt.Errorf("passagent: GET %s: unsupported kdf %q (want argon2id)", c.endpoint("/vault/salt"), r.KDF)
 	}
 	salt, err := envelope.DecodeBase64(r.Salt)
 	if err != nil || len(salt) == 0 {
-		return nil, envelope.KDFParams{}, errors.New("passagent: GET /vault/salt: salt missing or not base64")
+		return nil, envelope.KDFParams{}, fmt.Errorf("passagent: GET %s: salt missing or not base64", c.endpoint("/vault/salt"))
 	}
 	p := envelope.DefaultKDF()
 	if r.MemoryKiB != 0 {
@@ -128,7 +128,7 @@ type errorBody struct {
 // get sends an authenticated GET to base+path and decodes a 200 JSON reply
 // into v. Retries (429, 502-504, transport errors) happen in fetch.HTTP.
 func (c *Client) get(ctx context.Context, path string, v any) error {
-	endpoint := strings.SplitN(path, "?", 2)[0]
+	endpoint := c.endpoint(strings.SplitN(path, "?", 2)[0])
 	resp, err := c.http.Do(ctx, fetch.Request{
 		Method: http.MethodGet,
 		URL:    c.base + path,
@@ -137,7 +137,8 @@ func (c *Client) get(ctx context.Context, path string, v any) error {
 	if err != nil {
 		var se *fetch.StatusError
 		if errors.As(err, &se) && se.Status == http.StatusTooManyRequests {
-			return fmt.Errorf("passagent: GET %s: rate limited by the server, giving up (fail-closed): %w", endpoint, err)
+			// err names the method and path.
+			return fmt.Errorf("passagent: rate limited by the server, giving up (fail-closed): %w", err)
 		}
 		return err
 	}
@@ -166,6 +167,13 @@ func (c *Client) statusError(endpoint string, resp *fetch.Response) error {
 		return fmt.Errorf("passagent: GET %s: access forbidden (HTTP 403): the token is valid but not allowed to read this: %w", endpoint, se)
 	}
 	return se
+}
+
+// endpoint is the URL path a request for path (relative to the base, no
+// query) goes to, e.g. "/api/passwords": errors name it the way fetch.HTTP
+// names it in transport and retry errors, so every error shows one path.
+func (c *Client) endpoint(path string) string {
+	return c.basePath + path
 }
 
 func firstNonEmpty(s ...string) string {

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +65,7 @@ var (
 // cached; the entry list is fetched fresh by every Resolve.
 type Client struct {
 	base     string // API base without trailing slash, e.g. https://passagent.ai/api
+	basePath string // base's URL path as errors show it, e.g. /api
 	token    string
 	password string
 	pageSize int
@@ -87,7 +89,11 @@ func New(cfg Config, opt fetch.Options) (*Client, error) {
 	if token == "" {
 		return nil, errors.New("passagent: PASSAGENT_TOKEN is empty")
 	}
-	c := &Client{base: base, token: token, http: opt.NewHTTP("passagent"), now: time.Now}
+	u, err := url.Parse(base) // cannot fail: BaseURL parsed it
+	if err != nil {
+		return nil, fmt.Errorf("passagent: PASSAGENT_URL: %w", err)
+	}
+	c := &Client{base: base, basePath: u.EscapedPath(), token: token, http: opt.NewHTTP("passagent"), now: time.Now}
 	switch {
 	case cfg.VaultKey != "" && cfg.MasterPassword != "":
 		return nil, errors.New("passagent: set PASSAGENT_MASTER_PASSWORD or PASSAGENT_VAULT_KEY, not both")

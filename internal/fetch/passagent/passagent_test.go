@@ -456,23 +456,27 @@ func TestRateLimits(t *testing.T) {
 }
 
 func TestHTTPErrors(t *testing.T) {
+	const list, salt = "/api/passwords", "/api/vault/salt"
 	tests := []struct {
 		name    string
 		fault   passagenttest.Fault
 		rotate  bool
 		wantErr string
 		wantIs  error
+		path    string // every error names the full URL path, as fetch.HTTP does
 	}{
-		{"expired token", passagenttest.Fault{}, true, "token expired or invalid", passagent.ErrUnauthorized},
-		{"forbidden", passagenttest.Fault{Path: "/api/passwords", Status: 403, Times: 1}, false, "access forbidden (HTTP 403)", nil},
-		{"server error", passagenttest.Fault{Path: "/api/passwords", Status: 500, Times: 1}, false, "HTTP 500 INTERNAL_ERROR", nil},
-		{"bad gateway exhausted", passagenttest.Fault{Path: "/api/passwords", Status: 502, Times: 5}, false, "HTTP 502", nil},
-		{"malformed list", passagenttest.Fault{Path: "/api/passwords", Body: `{"data":[`, Times: 1}, false, "GET /passwords: malformed JSON response", nil},
-		{"list without pagination", passagenttest.Fault{Path: "/api/passwords", Body: `{"data":[]}`, Times: 1}, false, "no pagination object", nil},
-		{"malformed salt", passagenttest.Fault{Path: "/api/vault/salt", Body: `<html>`, Times: 1}, false, "GET /vault/salt: malformed JSON response", nil},
-		{"no salt", passagenttest.Fault{Path: "/api/vault/salt", Status: 404, Times: 1}, false, "no vault salt for this account", nil},
-		{"odd kdf", passagenttest.Fault{Path: "/api/vault/salt", Body: `{"salt":"AAAAAAAAAAAAAAAAAAAAAA==","kdf":"pbkdf2"}`, Times: 1}, false, `unsupported kdf "pbkdf2"`, nil},
-		{"hostile kdf", passagenttest.Fault{Path: "/api/vault/salt", Body: `{"salt":"AAAAAAAAAAAAAAAAAAAAAA==","memory_kib":4194304}`, Times: 1}, false, "memory 4194304 KiB out of range", nil},
+		{"expired token", passagenttest.Fault{}, true, "token expired or invalid", passagent.ErrUnauthorized, salt},
+		{"forbidden", passagenttest.Fault{Path: list, Status: 403, Times: 1}, false, "access forbidden (HTTP 403)", nil, list},
+		{"server error", passagenttest.Fault{Path: list, Status: 500, Times: 1}, false, "HTTP 500 INTERNAL_ERROR", nil, list},
+		{"bad gateway exhausted", passagenttest.Fault{Path: list, Status: 502, Times: 5}, false, "HTTP 502", nil, list},
+		{"unavailable exhausted", passagenttest.Fault{Path: list, Status: 503, RetryAfter: "0", Times: 5}, false, "HTTP 503", nil, list},
+		{"malformed list", passagenttest.Fault{Path: list, Body: `{"data":[`, Times: 1}, false, "malformed JSON response", nil, list},
+		{"list without pagination", passagenttest.Fault{Path: list, Body: `{"data":[]}`, Times: 1}, false, "no pagination object", nil, list},
+		{"malformed salt", passagenttest.Fault{Path: salt, Body: `<html>`, Times: 1}, false, "malformed JSON response", nil, salt},
+		{"no salt", passagenttest.Fault{Path: salt, Status: 404, Times: 1}, false, "no vault salt for this account", nil, salt},
+		{"empty salt", passagenttest.Fault{Path: salt, Body: `{"salt":""}`, Times: 1}, false, "salt missing or not base64", nil, salt},
+		{"odd kdf", passagenttest.Fault{Path: salt, Body: `{"salt":"AAAAAAAAAAAAAAAAAAAAAA==","kdf":"pbkdf2"}`, Times: 1}, false, `unsupported kdf "pbkdf2"`, nil, salt},
+		{"hostile kdf", passagenttest.Fault{Path: salt, Body: `{"salt":"AAAAAAAAAAAAAAAAAAAAAA==","memory_kib":4194304}`, Times: 1}, false, "memory 4194304 KiB out of range", nil, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -491,7 +495,29 @@ func TestHTTPErrors(t *testing.T) {
 			if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
 				t.Errorf("err = %v, want errors.Is %v", err, tc.wantIs)
 			}
+			if tc.path != "" && !strings.Contains(err.Error(), "passagent: GET "+tc.path+":") {
+				t.Errorf("err = %v, want it to name GET %s", err, tc.path)
+			}
+			for _, short := range []string{"GET /passwords", "GET /vault/salt"} {
+				if strings.Contains(err.Error(), short) {
+					t.Errorf("err = %v names %q, not the full URL path", err, short)
+				}
+			}
 		})
+	}
+}
+
+func TestClearFaults(t *testing.T) {
+	s := newServer(t, passagenttest.Options{})
+	seed(t, s, github)
+	c := newClient(t, s.Config())
+	s.AddFault(passagenttest.Fault{Path: "/api/passwords", Status: 500, Times: 1000})
+	if _, err := c.Resolve(context.Background(), []fetch.Ref{ref("GitHub", "password")}); err == nil {
+		t.Fatal("Resolve succeeded despite a persistent fault")
+	}
+	s.ClearFaults()
+	if res, err := c.Resolve(context.Background(), []fetch.Ref{ref("GitHub", "password")}); err != nil || res[0].Err != nil {
+		t.Fatalf("after ClearFaults: Resolve = %v, %v", res, err)
 	}
 }
 

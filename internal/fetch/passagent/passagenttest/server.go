@@ -189,6 +189,9 @@ func (s *Server) RevealLimiterDown(on bool) { s.mu.Lock(); s.revealDown = on; s.
 // AddFault queues a fault; faults apply in the order added.
 func (s *Server) AddFault(f Fault) { s.mu.Lock(); s.faults = append(s.faults, &f); s.mu.Unlock() }
 
+// ClearFaults drops every queued fault, used up or not.
+func (s *Server) ClearFaults() { s.mu.Lock(); s.faults = nil; s.mu.Unlock() }
+
 // Requests returns the number of requests received.
 func (s *Server) Requests() int { s.mu.Lock(); defer s.mu.Unlock(); return s.total }
 
