@@ -28,6 +28,7 @@ import (
 	"github.com/injector-dev/injector/internal/fetch/passwork/passworktest"
 	"github.com/injector-dev/injector/internal/render"
 	"github.com/injector-dev/injector/internal/template"
+	"github.com/injector-dev/injector/internal/testutil"
 )
 
 // entries returns n entries spread round-robin over the given number of
@@ -427,7 +428,7 @@ func BenchmarkDaemonRSS(b *testing.B) {
 		cmd.Env = []string{"PASSWORK_URL=" + c.URL, "PASSWORK_TOKEN=" + c.Token,
 			"PASSWORK_REFRESH_TOKEN=" + c.RefreshToken, "PASSWORK_MASTER_KEY=" + c.MasterKey, "INJECTOR_LOG_FORMAT=json"}
 		cmd.Env = append(cmd.Env, extraEnv()...)
-		var logs syncBuffer
+		var logs testutil.SyncBuffer
 		cmd.Stderr = &logs
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
@@ -448,26 +449,8 @@ func BenchmarkDaemonRSS(b *testing.B) {
 	b.ReportMetric(perCycle, "ms/cycle")
 }
 
-// syncBuffer collects a process's log while the benchmark reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitForListen returns the address the daemon logged for --listen.
-func waitForListen(b *testing.B, logs *syncBuffer) string {
+func waitForListen(b *testing.B, logs *testutil.SyncBuffer) string {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, line := range strings.Split(logs.String(), "\n") {

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,38 +19,20 @@ import (
 
 	"github.com/injector-dev/injector/internal/fetch/fetchtest"
 	"github.com/injector-dev/injector/internal/fetch/passwork/passworktest"
+	"github.com/injector-dev/injector/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for a process writing and a test
-// reading at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // daemonProc is an injector process running in the background.
 type daemonProc struct {
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *testutil.SyncBuffer
 	done           chan struct{}
 	code           int
 }
 
 func startInjector(t *testing.T, env []string, args ...string) *daemonProc {
 	t.Helper()
-	p := &daemonProc{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &daemonProc{stdout: &testutil.SyncBuffer{}, stderr: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(os.Args[0], args...)
 	p.cmd.Env = append([]string{"INJECTOR_TEST_MAIN=1", "PATH=" + os.Getenv("PATH"), "INJECTOR_LOG_FORMAT=json"}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr

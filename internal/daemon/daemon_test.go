@@ -3,7 +3,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/injector-dev/injector/internal/fetch"
 	"github.com/injector-dev/injector/internal/metrics"
+	"github.com/injector-dev/injector/internal/testutil"
 )
 
 // deadline only keeps a broken test from hanging; nothing asserts that
@@ -101,24 +101,7 @@ type daemonRun struct {
 	done   chan struct{}
 	code   int
 	err    error
-	log    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log    *testutil.SyncBuffer
 }
 
 // start runs the daemon with test defaults: a short interval, tiny
@@ -134,7 +117,7 @@ func start(t *testing.T, cfg Config, r Refresher, m *metrics.Metrics) *daemonRun
 	if cfg.KillTimeout == 0 {
 		cfg.KillTimeout = 5 * time.Second
 	}
-	dr := &daemonRun{sigs: make(chan os.Signal, 4), done: make(chan struct{}), log: &syncBuffer{}}
+	dr := &daemonRun{sigs: make(chan os.Signal, 4), done: make(chan struct{}), log: &testutil.SyncBuffer{}}
 	cfg.Signals = dr.sigs
 	if cfg.Stdin == nil {
 		cfg.Stdin = strings.NewReader("")
@@ -541,7 +524,7 @@ func TestMaskAndNoLeaks(t *testing.T) {
 	const canary1, canary2 = "CANARY-one-s3cret", "CANARY-two-s3cret"
 	dir := t.TempDir()
 	trigger := filepath.Join(dir, "trigger")
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	r := &fakeRefresher{step: func(n int) (Changes, error) {
 		if n < 3 {
 			return Changes{Env: []string{"PW=" + canary1, "T=" + trigger}, EnvChanged: n == 1, Secrets: []string{canary1}}, nil
