@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // DefaultMode is the mode of rendered files unless a template says
@@ -53,12 +54,17 @@ func WriteAll(files []File) (changed []string, err error) {
 			}
 		}
 	}()
+	// Clear what a killed run left behind first: removing stale temp
+	// files while staging could hit a file staged earlier in this call.
+	for _, f := range files {
+		removeStale(f.Path)
+	}
 	for _, f := range files {
 		mode := f.Mode
 		if mode == 0 {
 			mode = DefaultMode
 		}
-		same, err := unchanged(f.Path, f.Content, mode)
+		same, err := unchanged(f.Path, f.Content, mode, f.Owner)
 		if err != nil {
 			return nil, err
 		}
@@ -90,8 +96,9 @@ func WriteAll(files []File) (changed []string, err error) {
 	return changed, nil
 }
 
-// unchanged reports whether path already holds content with mode.
-func unchanged(path string, content []byte, mode fs.FileMode) (bool, error) {
+// unchanged reports whether path already holds content with mode (and
+// owner, when one is asked for).
+func unchanged(path string, content []byte, mode fs.FileMode, owner *Owner) (bool, error) {
 	st, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -104,6 +111,11 @@ func unchanged(path string, content []byte, mode fs.FileMode) (bool, error) {
 	}
 	if st.Mode().Perm() != mode.Perm() || st.Size() != int64(len(content)) {
 		return false, nil
+	}
+	if owner != nil {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok && (int(sys.Uid) != owner.UID || int(sys.Gid) != owner.GID) {
+			return false, nil
+		}
 	}
 	old, err := os.ReadFile(path)
 	if err != nil {
@@ -119,10 +131,9 @@ func stageFile(f File, mode fs.FileMode) (string, error) {
 	if dir == "" {
 		dir = "."
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := mkdirAll(dir, f.Owner); err != nil {
 		return "", err
 	}
-	removeStale(dir, base)
 	// CreateTemp makes the file 0600, so the content is never readable by
 	// others, even before the chmod below.
 	tmp, err := os.CreateTemp(dir, tempPrefix+base+"-*")
@@ -156,18 +167,48 @@ func stageFile(f File, mode fs.FileMode) (string, error) {
 	return name, nil
 }
 
-// removeStale deletes temp files a killed injector left for this
-// destination, so secrets do not linger in half-written files.
-func removeStale(dir, base string) {
-	matches, _ := filepath.Glob(filepath.Join(dir, tempPrefix+globEscape(base)+"-*"))
-	for _, m := range matches {
-		os.Remove(m)
+// removeStale deletes temp files a killed injector left for the
+// destination path, so secrets do not linger in half-written files. Only
+// names CreateTemp could have made for exactly this destination match:
+// prefix, base name, "-", digits. ("app" must not match "app-x"'s files.)
+func removeStale(path string) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix := tempPrefix + base + "-"
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
 	}
 }
 
-func globEscape(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
-	return r.Replace(s)
+// mkdirAll creates dir and missing parents (0700: they hold secrets),
+// giving the directories it creates to owner so the application user can
+// reach its files.
+func mkdirAll(dir string, owner *Owner) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirAll(parent, owner); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if owner != nil {
+		return os.Chown(dir, owner.UID, owner.GID)
+	}
+	return nil
 }
 
 // syncDir makes the renames durable. Errors are ignored: some filesystems

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -145,4 +146,70 @@ func assertNoTemps(t *testing.T, dir string) {
 		}
 		return nil
 	})
+}
+
+// A destination whose name extends another's ("app", "app-x") must not
+// lose its staged temp file to the other's stale-file cleanup.
+func TestPrefixNamedDestinations(t *testing.T) {
+	dir := t.TempDir()
+	for _, order := range [][]string{{"app-x", "app"}, {"app", "app-x"}} {
+		var files []File
+		for _, name := range order {
+			files = append(files, File{Path: filepath.Join(dir, name), Content: []byte(name + strings.Join(order, ""))})
+		}
+		changed, err := WriteAll(files)
+		if err != nil || len(changed) != 2 {
+			t.Fatalf("order %v: changed %v, err %v", order, changed, err)
+		}
+	}
+	assertNoTemps(t, dir)
+	// A stale file of "app-x" is not "app"'s to remove, and is removed
+	// when "app-x" itself is written.
+	stale := filepath.Join(dir, tempPrefix+"app-x-4242")
+	os.WriteFile(stale, []byte("old secret"), 0o600)
+	if _, err := WriteAll([]File{{Path: filepath.Join(dir, "app"), Content: []byte("new")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); err != nil {
+		t.Errorf("app's cleanup removed app-x's file: %v", err)
+	}
+	if _, err := WriteAll([]File{{Path: filepath.Join(dir, "app-x"), Content: []byte("new")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Error("app-x's stale temp file left behind")
+	}
+}
+
+func TestOwnerChangeRewritesAndOwnsNewDirs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		// Without privilege only the own uid is possible: a same-owner
+		// rewrite is a no-op, which TestWriteAllOnlyChanged covers.
+		p := filepath.Join(t.TempDir(), "f")
+		WriteAll([]File{{Path: p, Content: []byte("x")}})
+		changed, err := WriteAll([]File{{Path: p, Content: []byte("x"), Owner: &Owner{UID: os.Getuid(), GID: os.Getgid()}}})
+		if err != nil || len(changed) != 0 {
+			t.Errorf("same owner rewrote: %v %v", changed, err)
+		}
+		return
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "new", "sub", "f")
+	if _, err := WriteAll([]File{{Path: p, Content: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := WriteAll([]File{{Path: p, Content: []byte("x"), Owner: &Owner{UID: 4242, GID: 4343}}})
+	if err != nil || len(changed) != 1 {
+		t.Fatalf("owner change not written: %v %v", changed, err)
+	}
+	q := filepath.Join(dir, "other", "g")
+	if _, err := WriteAll([]File{{Path: q, Content: []byte("x"), Owner: &Owner{UID: 4242, GID: 4343}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{q, filepath.Dir(q)} {
+		st, _ := os.Stat(path)
+		if sys := st.Sys().(*syscall.Stat_t); sys.Uid != 4242 || sys.Gid != 4343 {
+			t.Errorf("%s owned by %d:%d, want 4242:4343", path, sys.Uid, sys.Gid)
+		}
+	}
 }
