@@ -153,14 +153,27 @@ func isOwnSetting(key string) bool {
 // buildPipeline parses every template the flags name. Parse errors are all
 // collected, so one run shows every broken template.
 func buildPipeline(s *settings, o *options, opt fetch.Options, inheritEnv bool) (*pipeline, error) {
-	delims, err := parseDelims(o.delims)
+	p, problems, err := parsePipeline(s, o, opt, inheritEnv)
 	if err != nil {
 		return nil, err
+	}
+	if len(problems) > 0 {
+		return nil, usageErr(problems)
+	}
+	return p, nil
+}
+
+// parsePipeline is buildPipeline that keeps going: it returns the pipeline
+// of every template that parsed, and the problems of those that did not.
+func parsePipeline(s *settings, o *options, opt fetch.Options, inheritEnv bool) (*pipeline, template.Errors, error) {
+	delims, err := parseDelims(o.delims)
+	if err != nil {
+		return nil, nil, err
 	}
 	p := &pipeline{engine: &template.Engine{Providers: newProviders(&s.Providers, opt)}}
 	if o.owner != "" {
 		if p.owner, err = parseOwner(o.owner); err != nil {
-			return nil, usageErr(err)
+			return nil, nil, usageErr(err)
 		}
 	}
 	var errs template.Errors
@@ -210,11 +223,8 @@ func buildPipeline(s *settings, o *options, opt fetch.Options, inheritEnv bool) 
 		}
 		p.envs = append(p.envs, envSpec{key: k, tpl: tpl})
 	}
-	if len(errs) > 0 {
-		return nil, usageErr(errs)
-	}
 	p.envs = dedupeEnv(p.envs)
-	return p, nil
+	return p, errs, nil
 }
 
 // parseOwner parses --owner UID[:GID]; GID defaults to UID.
@@ -354,7 +364,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	// One-shot: render (waiting for secrets if asked to), then hand over.
 	var res outcome
-	if d.waitForSecrets > 0 {
+	if d.waitForSecrets > 0 || d.listen != "" {
+		// Through the daemon's first refresh: it waits for secrets and
+		// records the render in /metrics and /readyz.
 		r := &refresher{p: p}
 		if err := runDaemon(ctx, cfg, r, m, log); err != nil {
 			return err
@@ -375,7 +387,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
-// cmdCheck resolves every reference without printing any value.
+// cmdCheck resolves every reference without printing any value. It
+// reports every problem at once: templates that do not parse, and every
+// reference that does not resolve in those that do.
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	s, o, _, _, err := setup("check", args, stderr, true, nil)
 	if err != nil {
@@ -385,13 +399,21 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	p, err := buildPipeline(s, o, opt, true)
+	p, problems, err := parsePipeline(s, o, opt, true)
 	if err != nil {
 		return err
 	}
+	parseFailed := len(problems) > 0
 	out, err := p.engine.Render(ctx, p.templates())
 	if err != nil {
-		return failureErr(fmt.Errorf("check failed:\n%w", err))
+		problems = append(problems, err)
+	}
+	if len(problems) > 0 {
+		code := exitFailure
+		if parseFailed {
+			code = exitUsage
+		}
+		return &exitError{code: code, err: fmt.Errorf("check failed:\n%w", problems)}
 	}
 	fmt.Fprintf(stdout, "ok: %d templates, %d references resolved\n", len(p.templates()), out.Refs)
 	return nil

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -59,16 +60,9 @@ func (d *daemonOptions) daemonConfig(p *pipeline, argv []string) (daemon.Config,
 		// The child gets its own process group, so signals reach all of
 		// it, unless a terminal is attached: then the terminal already
 		// sends ^C to the whole foreground group.
-		ProcessGroup: !isatty.IsTerminal(os.Stdin.Fd()),
+		ProcessGroup: !onTerminal(),
+		Forward:      forwarded(daemon.DefaultForward()),
 		Reap:         os.Getpid() == 1,
-	}
-	if !cfg.ProcessGroup {
-		cfg.Forward = []os.Signal{}
-		for _, s := range daemon.DefaultForward() {
-			if s != os.Interrupt && s.String() != "quit" {
-				cfg.Forward = append(cfg.Forward, s)
-			}
-		}
 	}
 	dsts := map[string]bool{}
 	for _, f := range p.files {
@@ -97,6 +91,16 @@ func (d *daemonOptions) daemonConfig(p *pipeline, argv []string) (daemon.Config,
 			cfg.DefaultOnChange = a
 		} else {
 			cfg.OnChange[dst] = a
+		}
+	}
+	if len(argv) == 0 {
+		for dst, a := range cfg.OnChange {
+			if a.Kind == daemon.Signal || a.Kind == daemon.Restart {
+				return cfg, fmt.Errorf("--on-change %s=%s: render runs no command to signal or restart; use command:CMD (or injector run)", dst, a)
+			}
+		}
+		if a := cfg.DefaultOnChange; a.Kind == daemon.Signal || a.Kind == daemon.Restart {
+			return cfg, fmt.Errorf("--on-change %s: render runs no command to signal or restart; use command:CMD (or injector run)", a)
 		}
 	}
 	if d.onEnvChange != "" {
@@ -136,6 +140,25 @@ func (o optDuration) or(def time.Duration) time.Duration {
 		return o.d
 	}
 	return def
+}
+
+// onTerminal reports whether a terminal is attached. Then the child stays
+// in injector's process group, where the terminal sends ^C and ^\ itself.
+func onTerminal() bool { return isatty.IsTerminal(os.Stdin.Fd()) }
+
+// forwarded drops SIGINT and SIGQUIT from sigs on a terminal, so the
+// child does not get them twice.
+func forwarded(sigs []os.Signal) []os.Signal {
+	if !onTerminal() {
+		return sigs
+	}
+	var out []os.Signal
+	for _, s := range sigs {
+		if s != syscall.SIGINT && s != syscall.SIGQUIT {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // isAction reports whether s is an action rather than DST=ACTION.
@@ -218,14 +241,14 @@ func superviseOnce(ctx context.Context, argv, env, secrets []string, d *daemonOp
 	}
 	child, err := supervise.Start(context.WithoutCancel(ctx), supervise.Spec{
 		Path: argv[0], Args: argv[1:], Env: env, Stdin: os.Stdin, Stdout: stdout, Stderr: stderr,
-		KillTimeout: d.killTimeout, ProcessGroup: !isatty.IsTerminal(os.Stdin.Fd()), Reaper: reaper,
+		KillTimeout: d.killTimeout, ProcessGroup: !onTerminal(), Reaper: reaper,
 	})
 	if err != nil {
 		return failureErr(fmt.Errorf("run: %w", err))
 	}
 	fwdCtx, stop := context.WithCancel(context.Background())
 	defer stop()
-	supervise.Forward(fwdCtx, child)
+	supervise.Forward(fwdCtx, child, forwarded(supervise.DefaultSignals())...)
 	code := child.Wait()
 	for _, w := range flush {
 		w.Close()

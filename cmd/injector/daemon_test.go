@@ -328,3 +328,18 @@ func TestPID1ReapsZombies(t *testing.T) {
 		t.Errorf("app reported %q: injector must be PID 1 and leave no zombie", got)
 	}
 }
+
+// TestOneShotRunListenReportsReady: `run --listen` without --interval
+// renders once, then supervises the command; /readyz must say so.
+func TestOneShotRunListenReportsReady(t *testing.T) {
+	_, env := passworkEnv(t)
+	stop := filepath.Join(t.TempDir(), "stop")
+	p := startInjector(t, env, "run", "--listen", "127.0.0.1:0", "--env", `PW=<< passwork "prod/db/postgres" >>`,
+		"--", "sh", "-c", fmt.Sprintf(`while [ ! -e %s ]; do sleep 0.02; done`, stop))
+	addr := p.metricsAddr(t)
+	eventually(t, "readiness", func() bool { return status(t, "http://"+addr+"/readyz") == http.StatusOK })
+	os.WriteFile(stop, nil, 0o600)
+	if code := p.wait(t); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}

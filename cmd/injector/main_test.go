@@ -255,3 +255,44 @@ func TestRenderOwner(t *testing.T) {
 		t.Errorf("owner %d:%d mode %o, want 4242:4343 0440", sys.Uid, sys.Gid, st.Mode().Perm())
 	}
 }
+
+func TestCheckReportsSyntaxAndResolutionProblemsTogether(t *testing.T) {
+	_, env := passworkEnv(t)
+	dir := t.TempDir()
+	broken := writeFile(t, filepath.Join(dir, "broken.tpl"), "x=<< passwork \"a\"\n")
+	missing := writeFile(t, filepath.Join(dir, "missing.tpl"), `<< passwork "prod/db/nope" >>`)
+	_, stderr, code := injector(t, env, "check", "-t", broken+":/dev/null", "-t", missing+":/dev/null")
+	if code != exitUsage {
+		t.Errorf("exit %d, want %d", code, exitUsage)
+	}
+	for _, want := range []string{broken + ":1:3: unclosed action", missing + `:1:4: passwork: resolve passwork "prod/db/nope"`} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("check output lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+// TestSupervisedChildGetsNoCredentials: with --mask the command runs as a
+// child; even when every inherited variable is injector's own, the child
+// must not see them.
+func TestSupervisedChildGetsNoCredentials(t *testing.T) {
+	_, env := passworkEnv(t)
+	cmd := exec.Command(os.Args[0], "run", "--mask", "--", "/usr/bin/env")
+	cmd.Env = append([]string{"INJECTOR_TEST_MAIN=1"}, env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if strings.Contains(string(out), "PASSWORK_") || strings.Contains(string(out), "INJECTOR_") {
+		t.Errorf("child environment holds injector's settings:\n%s", out)
+	}
+}
+
+func TestRenderRejectsChildActionsWithoutChild(t *testing.T) {
+	dir := t.TempDir()
+	src := writeFile(t, filepath.Join(dir, "a.tpl"), "x")
+	_, stderr, code := injector(t, nil, "render", "--interval", "1m", "-t", src+":"+filepath.Join(dir, "a"), "--on-change", "signal:SIGHUP")
+	if code != exitUsage || !strings.Contains(stderr, "render runs no command to signal or restart") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+}

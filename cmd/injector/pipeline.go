@@ -145,9 +145,13 @@ func (p *pipeline) Refresh(ctx context.Context) (outcome, error) {
 	}
 	changed, err := render.WriteAll(files)
 	if err != nil {
-		return outcome{Changed: changed}, template.ScrubError(err, out.Secrets)
+		// Paths and OS errors only; nothing to scrub.
+		return outcome{Changed: changed}, err
 	}
-	env := append([]string(nil), p.baseEnv...)
+	// Never nil: a nil Env makes os/exec pass injector's own environment,
+	// credentials included, to the child.
+	env := make([]string, 0, len(p.baseEnv)+len(p.envs))
+	env = append(env, p.baseEnv...)
 	h := sha256.New()
 	for i, e := range p.envs {
 		v := string(out.Outputs[len(p.files)+i])

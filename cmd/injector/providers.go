@@ -23,7 +23,6 @@ type providerConfig struct {
 // never mentions Passbolt needs no Passbolt settings, and a daemon keeps one
 // provider (with its cached keys and tokens) for its whole life.
 type lazyProvider struct {
-	name  string
 	build func() (template.Resolver, error)
 
 	once sync.Once
@@ -49,19 +48,19 @@ func notConfigured(name string, vars ...string) error {
 // cfg with the given transport options.
 func newProviders(cfg *providerConfig, opt fetch.Options) map[string]template.Resolver {
 	return map[string]template.Resolver{
-		"passwork": &lazyProvider{name: "passwork", build: func() (template.Resolver, error) {
+		"passwork": &lazyProvider{build: func() (template.Resolver, error) {
 			if cfg.Passwork.URL == "" {
 				return nil, notConfigured("passwork", "PASSWORK_URL", "PASSWORK_TOKEN (or PASSWORK_API_KEY)", "PASSWORK_MASTER_KEY")
 			}
 			return passwork.New(cfg.Passwork, opt)
 		}},
-		"passbolt": &lazyProvider{name: "passbolt", build: func() (template.Resolver, error) {
+		"passbolt": &lazyProvider{build: func() (template.Resolver, error) {
 			if cfg.Passbolt.URL == "" {
 				return nil, notConfigured("passbolt", "PASSBOLT_URL", "PASSBOLT_USER_ID", "PASSBOLT_PRIVATE_KEY", "PASSBOLT_PASSPHRASE")
 			}
 			return passbolt.New(cfg.Passbolt, opt)
 		}},
-		"passagent": &lazyProvider{name: "passagent", build: func() (template.Resolver, error) {
+		"passagent": &lazyProvider{build: func() (template.Resolver, error) {
 			if cfg.PassAgent.Token == "" {
 				return nil, notConfigured("passagent", "PASSAGENT_TOKEN", "PASSAGENT_MASTER_PASSWORD (or PASSAGENT_VAULT_KEY)")
 			}

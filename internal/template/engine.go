@@ -75,23 +75,16 @@ func (e *Engine) Render(ctx context.Context, tpls []*Template) (*Rendered, error
 	return out, nil
 }
 
-// Check resolves every reference and executes every template without
-// keeping any output. It returns every problem found; nil means Render
-// would succeed with the same data.
-func (e *Engine) Check(ctx context.Context, tpls []*Template) error {
-	_, err := e.Render(ctx, tpls)
-	return err
-}
-
 // resolution holds what one render has resolved so far.
 type resolution struct {
 	mu      sync.Mutex
 	results map[fetch.Ref]fetch.Result
-	missing map[fetch.Ref]bool // asked for during discovery, not yet resolved
-	order   []fetch.Ref        // refs in the order first asked for
+	missing map[fetch.Ref]bool   // asked for during discovery, not yet resolved
+	order   []fetch.Ref          // refs in the order first asked for
+	askedBy map[fetch.Ref]string // the template that first asked, for errors
 }
 
-func (r *resolution) lookup(ref fetch.Ref, discover bool) (string, error) {
+func (r *resolution) lookup(ref fetch.Ref, discover bool, asker string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res, ok := r.results[ref]
@@ -100,6 +93,9 @@ func (r *resolution) lookup(ref fetch.Ref, discover bool) (string, error) {
 			if !r.missing[ref] {
 				r.missing[ref] = true
 				r.order = append(r.order, ref)
+			}
+			if _, seen := r.askedBy[ref]; !seen {
+				r.askedBy[ref] = asker
 			}
 			return "", nil
 		}
@@ -140,7 +136,7 @@ func (r *resolution) refErrors(tpls []*Template) Errors {
 	}
 	for _, ref := range r.order {
 		if res := r.results[ref]; res.Err != nil && !reported[ref] {
-			errs = append(errs, refError("(computed reference)", ref, res.Err))
+			errs = append(errs, refError(r.askedBy[ref]+": (computed reference)", ref, res.Err))
 		}
 	}
 	return errs
@@ -159,7 +155,7 @@ func refError(pos string, ref fetch.Ref, err error) *Error {
 // resolveAll runs discovery rounds until no template asks for a reference
 // that is not resolved yet.
 func (e *Engine) resolveAll(ctx context.Context, tpls []*Template) (*resolution, error) {
-	res := &resolution{results: map[fetch.Ref]fetch.Result{}, missing: map[fetch.Ref]bool{}}
+	res := &resolution{results: map[fetch.Ref]fetch.Result{}, missing: map[fetch.Ref]bool{}, askedBy: map[fetch.Ref]string{}}
 	for round := 0; ; round++ {
 		res.missing = map[fetch.Ref]bool{}
 		var argErrs Errors
@@ -271,7 +267,7 @@ func (t *Template) execute(res *resolution, discover bool) ([]byte, error) {
 			case err != nil:
 				return "", err
 			}
-			return res.lookup(ref, discover)
+			return res.lookup(ref, discover, t.Source.Name)
 		}
 	}
 	tm.Funcs(funcs)
@@ -294,13 +290,19 @@ func redact(errs Errors, secrets []string) error {
 	return out
 }
 
-// Scrub replaces every occurrence of every secret in s with "[redacted]",
-// longest secrets first so a secret that contains another is removed whole.
+// MinScrubLen is the shortest value Scrub replaces. Shorter values ("app",
+// "5432") are everywhere in paths and messages; replacing them would mangle
+// errors and, worse, show where the value occurs. Passwords are longer.
+const MinScrubLen = 4
+
+// Scrub replaces every occurrence of every secret of at least MinScrubLen
+// bytes in s with "[redacted]", longest first so a secret that contains
+// another is removed whole.
 func Scrub(s string, secrets []string) string {
 	sorted := append([]string(nil), secrets...)
 	sort.Slice(sorted, func(i, j int) bool { return len(sorted[i]) > len(sorted[j]) })
 	for _, v := range sorted {
-		if v != "" {
+		if len(v) >= MinScrubLen {
 			s = strings.ReplaceAll(s, v, "[redacted]")
 		}
 	}

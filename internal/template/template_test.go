@@ -187,8 +187,25 @@ func TestBatchFailureIsReported(t *testing.T) {
 }
 
 func TestScrub(t *testing.T) {
-	got := Scrub("pw=abcdef and abc", []string{"abc", "abcdef"})
+	got := Scrub("pw=abcdefgh and abcd", []string{"abcd", "abcdefgh"})
 	if got != "pw=[redacted] and [redacted]" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestComputedReferenceErrorNamesTemplate(t *testing.T) {
+	p := &fakeProvider{values: map[string]string{"ptr#password": "does/not/exist"}}
+	tp := mustParse(t, "app.tpl", `<< passwork (passwork "ptr") >>`)
+	_, err := (&Engine{Providers: map[string]Resolver{"passwork": p}}).Render(context.Background(), []*Template{tp})
+	// The path came from a secret, so it is scrubbed like one.
+	if err == nil || !strings.Contains(err.Error(), `app.tpl: (computed reference): passwork "[redacted]" "password"`) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestScrubKeepsShortValues(t *testing.T) {
+	got := Scrub("render out/app-x: busy; pw=s3cret", []string{"app", "s3cret"})
+	if got != "render out/app-x: busy; pw=[redacted]" {
 		t.Errorf("got %q", got)
 	}
 }
