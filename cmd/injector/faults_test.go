@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,22 +20,6 @@ import (
 // the daemon uses. A fault must end as a clear error or a successful retry;
 // a failed cycle must leave the last good output untouched and write no
 // other file; the next cycle after the fault clears must recover.
-
-// stallTransport holds requests until their context ends while stalled,
-// like a server that accepted the connection and went silent. It stands in
-// for emulators without a delay knob.
-type stallTransport struct {
-	stalled atomic.Bool
-	next    http.RoundTripper
-}
-
-func (s *stallTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if s.stalled.Load() {
-		<-req.Context().Done()
-		return nil, req.Context().Err()
-	}
-	return s.next.RoundTrip(req)
-}
 
 // faultCase is one misbehaviour, installed on a running emulator.
 type faultCase struct {
@@ -63,7 +46,7 @@ const timedOut = "deadline exceeded|Client.Timeout exceeded"
 // maxAttempts is the retrying transport's attempt limit in these tests.
 const maxAttempts = 3
 
-func passworkFaults(t *testing.T, srv *passworktest.Server, _ *stallTransport) []faultCase {
+func passworkFaults(t *testing.T, srv *passworktest.Server) []faultCase {
 	add := func(f passworktest.Fault) func() { return func() { srv.AddFault(f) } }
 	other := passworktest.NewServer()
 	t.Cleanup(other.Close)
@@ -82,7 +65,7 @@ func passworkFaults(t *testing.T, srv *passworktest.Server, _ *stallTransport) [
 	}
 }
 
-func passboltFaults(t *testing.T, srv *passbolttest.Server, st *stallTransport) []faultCase {
+func passboltFaults(t *testing.T, srv *passbolttest.Server) []faultCase {
 	add := func(f passbolttest.Fault) func() { return func() { srv.AddFault(f) } }
 	other, err := passbolttest.New()
 	if err != nil {
@@ -96,13 +79,13 @@ func passboltFaults(t *testing.T, srv *passbolttest.Server, st *stallTransport) 
 		{name: "503 once is retried", inject: add(passbolttest.Fault{Path: "/resources.json", Status: 503, Times: 1})},
 		{name: "500", inject: add(passbolttest.Fault{Path: "/resources.json", Status: 500}), clear: srv.ClearFaults, wantErr: "HTTP 500"},
 		{name: "503 persists", inject: add(passbolttest.Fault{Path: "/folders.json", Status: 503}), clear: srv.ClearFaults, wantErr: "HTTP 503"},
-		{name: "timeout", inject: func() { st.stalled.Store(true) }, clear: func() { st.stalled.Store(false) }, wantErr: timedOut},
+		{name: "timeout", inject: add(passbolttest.Fault{Delay: slow}), clear: srv.ClearFaults, wantErr: timedOut},
 		{name: "truncated JSON", inject: add(passbolttest.Fault{Path: "/resources.json", Malformed: true}), clear: srv.ClearFaults, wantErr: "not a Passbolt JSON envelope"},
 		{name: "wrong private key", cfg: func(c *providerConfig) { c.Passbolt.PrivateKey = other.Config().PrivateKey }, wantErr: "passbolt"},
 	}
 }
 
-func passagentFaults(t *testing.T, srv *passagenttest.Server, _ *stallTransport) []faultCase {
+func passagentFaults(t *testing.T, srv *passagenttest.Server) []faultCase {
 	add := func(f passagenttest.Fault) func() { return func() { srv.AddFault(f) } }
 	return []faultCase{
 		{name: "401 expired token", inject: add(passagenttest.Fault{Path: "/api/passwords", Status: 401, Times: 1}), wantErr: "token expired or invalid"},
@@ -120,30 +103,29 @@ func passagentFaults(t *testing.T, srv *passagenttest.Server, _ *stallTransport)
 }
 
 func TestFaults(t *testing.T) {
-	type setup func(t *testing.T, st *stallTransport) (*fixture, []faultCase)
+	type setup func(t *testing.T) (*fixture, []faultCase)
 	for _, p := range []struct {
 		name  string
 		setup setup
 	}{
-		{"passwork", func(t *testing.T, st *stallTransport) (*fixture, []faultCase) {
+		{"passwork", func(t *testing.T) (*fixture, []faultCase) {
 			f, srv := passworkFixture(t)
-			return f, passworkFaults(t, srv, st)
+			return f, passworkFaults(t, srv)
 		}},
-		{"passbolt", func(t *testing.T, st *stallTransport) (*fixture, []faultCase) {
+		{"passbolt", func(t *testing.T) (*fixture, []faultCase) {
 			f, srv := passboltFixture(t)
-			return f, passboltFaults(t, srv, st)
+			return f, passboltFaults(t, srv)
 		}},
-		{"passagent", func(t *testing.T, st *stallTransport) (*fixture, []faultCase) {
+		{"passagent", func(t *testing.T) (*fixture, []faultCase) {
 			f, srv := passagentFixture(t)
-			return f, passagentFaults(t, srv, st)
+			return f, passagentFaults(t, srv)
 		}},
 	} {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
-			st := &stallTransport{next: http.DefaultTransport}
-			fx, cases := p.setup(t, st)
+			fx, cases := p.setup(t)
 			opt := fetch.Options{
-				Client:      &http.Client{Transport: st, Timeout: clientTimeout},
+				Client:      &http.Client{Timeout: clientTimeout},
 				MaxAttempts: maxAttempts, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond,
 			}
 			dir := t.TempDir()
