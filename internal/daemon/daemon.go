@@ -295,7 +295,30 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) (int, error) {
 			<-pending // never return while a refresh may still write files
 		}
 	}()
+	// Actions run in the background too, one plan at a time, so a stop
+	// is not delayed by a restart's grace period or a slow command. The
+	// next refresh is scheduled when the plan is done.
+	actx, cancelActs := context.WithCancel(ctx)
+	var acting chan struct{}
+	var afterActing time.Duration // the delay to schedule then
+	refreshAfterActing := false   // SIGHUP arrived meanwhile
+	defer func() {
+		cancelActs()
+		if acting != nil {
+			<-acting
+		}
+	}()
+
+	stopping := false // a terminating signal reached the child; exit with it
+	var kill <-chan time.Time
 	refresh := func() {
+		if stopping {
+			return
+		}
+		if acting != nil {
+			refreshAfterActing = true
+			return
+		}
 		if pending != nil {
 			return
 		}
@@ -306,7 +329,6 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) (int, error) {
 		}(pending)
 	}
 
-	stopping := false // a terminating signal arrived; exit with the child
 	for {
 		select {
 		case <-ctx.Done():
@@ -317,7 +339,39 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) (int, error) {
 
 		case res := <-pending:
 			pending = nil
-			timer.Reset(d.apply(ctx, res))
+			if stopping {
+				// Acting now would restart or signal a child that is
+				// shutting down, and a restart would outlive the stop.
+				d.log.Info().Msg("stopping: ignoring the refresh result")
+				continue
+			}
+			wait, p := d.apply(res)
+			if p.empty() {
+				timer.Reset(wait)
+				continue
+			}
+			acting, afterActing = make(chan struct{}), wait
+			go func(done chan<- struct{}, child *supervise.Child, env []string) {
+				defer close(done)
+				d.run(ctx, actx, child, env, p)
+			}(acting, d.child, d.env)
+
+		case <-acting:
+			acting = nil
+			if stopping {
+				continue
+			}
+			if refreshAfterActing {
+				refreshAfterActing = false
+				refresh()
+			} else {
+				timer.Reset(afterActing)
+			}
+
+		case <-kill:
+			d.log.Warn().Dur("kill_timeout", d.cfg.KillTimeout).Msg("child still running after the kill timeout: sending SIGKILL")
+			d.child.Signal(syscall.SIGKILL)
+			kill = nil
 
 		case <-d.exited:
 			code := d.child.Wait()
@@ -338,11 +392,23 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) (int, error) {
 				d.log.Info().Str("signal", signalName(sig)).Msg("stopping")
 				return 0, nil
 			case terminating(sig):
-				stopping = true
-				if slices.Contains(d.cfg.Forward, sig) {
-					d.child.Signal(sig)
-				} else {
-					go d.child.Stop()
+				if !stopping {
+					stopping = true
+					timer.Stop()
+					cancel()               // a refresh in flight is moot now
+					cancelActs()           // so is a command: kill it
+					d.child.StopRestarts() // and a restart must not start a new run
+				}
+				if !slices.Contains(d.cfg.Forward, sig) {
+					go d.child.Stop() // escalates to SIGKILL itself
+					break
+				}
+				d.child.Signal(sig)
+				if kill == nil {
+					// Like Stop: a child that ignores the signal is killed
+					// once the grace period is over. Counted from the
+					// first terminating signal; later ones do not extend it.
+					kill = time.After(d.cfg.KillTimeout)
 				}
 			case d.child != nil && (slices.Contains(d.cfg.Forward, sig) || sig == syscall.SIGHUP):
 				d.child.Signal(sig)
@@ -351,14 +417,15 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) (int, error) {
 	}
 }
 
-// apply handles a refresh result and returns the delay until the next.
-func (d *daemon) apply(ctx context.Context, res refreshed) time.Duration {
+// apply records a refresh result and returns the delay until the next
+// refresh and the actions to carry out.
+func (d *daemon) apply(res refreshed) (time.Duration, plan) {
 	if res.err != nil {
 		d.failed()
 		wait := d.retryDelay(res.err, d.failing, d.cfg.Interval)
 		d.log.Error().Err(res.err).Int("failures", d.failing).Dur("retry_in", wait).
 			Msg("refresh failed; keeping the last good output")
-		return wait
+		return wait, plan{}
 	}
 	c := res.changes
 	d.succeeded(c)
@@ -380,9 +447,8 @@ func (d *daemon) apply(ctx context.Context, res refreshed) time.Duration {
 	}
 	if !p.empty() {
 		d.log.Info().Strs("files", c.Files).Bool("env_changed", c.EnvChanged).Msg("secrets changed")
-		d.run(ctx, p)
 	}
-	return d.interval()
+	return d.interval(), p
 }
 
 func (d *daemon) succeeded(c Changes) {
@@ -404,39 +470,47 @@ func (d *daemon) failed() {
 	}
 }
 
-// run carries out a plan: a restart makes signals moot (the new process
-// reads everything afresh); commands run after, one at a time.
-func (d *daemon) run(ctx context.Context, p plan) {
+// run carries out a plan on child (nil without one) with env: a restart
+// makes signals moot (the new process reads everything afresh); commands
+// run after, one at a time. It runs beside the loop, so it uses only its
+// arguments and what never changes after Run started. Cancelling ctx
+// kills the old child at once during a restart (as when Run's context is
+// done); cancelling cmdCtx kills a running command and skips the rest.
+func (d *daemon) run(ctx, cmdCtx context.Context, child *supervise.Child, env []string, p plan) {
 	switch {
-	case d.child == nil && (p.restart || len(p.signals) > 0):
+	case child == nil && (p.restart || len(p.signals) > 0):
 		d.log.Debug().Msg("no child to signal or restart")
 	case p.restart:
 		d.log.Info().Msg("restarting child")
-		if err := d.child.Restart(ctx, d.env); err != nil {
+		if err := child.Restart(ctx, env); err != nil {
 			d.log.Error().Err(err).Msg("restart failed")
+		} else {
+			d.m.ChildRestarted()
 		}
-		d.m.ChildRestarted()
 	default:
 		for _, sig := range p.signals {
 			d.log.Info().Str("signal", signalName(sig)).Msg("signalling child")
-			if err := d.child.Signal(sig); err != nil {
+			if err := child.Signal(sig); err != nil {
 				d.log.Warn().Err(err).Str("signal", signalName(sig)).Msg("signal failed")
 			}
 		}
 	}
 	for _, c := range p.commands {
-		d.command(ctx, c)
+		if cmdCtx.Err() != nil {
+			return
+		}
+		d.command(cmdCtx, env, c)
 	}
 }
 
 // command runs one command: action with sh -c, in its own process group
 // so a timeout kills everything it started. It gets the child's
 // environment, never injector's own (which holds provider credentials).
-func (d *daemon) command(ctx context.Context, command string) {
+func (d *daemon) command(ctx context.Context, env []string, command string) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.CommandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
-	cmd.Env = d.env
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = d.stdout, d.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

@@ -569,3 +569,162 @@ func TestReapWithChild(t *testing.T) {
 		t.Errorf("Run = %d, %v; want 4", code, err)
 	}
 }
+
+// TestNoActionsWhileStopping: a refresh that completes after SIGTERM was
+// forwarded must not restart the child, and Run exits with its code.
+func TestNoActionsWhileStopping(t *testing.T) {
+	dir := t.TempDir()
+	log, exit := filepath.Join(dir, "child"), filepath.Join(dir, "exit")
+	r := &fakeRefresher{step: func(n int) (Changes, error) {
+		if n == 1 {
+			return Changes{Env: []string{"VALUE=a"}, EnvChanged: true}, nil
+		}
+		// Finish only once the child has got the SIGTERM, with a change
+		// that would restart it.
+		for !strings.Contains(lines(log), "TERM") {
+			time.Sleep(5 * time.Millisecond)
+		}
+		return Changes{Env: []string{"VALUE=b"}, EnvChanged: true}, nil
+	}}
+	dr := start(t, Config{
+		// A child that takes its time to shut down: it exits once told to.
+		Command: []string{"/bin/sh", "-c", `f=$1
+trap 'echo TERM >> "$f"' TERM
+echo "start-$VALUE" >> "$f"
+while [ ! -e "$2" ]; do sleep 0.01; done
+exit 3`, "sh", log, exit},
+		OnEnvChange: Action{Kind: Restart},
+	}, r, nil)
+	waitLines(t, log, "start-a")
+	waitFor(t, "a refresh in flight", func() bool { return r.calls() >= 2 })
+	dr.sigs <- syscall.SIGTERM
+	waitFor(t, "the refresh result ignored", func() bool {
+		return strings.Contains(dr.log.String(), "ignoring the refresh result")
+	})
+	if err := os.WriteFile(exit, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := dr.wait(t); code != 3 || err != nil {
+		t.Errorf("Run = %d, %v; want the child's 3", code, err)
+	}
+	if got := lines(log); got != "start-a TERM" {
+		t.Errorf("child saw %q; nothing may act after SIGTERM", got)
+	}
+	if n := r.calls(); n != 2 {
+		t.Errorf("%d refreshes; none may start after SIGTERM", n)
+	}
+}
+
+// TestKillTimeoutAfterForwardedSignal: a child that ignores a forwarded
+// SIGTERM is killed after KillTimeout, and Run reports 128+SIGKILL.
+func TestKillTimeoutAfterForwardedSignal(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "child")
+	r := &fakeRefresher{step: steady("VALUE=one")}
+	dr := start(t, Config{
+		Interval:    time.Hour,
+		KillTimeout: 20 * time.Millisecond,
+		Command: []string{"/bin/sh", "-c", `f=$1
+trap 'echo TERM >> "$f"' TERM
+echo "start-$VALUE" >> "$f"
+while :; do sleep 0.01; done`, "sh", log},
+	}, r, nil)
+	waitLines(t, log, "start-one")
+	dr.sigs <- syscall.SIGTERM
+	if code, err := dr.wait(t); code != 128+int(syscall.SIGKILL) || err != nil {
+		t.Errorf("Run = %d, %v; want 137", code, err)
+	}
+	if !strings.Contains(dr.log.String(), "SIGKILL") {
+		t.Errorf("escalation not logged:\n%s", dr.log)
+	}
+}
+
+// TestFailedRestartNotCounted: injector_child_restarts_total counts only
+// restarts that started a new process.
+func TestFailedRestartNotCounted(t *testing.T) {
+	dir := t.TempDir()
+	prog := filepath.Join(dir, "app")
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\necho start >> \"$1\"\ntrap 'exit 3' TERM\nwhile :; do sleep 0.01; done\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "child")
+	m := metrics.New("test")
+	r := &fakeRefresher{step: func(n int) (Changes, error) {
+		if n == 1 {
+			return Changes{EnvChanged: true}, nil
+		}
+		return Changes{EnvChanged: n == 2, Env: []string{"N=2"}}, nil
+	}}
+	// The program disappears before the restart: the new run cannot start.
+	dr := start(t, Config{Interval: time.Hour, Command: []string{prog, log}, OnEnvChange: Action{Kind: Restart}}, r, m)
+	waitLines(t, log, "start")
+	if err := os.Remove(prog); err != nil {
+		t.Fatal(err)
+	}
+	dr.sigs <- syscall.SIGHUP
+	waitFor(t, "restart failure logged", func() bool { return strings.Contains(dr.log.String(), "restart failed") })
+	if got := gather(t, m, "injector_child_restarts_total"); got != 0 {
+		t.Errorf("injector_child_restarts_total = %v after a failed restart, want 0", got)
+	}
+	dr.stop(t)
+}
+
+// TestStopDuringCommand: a SIGTERM is handled while an on-change command
+// runs: the child is stopped and the command killed, without waiting for
+// the command's timeout.
+func TestStopDuringCommand(t *testing.T) {
+	dir := t.TempDir()
+	log, out := filepath.Join(dir, "child"), filepath.Join(dir, "out")
+	r := &fakeRefresher{step: func(n int) (Changes, error) {
+		c := Changes{Env: []string{"VALUE=one", "OUT=" + out}, EnvChanged: n == 1}
+		if n == 2 {
+			c.Files = []string{"f"}
+		}
+		return c, nil
+	}}
+	dr := start(t, Config{
+		Command:         trapChild(log),
+		CommandTimeout:  time.Hour,
+		DefaultOnChange: Action{Kind: Command, Command: `echo started >> "$OUT"; sleep 3600`},
+	}, r, nil)
+	waitLines(t, out, "started")
+	dr.sigs <- syscall.SIGTERM
+	if code, err := dr.wait(t); code != 3 || err != nil {
+		t.Errorf("Run = %d, %v; want the child's 3", code, err)
+	}
+	if got := lines(log); got != "start-one TERM" {
+		t.Errorf("child saw %q", got)
+	}
+}
+
+// TestStopDuringRestart: a SIGTERM that arrives while a restart waits for
+// the old run to exit is forwarded at once, and no new run is started.
+func TestStopDuringRestart(t *testing.T) {
+	dir := t.TempDir()
+	log, exit := filepath.Join(dir, "child"), filepath.Join(dir, "exit")
+	r := &fakeRefresher{step: func(n int) (Changes, error) {
+		if n == 1 {
+			return Changes{Env: []string{"VALUE=a"}, EnvChanged: true}, nil
+		}
+		return Changes{Env: []string{"VALUE=b"}, EnvChanged: n == 2}, nil
+	}}
+	dr := start(t, Config{
+		Command: []string{"/bin/sh", "-c", `f=$1
+trap 'echo TERM >> "$f"' TERM
+echo "start-$VALUE" >> "$f"
+while [ ! -e "$2" ]; do sleep 0.01; done
+exit 3`, "sh", log, exit},
+		OnEnvChange: Action{Kind: Restart},
+	}, r, nil)
+	waitLines(t, log, "start-a TERM") // the restart's SIGTERM
+	dr.sigs <- syscall.SIGTERM
+	waitLines(t, log, "start-a TERM TERM") // forwarded while restarting
+	if err := os.WriteFile(exit, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := dr.wait(t); code != 3 || err != nil {
+		t.Errorf("Run = %d, %v; want the old run's 3", code, err)
+	}
+	if got := lines(log); got != "start-a TERM TERM" {
+		t.Errorf("child saw %q; no new run may start after SIGTERM", got)
+	}
+}

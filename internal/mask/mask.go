@@ -33,7 +33,9 @@ type Writer struct {
 	mu      sync.Mutex
 	w       io.Writer
 	repl    []byte
-	secrets [][]byte // longest first
+	current []string // the latest set given to NewWriter or Update
+	retired []string // earlier values, most recently retired first; see Update
+	secrets [][]byte // current and retired, longest first
 	first   [256]bool
 	buf     []byte // held back: a possible prefix of a secret
 	out     []byte // scratch for the masked output
@@ -42,24 +44,46 @@ type Writer struct {
 // NewWriter returns a Writer that writes to w with every secret of at least
 // MinLen bytes replaced by replacement.
 func NewWriter(w io.Writer, secrets []string, replacement string) *Writer {
-	mw := &Writer{w: w, repl: []byte(replacement)}
-	mw.setSecrets(secrets)
+	mw := &Writer{w: w, repl: []byte(replacement), current: slices.Clone(secrets)}
+	mw.setSecrets()
 	return mw
 }
 
-// Update replaces the set of secrets, for when a daemon refresh resolved
-// new values. Bytes already held back are matched against the new set.
+// MaxRetired is how many values Update keeps masking after they left the
+// secret set.
+const MaxRetired = 64
+
+// Update sets the current secrets, for when a daemon refresh resolved new
+// values. Values that are no longer current stay masked, because a child
+// that is not restarted (or is still shutting down) keeps printing the
+// value it started with: up to MaxRetired of them, the most recently
+// retired first. Bytes already held back are matched against the new set.
 func (w *Writer) Update(secrets []string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.setSecrets(secrets)
+	var retired []string
+	for _, s := range w.current {
+		if len(s) >= MinLen && !slices.Contains(secrets, s) && !slices.Contains(retired, s) {
+			retired = append(retired, s)
+		}
+	}
+	for _, s := range w.retired {
+		if !slices.Contains(secrets, s) && !slices.Contains(retired, s) {
+			retired = append(retired, s)
+		}
+	}
+	if len(retired) > MaxRetired {
+		retired = retired[:MaxRetired]
+	}
+	w.current, w.retired = slices.Clone(secrets), retired
+	w.setSecrets()
 }
 
-func (w *Writer) setSecrets(secrets []string) {
+func (w *Writer) setSecrets() {
 	w.secrets = w.secrets[:0]
 	w.first = [256]bool{}
 	seen := map[string]bool{}
-	for _, s := range secrets {
+	for _, s := range slices.Concat(w.current, w.retired) {
 		if len(s) < MinLen || seen[s] {
 			continue
 		}

@@ -3,6 +3,7 @@ package mask
 import (
 	"bytes"
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -114,6 +115,9 @@ func TestHoldsBackOnlyPrefixes(t *testing.T) {
 	}
 }
 
+// TestUpdate: after a rotation the old value stays masked too (a child
+// that was not restarted still prints it), including bytes held back
+// across the Update.
 func TestUpdate(t *testing.T) {
 	var out bytes.Buffer
 	w := NewWriter(&out, []string{"old-secret"}, "***")
@@ -121,8 +125,32 @@ func TestUpdate(t *testing.T) {
 	w.Update([]string{"new-secret"})
 	w.Write([]byte("ret new-secret"))
 	w.Close()
-	if got, want := out.String(), "a *** old-secret ***"; got != want {
+	if got, want := out.String(), "a *** *** ***"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestUpdateRetiredBound: retired values are kept up to MaxRetired, most
+// recently retired first; repeating the same set retires nothing.
+func TestUpdateRetiredBound(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(&out, []string{"first-value", "stable-value"}, "***")
+	for range 3 * MaxRetired {
+		w.Update([]string{"second-value", "stable-value"}) // no-op updates must not evict
+	}
+	w.Write([]byte("first-value second-value stable-value\n"))
+	if got, want := out.String(), "*** *** ***\n"; got != want {
+		t.Fatalf("after repeated updates: got %q, want %q", got, want)
+	}
+	for i := range MaxRetired {
+		w.Update([]string{fmt.Sprintf("rotated-%03d", i), "stable-value"})
+	}
+	// Retired since: second-value and rotated-000..062, MaxRetired in
+	// all; first-value was retired before them and has been dropped.
+	out.Reset()
+	w.Write([]byte("first-value second-value rotated-000 stable-value\n"))
+	if got, want := out.String(), "first-value *** *** ***\n"; got != want {
+		t.Errorf("after %d rotations: got %q, want %q", MaxRetired, got, want)
 	}
 }
 

@@ -220,7 +220,8 @@ func (c *Child) terminate(ctx context.Context, p *proc) {
 
 // Restart stops the child (SIGTERM, then SIGKILL after the kill timeout or
 // when ctx is done) and starts it again with env. If the new run cannot
-// start, the child counts as exited with the old run's status.
+// start, or StopRestarts or Stop was called meanwhile, the child counts as
+// exited with the old run's status.
 func (c *Child) Restart(ctx context.Context, env []string) error {
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
@@ -240,10 +241,15 @@ func (c *Child) Restart(ctx context.Context, env []string) error {
 	c.mu.Unlock()
 
 	c.terminate(ctx, old)
-	p, err := c.spawn(env)
 
+	// The check and the spawn are one step under mu, so a StopRestarts
+	// followed by a Signal reaches the new run if one was started.
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	p, err := (*proc)(nil), ErrStopped
+	if !c.stopping {
+		p, err = c.spawn(env)
+	}
 	old.replacing = false
 	if err == nil {
 		c.cur = p
@@ -253,13 +259,23 @@ func (c *Child) Restart(ctx context.Context, env []string) error {
 	return err
 }
 
-// Stop terminates the child (SIGTERM, SIGKILL after the kill timeout) and
-// returns its exit code. Calling it again, or after the child exited, just
-// returns the code.
-func (c *Child) Stop() int {
-	c.opMu.Lock()
+// StopRestarts makes every later Restart return ErrStopped, and one in
+// progress end without starting a new run (the child then counts as
+// exited with the old run's status). Call it before sending a
+// terminating signal with Signal.
+func (c *Child) StopRestarts() {
 	c.mu.Lock()
 	c.stopping = true
+	c.mu.Unlock()
+}
+
+// Stop terminates the child (SIGTERM, SIGKILL after the kill timeout) and
+// returns its exit code. Calling it again, or after the child exited, just
+// returns the code. A Restart in progress does not start a new run.
+func (c *Child) Stop() int {
+	c.StopRestarts()
+	c.opMu.Lock()
+	c.mu.Lock()
 	p := c.cur
 	c.mu.Unlock()
 	c.terminate(context.Background(), p)
