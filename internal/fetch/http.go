@@ -42,6 +42,9 @@ type HTTP struct {
 	MaxRetryAfter time.Duration
 
 	Observe Observer
+
+	// bodyLimit overrides MaxBody; tests set it small.
+	bodyLimit int64
 }
 
 // Request is one HTTP request. Body is kept as bytes so that it can be sent
@@ -118,6 +121,10 @@ func (h *HTTP) Do(ctx context.Context, req Request) (*Response, error) {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("%s: %s %s: %w", h.Provider, req.Method, urlPath(req.URL), ctx.Err())
 			}
+			var fe *finalError
+			if errors.As(err, &fe) {
+				return nil, fmt.Errorf("%s: %s %s: %w", h.Provider, req.Method, urlPath(req.URL), fe.err)
+			}
 			lastErr = fmt.Errorf("%s: %s %s: %w", h.Provider, req.Method, urlPath(req.URL), err)
 			continue
 		}
@@ -146,7 +153,7 @@ func (h *HTTP) once(ctx context.Context, req Request) (*Response, error) {
 	}
 	hr, err := http.NewRequestWithContext(ctx, req.Method, req.URL, body)
 	if err != nil {
-		return nil, err
+		return nil, &finalError{err} // the same request would fail the same way
 	}
 	for k, v := range req.Header {
 		hr.Header[k] = v
@@ -164,16 +171,27 @@ func (h *HTTP) once(ctx context.Context, req Request) (*Response, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
+	limit := h.bodyLimit
+	if limit <= 0 {
+		limit = MaxBody
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	h.observe(req.Method, strconv.Itoa(resp.StatusCode), time.Since(start))
 	if err != nil {
 		return nil, fmt.Errorf("reading response body: %w", err)
 	}
-	if len(data) > MaxBody {
-		return nil, fmt.Errorf("response body larger than %d bytes", MaxBody)
+	if int64(len(data)) > limit {
+		// Downloading it again would only hit the same limit.
+		return nil, &finalError{fmt.Errorf("response body larger than %d bytes", limit)}
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
 }
+
+// finalError marks a failure of once that retrying cannot fix.
+type finalError struct{ err error }
+
+func (e *finalError) Error() string { return e.err.Error() }
+func (e *finalError) Unwrap() error { return e.err }
 
 func (h *HTTP) observe(method, status string, d time.Duration) {
 	if h.Observe != nil {
@@ -270,12 +288,18 @@ type Options struct {
 	MaxRetryAfter time.Duration
 }
 
-// NewHTTP returns the retrying transport for one provider.
+// NewHTTP returns the retrying transport for one provider. Its client never
+// follows redirects: Go would re-send Authorization and Cookie on a same-host
+// https→http downgrade, custom auth headers (Passwork-Auth, X-CSRF-Token) to
+// any host, and request bodies on 307/308. A redirect is returned to the
+// provider as a 3xx response instead. o.Client itself is left untouched.
 func (o Options) NewHTTP(provider string) *HTTP {
-	c := o.Client
-	if c == nil {
-		c = &http.Client{Timeout: 30 * time.Second}
+	c := &http.Client{Timeout: 30 * time.Second}
+	if o.Client != nil {
+		cp := *o.Client
+		c = &cp
 	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &HTTP{
 		Client: c, Provider: provider, Observe: o.Observe,
 		MaxAttempts: o.MaxAttempts, BaseDelay: o.BaseDelay, MaxDelay: o.MaxDelay, MaxRetryAfter: o.MaxRetryAfter,

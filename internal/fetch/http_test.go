@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -201,5 +202,83 @@ func TestParseRetryAfter(t *testing.T) {
 		if got := parseRetryAfter(in, now); got != want {
 			t.Errorf("parseRetryAfter(%q) = %v, want %v", in, got, want)
 		}
+	}
+}
+
+func TestHTTPDoesNotFollowRedirects(t *testing.T) {
+	var reached atomic.Int32
+	var leaked atomic.Value
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		leaked.Store(r.Header.Get("Authorization") + r.Header.Get("Passwork-Auth"))
+	}))
+	defer target.Close()
+	for _, code := range []int{301, 302, 303, 307, 308} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, target.URL+"/stolen", code)
+			}))
+			defer origin.Close()
+			// A caller-supplied client with its own redirect policy must be
+			// overridden, and not modified.
+			own := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
+			h := Options{Client: own, BaseDelay: time.Millisecond}.NewHTTP("test")
+			resp, err := h.Do(context.Background(), Request{
+				Method: "POST", URL: origin.URL, Body: []byte("secret-body"),
+				Header: http.Header{"Authorization": {"Bearer canary"}, "Passwork-Auth": {"canary"}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Status != code {
+				t.Errorf("status = %d, want the redirect itself (%d)", resp.Status, code)
+			}
+			if n := reached.Load(); n != 0 {
+				t.Errorf("redirect target received %d requests (headers %q)", n, leaked.Load())
+			}
+			if own.CheckRedirect == nil || own.CheckRedirect(nil, nil) != nil {
+				t.Error("caller's client was modified")
+			}
+		})
+	}
+}
+
+func TestHTTPFinalErrorsAreNotRetried(t *testing.T) {
+	var n atomic.Int32
+	big := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.Write([]byte(strings.Repeat("x", 100)))
+	}))
+	defer big.Close()
+	tests := []struct {
+		name     string
+		req      Request
+		wantErr  string
+		requests int32
+	}{
+		{"oversized body", Request{Method: "GET", URL: big.URL}, "larger than 64 bytes", 1},
+		{"bad method", Request{Method: "GE T", URL: big.URL}, "invalid method", 0},
+		{"bad URL", Request{Method: "GET", URL: "http://127.0.0.1/\x7f"}, "invalid control character", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n.Store(0)
+			// A retry would wait an hour; the deadline turns that into a
+			// failure rather than a hang.
+			h := Options{BaseDelay: time.Hour, MaxDelay: time.Hour}.NewHTTP("test")
+			h.bodyLimit = 64
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, err := h.Do(ctx, tt.req)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("request was retried: %v", err)
+			}
+			if got := n.Load(); got != tt.requests {
+				t.Errorf("%d requests, want %d", got, tt.requests)
+			}
+		})
 	}
 }

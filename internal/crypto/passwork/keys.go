@@ -17,6 +17,14 @@ import (
 	"unicode/utf8"
 )
 
+// Bounds on the server-provided PBKDF2 parameters: a hostile or broken
+// server must not be able to pin the CPU (iterations) or memory (length).
+// Passwork's defaults are far below both (300,000 iterations, 64 bytes).
+const (
+	maxPBKDF2Iterations = 10_000_000
+	maxPBKDF2Bytes      = 1024
+)
+
 // DeriveMasterKey turns a master password into the master key the API and
 // the ciphertexts use: StdBase64(PBKDF2-HMAC-SHA256(password, salt, iter,
 // bytes)), where options is the server's "pbkdf:sha256:<iter>:<bytes>:<salt>".
@@ -27,12 +35,12 @@ func DeriveMasterKey(password, options string) (string, error) {
 		return "", errors.New("passwork: master key options are not in pbkdf:<digest>:<iterations>:<bytes>:<salt> form")
 	}
 	iter, err := strconv.Atoi(parts[2])
-	if err != nil || iter <= 0 {
-		return "", fmt.Errorf("passwork: master key options: bad iteration count %q", parts[2])
+	if err != nil || iter <= 0 || iter > maxPBKDF2Iterations {
+		return "", fmt.Errorf("passwork: master key options: iteration count %q out of range 1..%d", parts[2], maxPBKDF2Iterations)
 	}
 	size, err := strconv.Atoi(parts[3])
-	if err != nil || size <= 0 || size > 1024 {
-		return "", fmt.Errorf("passwork: master key options: bad key size %q", parts[3])
+	if err != nil || size <= 0 || size > maxPBKDF2Bytes {
+		return "", fmt.Errorf("passwork: master key options: key size %q out of range 1..%d bytes", parts[3], maxPBKDF2Bytes)
 	}
 	key, err := pbkdf2.Key(sha256.New, password, []byte(parts[4]), iter, size)
 	if err != nil {

@@ -140,12 +140,31 @@ func TestMasterKey(t *testing.T) {
 	if len(k1) != 44 {
 		t.Errorf("salt with colon: key %q", k1)
 	}
-	for _, bad := range []string{"", "scrypt:sha256:1:64:s", "pbkdf:sha256:x:64:s", "pbkdf:sha256:10:0:s", "pbkdf:sha256:10"} {
-		if _, err := DeriveMasterKey("correct horse", bad); err == nil {
-			t.Errorf("DeriveMasterKey(%q): no error", bad)
-		} else if strings.Contains(err.Error(), "correct horse") {
+	for _, bad := range []struct{ options, wantErr string }{
+		{"", "form"},
+		{"scrypt:sha256:1:64:s", "form"},
+		{"pbkdf:sha256:10", "form"},
+		{"pbkdf:sha256:x:64:s", "iteration count"},
+		{"pbkdf:sha256:0:64:s", "iteration count"},
+		// Server-provided parameters are bounded, like Argon2's in envelope.
+		{"pbkdf:sha256:10000001:64:s", "out of range 1..10000000"},
+		{"pbkdf:sha256:99999999999:64:s", "iteration count"},
+		{"pbkdf:sha256:10:0:s", "key size"},
+		{"pbkdf:sha256:10:1025:s", "out of range 1..1024 bytes"},
+	} {
+		_, err := DeriveMasterKey("correct horse", bad.options)
+		switch {
+		case err == nil:
+			t.Errorf("DeriveMasterKey(%q): no error", bad.options)
+		case !strings.Contains(err.Error(), bad.wantErr):
+			t.Errorf("DeriveMasterKey(%q) = %v, want %q", bad.options, err, bad.wantErr)
+		case strings.Contains(err.Error(), "correct horse"):
 			t.Errorf("error leaks the password: %v", err)
 		}
+	}
+	// The bounds themselves are accepted.
+	if _, err := DeriveMasterKey("p", "pbkdf:sha256:1:1024:s"); err != nil {
+		t.Errorf("1024-byte key: %v", err)
 	}
 }
 

@@ -47,8 +47,10 @@ type listPage struct {
 // maxPages bounds the list loop against a server whose total keeps growing.
 const maxPages = 10000
 
-// list fetches every entry: ceil(total/limit) calls, at least one. A record
-// that shows up on two pages (the list shifted between calls) is kept once.
+// list fetches every entry: ceil(total/limit) calls, at least one. The
+// limit is the one the server reports using, which may be lower than the
+// one asked for. A record that shows up on two pages (the list shifted
+// between calls) is kept once.
 func (c *Client) list(ctx context.Context) ([]record, error) {
 	var out []record
 	seen := map[string]int{}
@@ -69,7 +71,14 @@ func (c *Client) list(ctx context.Context) ([]record, error) {
 			seen[r.ID] = len(out)
 			out = append(out, r)
 		}
-		if len(p.Data) == 0 || page*c.pageSize >= p.Pagination.Total {
+		limit := p.Pagination.Limit
+		if limit <= 0 || limit > c.pageSize {
+			limit = c.pageSize
+		}
+		// Past the last page by the server's own count, and nothing is
+		// missing; a server that caps the limit without saying so is
+		// caught by the second test and ended by an empty page.
+		if len(p.Data) == 0 || page*limit >= p.Pagination.Total && len(out) >= p.Pagination.Total {
 			return out, nil
 		}
 		if page == maxPages {

@@ -687,3 +687,30 @@ func TestSlowServerHonoursContext(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
+
+// A server that caps the page size below the one asked for must not make
+// later entries vanish: paging follows the limit the server reports.
+func TestPaginationServerCapsLimit(t *testing.T) {
+	s := newServer(t, passagenttest.Options{MaxPageLimit: 500})
+	seed(t, s, manyEntries(2500)...)
+	for _, pageSize := range []int{1000, 2000, 500} {
+		t.Run(fmt.Sprint(pageSize), func(t *testing.T) {
+			cfg := s.Config()
+			cfg.PageSize = pageSize
+			s.ResetCounters()
+			refs := []fetch.Ref{ref("entry-0000", "password"), ref("entry-1999", "password"), ref("entry-2499", "password")}
+			res, err := newClient(t, cfg).Resolve(context.Background(), refs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range res {
+				if want := "pw-" + refs[i].Path[len("entry-"):]; r.Err != nil || r.Value != want {
+					t.Errorf("%s = %q, %v; want %q", refs[i], r.Value, r.Err, want)
+				}
+			}
+			if got := s.RequestsTo("/api/passwords"); got != 5 {
+				t.Errorf("list calls = %d, want 5", got)
+			}
+		})
+	}
+}

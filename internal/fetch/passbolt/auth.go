@@ -337,9 +337,10 @@ func (c *Client) loginGPGAuth(ctx context.Context, serverKey *pgp.Key) (authStat
 		return fail("stage 1", errors.New("decrypted user auth token has the wrong format"))
 	}
 
-	// Stage 2.
+	// Stage 2. NoRetry: the token is single-use, so a retry after a lost
+	// reply could only fail.
 	result := map[string]any{"gpg_auth": map[string]string{"keyid": fpr, "user_token_result": string(tok)}}
-	if r, err = c.send(ctx, http.MethodPost, gpgauthLoginPath, result, authState{}, false); err != nil {
+	if r, err = c.send(ctx, http.MethodPost, gpgauthLoginPath, result, authState{}, true); err != nil {
 		return fail("stage 2", err)
 	}
 	if r.status != http.StatusOK || r.header.Get(hdrAuthenticated) != "true" {

@@ -3,6 +3,8 @@ package passwork
 import (
 	"context"
 	"encoding/base64"
+	"errors"
+	"strings"
 
 	pwcrypto "github.com/injector-dev/injector/internal/crypto/passwork"
 )
@@ -57,6 +59,15 @@ type attachmentData struct {
 	Hash          string `json:"hash"`
 }
 
+// aespwPrefix is how every AESpw ciphertext starts: Passwork's base32 of
+// "U2FsdGVkX1", itself the base64 of CryptoJS's "Salted__" header.
+const aespwPrefix = "amt4cwv48xb6pp1h"
+
+// errEncryptedNoKey is a value that looks encrypted in an entry judged to
+// have client-side encryption off. Base64-decoding it could "succeed" and
+// inject garbage, so it is refused.
+var errEncryptedNoKey = errors.New("entry is encrypted but no key is available for it (the server sent no item or vault key)")
+
 // open decrypts one value under key, or base64-decodes it when the entry is
 // stored with encryption off.
 func open(v, key string, plain bool) (string, error) {
@@ -64,6 +75,9 @@ func open(v, key string, plain bool) (string, error) {
 		return "", nil
 	}
 	if plain {
+		if strings.HasPrefix(strings.ToLower(v), aespwPrefix) {
+			return "", errEncryptedNoKey
+		}
 		b, err := base64.StdEncoding.DecodeString(v)
 		if err != nil {
 			return "", pwcrypto.ErrDecrypt

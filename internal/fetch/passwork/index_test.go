@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
+	pwcrypto "github.com/injector-dev/injector/internal/crypto/passwork"
 	"github.com/injector-dev/injector/internal/fetch"
 )
 
@@ -159,4 +161,36 @@ func availableSuffix(nearby []string) string {
 		return ""
 	}
 	return "; available: " + fetch.QuoteList(nearby, 10)
+}
+
+// open must not base64-decode ciphertext in an entry wrongly judged to have
+// client-side encryption off: AESpw base32 text can be valid base64.
+func TestOpenRefusesCiphertextAsPlain(t *testing.T) {
+	ct, err := pwcrypto.Encrypt("CANARY-secret", "item-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		v       string
+		plain   bool
+		want    string
+		wantErr error
+	}{
+		{"plain base64", base64.StdEncoding.EncodeToString([]byte("hello")), true, "hello", nil},
+		{"empty", "", true, "", nil},
+		{"ciphertext judged plain", ct, true, "", errEncryptedNoKey},
+		{"ciphertext upper-case", strings.ToUpper(ct), true, "", errEncryptedNoKey},
+		// The prefix alone is valid base64 and decodes "successfully".
+		{"prefix only", aespwPrefix, true, "", errEncryptedNoKey},
+		{"ciphertext with key", ct, false, "CANARY-secret", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := open(tt.v, "item-key", tt.plain)
+			if got != tt.want || !errors.Is(err, tt.wantErr) {
+				t.Errorf("open = %q, %v; want %q, %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
 }

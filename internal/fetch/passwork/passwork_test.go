@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -612,4 +613,168 @@ func BenchmarkResolve100(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(s.Requests())/float64(b.N), "requests/op")
+}
+
+// A failed refresh-access-token may only fall back to /sessions/refresh
+// when the endpoint does not exist: the full rotation invalidates the pair
+// for every other process sharing it.
+func TestRefreshAccessTokenFailureKeepsPair(t *testing.T) {
+	ctx := context.Background()
+	refs := []fetch.Ref{ref("Prod/DB/postgres", "password")}
+	tests := []struct {
+		name         string
+		fault        passworktest.Fault
+		wantFallback bool
+	}{
+		{"503", passworktest.Fault{Status: 503}, false},
+		{"429", passworktest.Fault{Status: 429, RetryAfter: "0"}, false},
+		{"500", passworktest.Fault{Status: 500}, false},
+		{"invalid token", passworktest.Fault{Status: 401, Body: `{"errors":[{"code":"invalidToken","message":"Invalid access token"}]}`}, false},
+		{"404", passworktest.Fault{Status: 404}, true},
+		{"405", passworktest.Fault{Status: 405}, true},
+		{"unsupported session", passworktest.Fault{Status: 400, Body: `{"errors":[{"code":"sessionTypeNotSupported","message":"Not supported for this session"}]}`}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newServer(t)
+			c := newClient(t, s.Config())
+			if _, err := c.Resolve(ctx, refs); err != nil {
+				t.Fatal(err)
+			}
+			s.ExpireAccessTokens()
+			tt.fault.Path = "/sessions/refresh-access-token"
+			s.AddFault(tt.fault)
+			res, err := c.Resolve(ctx, refs)
+			full := s.RequestsTo("/sessions/refresh") - s.RequestsTo("/sessions/refresh-access-token")
+			if tt.wantFallback {
+				if err != nil || res[0].Value != canary+"-pg" {
+					t.Fatalf("fallback: %v %v", err, res)
+				}
+				if full != 1 {
+					t.Errorf("full refresh called %d times, want 1", full)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Resolve succeeded despite the refresh failure")
+			}
+			if full != 0 {
+				t.Errorf("full refresh called %d times after a transient failure", full)
+			}
+			// Once the server recovers, the same client refreshes and resolves.
+			s.ClearFaults()
+			if res, err := c.Resolve(ctx, refs); err != nil || res[0].Value != canary+"-pg" {
+				t.Errorf("after recovery: %v %v", err, res)
+			}
+		})
+	}
+	t.Run("WithoutRefreshAccessToken falls back", func(t *testing.T) {
+		s := newServer(t, passworktest.WithoutRefreshAccessToken())
+		c := newClient(t, s.Config())
+		s.ExpireAccessTokens()
+		if res, err := c.Resolve(ctx, refs); err != nil || res[0].Value != canary+"-pg" {
+			t.Fatalf("%v %v", err, res)
+		}
+		if n := s.RequestsTo("/sessions/refresh") - s.RequestsTo("/sessions/refresh-access-token"); n != 1 {
+			t.Errorf("full refresh called %d times, want 1", n)
+		}
+	})
+}
+
+// The v4 API key travels in the login URL, path-escaped; no error may show
+// it in either form, whatever characters it has.
+func TestV4APIKeyNeverInErrors(t *testing.T) {
+	const key = "k3y/with space%and?query#" + canary
+	s := newServer(t)
+	closed := newServer(t)
+	closed.Close()
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name       string
+		url        string
+		ctx        context.Context
+		fault      *passworktest.Fault
+		wantStatus int // a *fetch.StatusError with this status, if nonzero
+		wantIs     error
+	}{
+		{"503", s.URL, context.Background(), &passworktest.Fault{Path: "/auth/login", Status: 503}, 503, nil},
+		{"429 with long Retry-After", s.URL, context.Background(), &passworktest.Fault{Path: "/auth/login", Status: 429, RetryAfter: "3600"}, 429, nil},
+		{"rejected key", s.URL, context.Background(), nil, 0, nil},
+		{"transport error", closed.URL, context.Background(), nil, 0, nil},
+		{"canceled", s.URL, canceled, nil, 0, context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s.ClearFaults()
+			s.ResetCounters()
+			if tt.fault != nil {
+				s.AddFault(*tt.fault)
+			}
+			cfg := s.ConfigV4()
+			cfg.URL, cfg.APIKey = tt.url+"/api/v4", key
+			_, err := newClient(t, cfg).Resolve(tt.ctx, []fetch.Ref{ref("Prod/web", "password")})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, form := range []string{key, url.PathEscape(key), url.QueryEscape(key), canary} {
+				if strings.Contains(err.Error(), form) {
+					t.Errorf("error shows the API key as %q: %v", form, err)
+				}
+			}
+			var se *fetch.StatusError
+			if tt.wantStatus != 0 && (!errors.As(err, &se) || se.Status != tt.wantStatus) {
+				t.Errorf("want a *fetch.StatusError %d, got %T %v", tt.wantStatus, err, err)
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("errors.Is(%v, %v) = false", err, tt.wantIs)
+			}
+			// A login creates a session; it is never retried.
+			if tt.fault != nil && s.RequestsTo("/auth/login") != 1 {
+				t.Errorf("login sent %d times, want 1", s.RequestsTo("/auth/login"))
+			}
+		})
+	}
+}
+
+// Entries made without a per-item key are encrypted under the vault key
+// itself; both APIs must use it rather than treating them as unencrypted.
+func TestEntriesWithoutItemKey(t *testing.T) {
+	s := newServer(t, passworktest.WithoutItemKeys())
+	refs := []fetch.Ref{
+		ref("Prod/DB/postgres", "password"), ref("Prod/DB/postgres", "API Key"),
+		ref("Prod/DB/postgres", "attachment:cert.pem"), ref("Org/shared", "password"), ref("Plain/Team/svc", "token"),
+	}
+	want := []string{canary + "-pg", canary + "-api", string(certBytes), canary + "-org", canary + "-tok"}
+	for name, cfg := range map[string]passwork.Config{"v7": s.Config(), "v4": s.ConfigV4()} {
+		t.Run(name, func(t *testing.T) {
+			res, err := newClient(t, cfg).Resolve(context.Background(), refs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range res {
+				if r.Err != nil || r.Value != want[i] {
+					t.Errorf("%s: got %q, %v", refs[i], r.Value, r.Err)
+				}
+			}
+		})
+	}
+}
+
+// v4 vaults may carry both passwordCrypted and vaultPasswordCrypted; the
+// official connectors use passwordCrypted when present.
+func TestV4VaultPasswordFieldOrder(t *testing.T) {
+	for _, opts := range [][]passworktest.Option{nil, {passworktest.WithLegacyVaultPasswordField()}} {
+		s := newServer(t, opts...)
+		refs := []fetch.Ref{ref("Prod/DB/postgres", "password"), ref("Org/shared", "password"), ref("Plain/Team/svc", "password")}
+		res, err := newClient(t, s.ConfigV4()).Resolve(context.Background(), refs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []string{canary + "-pg", canary + "-org", canary + "-plain"} {
+			if res[i].Err != nil || res[i].Value != want {
+				t.Errorf("legacy field %v: %s = %q, %v", opts != nil, refs[i], res[i].Value, res[i].Err)
+			}
+		}
+	}
 }

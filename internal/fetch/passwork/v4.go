@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -110,10 +111,11 @@ func (b *v4) auth(ctx context.Context) error {
 }
 
 // login trades the API key for a session. The key is part of the URL, so
-// errors are rebuilt without it.
+// errors are rebuilt without it. NoRetry: a login creates a session, and a
+// retry after a lost reply would create another.
 func (b *v4) login(ctx context.Context) error {
 	body, _ := json.Marshal(map[string]bool{"useMasterPassword": b.cfg.MasterKey != "" || b.cfg.MasterPassword != ""})
-	req := fetch.Request{Method: http.MethodPost, URL: b.base + "/auth/login/" + url.PathEscape(b.cfg.APIKey), Body: body,
+	req := fetch.Request{Method: http.MethodPost, NoRetry: true, URL: b.base + "/auth/login/" + url.PathEscape(b.cfg.APIKey), Body: body,
 		Header: http.Header{"Content-Type": {"application/json"}}}
 	var out struct {
 		Token        string `json:"token"`
@@ -347,9 +349,11 @@ func (b *v4) itemKey(ctx context.Context, e *entry) (string, bool, error) {
 		}
 		v = b.vaultByID[e.vaultID]
 	}
-	crypted := v.VaultPasswordCrypted
+	// passwordCrypted first, as js-connector and passwork-python's
+	// get_vault_password do ("backward capability parameter").
+	crypted := v.PasswordCrypted
 	if crypted == nil || *crypted == "" {
-		crypted = v.PasswordCrypted
+		crypted = v.VaultPasswordCrypted
 	}
 	if crypted == nil || *crypted == "" {
 		if e.keyEnc != nil && *e.keyEnc != "" {
@@ -412,17 +416,46 @@ func (b *v4) attachmentHash(data []byte) string {
 	return pwcrypto.AttachmentHash(data)
 }
 
-// redact removes credentials that travel in v4 URLs from an error message.
+// redact removes credentials that travel in v4 URLs from an error message,
+// in every form they take there: raw, and escaped as a path segment (which
+// is what fetch errors show) or a query value. A *fetch.StatusError keeps
+// its type, with the credential cut from its Path; any other error becomes
+// a plain message that still answers errors.Is (context.Canceled…).
 func redact(err error, secrets ...string) error {
-	msg := err.Error()
-	changed := false
+	var forms []string
 	for _, s := range secrets {
-		if s != "" && strings.Contains(msg, s) {
-			msg, changed = strings.ReplaceAll(msg, s, "…"), true
+		if s == "" {
+			continue
 		}
+		forms = append(forms, s, url.PathEscape(s), url.QueryEscape(s), (&url.URL{Path: s}).EscapedPath())
 	}
-	if !changed {
-		return err
+	// Longest first, so a form is never half-replaced by a shorter one.
+	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	clean := func(msg string) string {
+		for _, f := range forms {
+			msg = strings.ReplaceAll(msg, f, "…")
+		}
+		return msg
 	}
-	return errors.New(msg)
+	if se, ok := err.(*fetch.StatusError); ok {
+		cp := *se
+		cp.Path, cp.Message = clean(cp.Path), clean(cp.Message)
+		return &cp
+	}
+	msg := err.Error()
+	if cleaned := clean(msg); cleaned != msg {
+		return &redactedError{msg: cleaned, cause: err}
+	}
+	return err
 }
+
+// redactedError is an error whose text had a credential cut out. It does
+// not unwrap (the cause's text still holds the credential) but lets
+// errors.Is see through it.
+type redactedError struct {
+	msg   string
+	cause error
+}
+
+func (e *redactedError) Error() string        { return e.msg }
+func (e *redactedError) Is(target error) bool { return errors.Is(e.cause, target) }

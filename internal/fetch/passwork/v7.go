@@ -203,15 +203,19 @@ func (b *v7) rotate(ctx context.Context) error {
 	}
 	if !b.noAccessRotate {
 		err := b.post(ctx, "/api/v1/sessions/refresh-access-token", false, map[string]string{"accessToken": b.access}, &out)
-		var ae *apiError
 		switch {
 		case err == nil && out.AccessToken != "":
 			b.access = out.AccessToken
 			return b.saveTokens()
-		case errors.As(err, &ae) && (ae.status == http.StatusNotFound || ae.status == http.StatusMethodNotAllowed):
+		case err == nil:
+			return errors.New("passwork: refresh access token: response lacks the new access token")
+		case endpointMissing(err):
 			b.noAccessRotate = true
-		case err != nil:
-			// Not an API session, or the endpoint refused: try the full rotation.
+		default:
+			// A transient failure (transport, 5xx, 429) must not trigger the
+			// full rotation: it would invalidate the pair for every other
+			// replica sharing it.
+			return fmt.Errorf("passwork: refresh access token: %w", err)
 		}
 	}
 	if err := b.post(ctx, "/api/v1/sessions/refresh", true, map[string]string{"refreshToken": b.refresh}, &out); err != nil {
@@ -222,6 +226,26 @@ func (b *v7) rotate(ctx context.Context) error {
 	}
 	b.access, b.refresh = out.AccessToken, out.RefreshToken
 	return b.saveTokens()
+}
+
+// endpointMissing reports whether err says the server has no
+// refresh-access-token endpoint (before 7.6) or does not offer it for this
+// session, the only cases where the full rotation is the right fallback.
+func endpointMissing(err error) bool {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	if ae.status == http.StatusNotFound || ae.status == http.StatusMethodNotAllowed {
+		return true
+	}
+	text := strings.ToLower(ae.code + " " + ae.msg)
+	for _, s := range []string{"notfound", "not found", "unsupported", "not supported", "notsupported"} {
+		if strings.Contains(text, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // post sends a session request once: a refresh consumes the old token, so
@@ -382,9 +406,15 @@ func (b *v7) get(ctx context.Context, ids []string) (map[string]*entry, map[stri
 }
 
 // itemKey unwraps vault key (RSA, cached) then item key (AESpw). An entry
-// without keys is stored with client-side encryption off.
+// without a vault key is stored with client-side encryption off; one with a
+// vault key but no item key is encrypted under the vault key itself (as v4
+// does when cryptedKey is empty).
 func (b *v7) itemKey(ctx context.Context, e *entry) (string, bool, error) {
-	if e.keyEnc == nil || *e.keyEnc == "" || e.vaultKeyEnc == nil || *e.vaultKeyEnc == "" {
+	hasItemKey := e.keyEnc != nil && *e.keyEnc != ""
+	if e.vaultKeyEnc == nil || *e.vaultKeyEnc == "" {
+		if hasItemKey {
+			return "", false, errors.New("entry has an encrypted item key but the server sent no vault key")
+		}
 		return "", true, nil
 	}
 	if b.masterKey == "" {
@@ -401,6 +431,9 @@ func (b *v7) itemKey(ctx context.Context, e *entry) (string, bool, error) {
 			return "", false, fmt.Errorf("unwrap vault key: %w", err)
 		}
 		b.vaultKeys[ck] = vk
+	}
+	if !hasItemKey {
+		return vk, false, nil
 	}
 	ik, err := pwcrypto.Decrypt(*e.keyEnc, vk)
 	if err != nil {

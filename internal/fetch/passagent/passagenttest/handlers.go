@@ -108,6 +108,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if s.maxLimit > 0 {
+		limit = min(limit, s.maxLimit)
+	}
 	s.mu.Lock()
 	if ok, wait := s.crud.allow(time.Now()); !ok {
 		s.mu.Unlock()

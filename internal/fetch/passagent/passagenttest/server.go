@@ -40,6 +40,10 @@ type Options struct {
 	CRUDWindow time.Duration
 	// RevealLimit is the reveal limit per 60s (default 20).
 	RevealLimit int
+	// MaxPageLimit, when positive, silently clamps the list's limit to it
+	// (reporting the clamped value in pagination.limit), like a server
+	// with a lower cap than the documented 2000.
+	MaxPageLimit int
 }
 
 // Server is a running emulator. Its methods are safe for concurrent use.
@@ -49,6 +53,7 @@ type Server struct {
 
 	// Fixed at start.
 	token    string
+	maxLimit int
 	kdf      envelope.KDFParams
 	salt     []byte
 	vaultKey []byte
@@ -133,7 +138,7 @@ func New(opt Options) (*Server, error) {
 		opt.RevealLimit = 20
 	}
 	s := &Server{
-		token: "pa-emulator-" + randHex(16), kdf: opt.KDF, salt: randBytes(16),
+		token: "pa-emulator-" + randHex(16), kdf: opt.KDF, salt: randBytes(16), maxLimit: opt.MaxPageLimit,
 		csrf: map[string]bool{}, perPath: map[string]int{},
 		crud:   newLimiter(opt.CRUDLimit, opt.CRUDWindow),
 		reveal: newLimiter(opt.RevealLimit, 60*time.Second),

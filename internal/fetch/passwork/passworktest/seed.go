@@ -51,6 +51,9 @@ func (s *Server) seedOne(e fetchtest.Entry) error {
 
 	// enc encrypts one value under the item key, or base64s it with CSE off.
 	itemKey := randomString(100)
+	if !plain && s.opts.noItemKeys {
+		itemKey = s.seeder.vaultKeys[v.ID]
+	}
 	enc := func(x string) (string, error) {
 		if plain {
 			return base64.StdEncoding.EncodeToString([]byte(x)), nil
@@ -70,7 +73,7 @@ func (s *Server) seedOne(e fetchtest.Entry) error {
 			it.Tags = append(it.Tags, t)
 		}
 	}
-	if !plain {
+	if !plain && !s.opts.noItemKeys {
 		k, err := pwcrypto.Encrypt(itemKey, s.seeder.vaultKeys[v.ID])
 		if err != nil {
 			return err
@@ -177,6 +180,13 @@ func (s *Server) vaultNamed(name string) (*vault, error) {
 			return nil, err
 		}
 		v.PasswordCrypted = &pc
+		if s.opts.legacyVaultPwd {
+			stale, err := pwcrypto.Encrypt(randomString(100), pass)
+			if err != nil {
+				return nil, err
+			}
+			v.StalePassword = &stale
+		}
 	}
 	s.vaults = append(s.vaults, v)
 	return v, nil

@@ -40,6 +40,8 @@ type options struct {
 	domainVaults   map[string]bool
 	legacySupport  bool
 	noAccessRotate bool
+	noItemKeys     bool
+	legacyVaultPwd bool
 	maxBatch       int
 	noHashCheck    bool
 	alwaysBase64   bool
@@ -86,6 +88,18 @@ func WithLegacySupport() Option { return func(o *options) { o.legacySupport = tr
 // WithoutRefreshAccessToken emulates a server older than 7.6 that lacks
 // /sessions/refresh-access-token (404), leaving only /sessions/refresh.
 func WithoutRefreshAccessToken() Option { return func(o *options) { o.noAccessRotate = true } }
+
+// WithoutItemKeys stores entries encrypted directly under their vault key,
+// with no per-item key (keyEncrypted / cryptedKey empty), as entries made
+// by older clients are.
+func WithoutItemKeys() Option { return func(o *options) { o.noItemKeys = true } }
+
+// WithLegacyVaultPasswordField makes v4 vault objects carry the vault
+// password in the legacy passwordCrypted field, with vaultPasswordCrypted
+// holding a stale one (a different vault password under the same key).
+// The official connectors prefer passwordCrypted, so a client that does
+// too still decrypts every entry.
+func WithLegacyVaultPasswordField() Option { return func(o *options) { o.legacyVaultPwd = true } }
 
 // WithoutMasterKeyHashCheck makes the server accept any master key hash, so
 // a wrong master key is only detected when the client decrypts its keys.
@@ -168,6 +182,7 @@ type vault struct {
 	Name               string
 	MasterKeyEncrypted *string // v7: RSA-wrapped vault key; nil with CSE off
 	PasswordCrypted    *string // v4: AESpw(vault key, master key or domain master)
+	StalePassword      *string // v4, WithLegacyVaultPasswordField: AESpw(another key, same passphrase)
 	Scope              string  // v4: "domain" for organisation vaults
 	DomainMaster       *string // v4: AESpw(domain master, master key)
 }

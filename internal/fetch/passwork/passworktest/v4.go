@@ -141,10 +141,14 @@ func (s *Server) searchV4(w http.ResponseWriter, r *http.Request) {
 }
 
 func vaultJSONv4(v *vault) map[string]any {
-	return map[string]any{
+	m := map[string]any{
 		"id": v.ID, "name": v.Name, "access": "read", "scope": v.Scope,
 		"vaultPasswordCrypted": v.PasswordCrypted, "domainMaster": v.DomainMaster,
 	}
+	if v.StalePassword != nil {
+		m["passwordCrypted"], m["vaultPasswordCrypted"] = v.PasswordCrypted, v.StalePassword
+	}
+	return m
 }
 
 // passwordJSONv4 renders a password; search results (full=false) leave out

@@ -210,10 +210,7 @@ func (s *Server) itemJSONv7(it *item) map[string]any {
 	}
 	customs := []custom{}
 	customs = append(customs, it.Customs...)
-	var vmk *string
-	if it.KeyEncrypted != nil {
-		vmk = s.vaultByID(it.VaultID).MasterKeyEncrypted
-	}
+	vmk := s.vaultByID(it.VaultID).MasterKeyEncrypted // nil with CSE off
 	return map[string]any{
 		"id": it.ID, "vaultId": it.VaultID, "folderId": nullable(it.FolderID), "name": it.Name,
 		"login": it.Login, "url": it.URL, "urls": it.URLs, "description": it.Descr, "tags": it.Tags,
