@@ -165,7 +165,7 @@ func status(t *testing.T, url string) int {
 
 func updatePassword(t *testing.T, srv *passworktest.Server, path, pw string) {
 	t.Helper()
-	if err := srv.Update(fetchtest.Entry{Path: path, Fields: map[string]string{"password": pw, "login": "app"}, Custom: map[string]string{"port": "5432"}}); err != nil {
+	if err := srv.Update(fetchtest.Entry{Path: path, Fields: map[string]string{"password": pw, "login": "app"}, Custom: map[string]string{"port": "tcp/5432"}}); err != nil {
 		t.Fatal(err)
 	}
 }

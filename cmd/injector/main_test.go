@@ -32,7 +32,7 @@ func passworkEnv(t *testing.T) (*passworktest.Server, []string) {
 	srv := passworktest.NewServer()
 	t.Cleanup(srv.Close)
 	err := srv.Seed([]fetchtest.Entry{
-		{Path: "prod/db/postgres", Fields: map[string]string{"password": "pg-" + canary, "login": "app"}, Custom: map[string]string{"port": "5432"}},
+		{Path: "prod/db/postgres", Fields: map[string]string{"password": "pg-" + canary, "login": "app"}, Custom: map[string]string{"port": "tcp/5432"}},
 		{Path: "prod/api/stripe", Fields: map[string]string{"password": "sk-" + canary}},
 		{Path: "staging/db/postgres", Fields: map[string]string{"password": "staging-pw"}},
 	})
@@ -85,7 +85,7 @@ func TestRenderWritesFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(b) != "user=app port=5432" {
+	if string(b) != "user=app port=tcp/5432" {
 		t.Errorf("rendered %q", b)
 	}
 	st, _ := os.Stat(dst)
@@ -151,7 +151,7 @@ func TestRunPassesSecretsAndExitCode(t *testing.T) {
 	if code != 7 {
 		t.Fatalf("exit %d, want the child's 7; stderr: %s", code, stderr)
 	}
-	want := "user=app port=5432 stripe=29 plain=kept token=unset\n"
+	want := "user=app port=tcp/5432 stripe=29 plain=kept token=unset\n"
 	if stdout != want {
 		t.Errorf("child saw %q, want %q", stdout, want)
 	}
