@@ -778,3 +778,33 @@ func TestV4VaultPasswordFieldOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchWithoutPaths: if a server's search summaries lack "path", an
+// entry inside a folder must not be taken for a vault-root entry of the
+// same name; it is not found by path, and still resolves by id.
+func TestSearchWithoutPaths(t *testing.T) {
+	s := passworktest.NewServer(passworktest.WithoutSearchPaths())
+	t.Cleanup(s.Close)
+	if err := s.Seed([]fetchtest.Entry{
+		{Path: "Prod/DB/postgres", Fields: map[string]string{"password": "in-folder"}},
+		{Path: "Prod/web", Fields: map[string]string{"password": "at-root"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, s.Config())
+	res, err := c.Resolve(context.Background(), []fetch.Ref{
+		ref("Prod/postgres", "password"),
+		ref("Prod/DB/postgres", "password"),
+		ref("Prod/web", "password"),
+		ref("id:"+s.ItemIDs("Prod/DB/postgres")[0], "password"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(res[0].Err, fetch.ErrNotFound) || !errors.Is(res[1].Err, fetch.ErrNotFound) {
+		t.Errorf("folder entry matched without a path: %+v / %+v", res[0], res[1])
+	}
+	if res[2].Value != "at-root" || res[3].Value != "in-folder" {
+		t.Errorf("root entry %+v, by id %+v", res[2], res[3])
+	}
+}

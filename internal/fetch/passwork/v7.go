@@ -297,10 +297,11 @@ func (b *v7) list(ctx context.Context, vaultIDs []string) ([]summary, error) {
 	q := url.Values{"query": {""}, "vaultIds[]": vaultIDs}
 	var out struct {
 		Items []struct {
-			ID      string     `json:"id"`
-			Name    string     `json:"name"`
-			VaultID string     `json:"vaultId"`
-			Path    []pathElem `json:"path"`
+			ID       string     `json:"id"`
+			Name     string     `json:"name"`
+			VaultID  string     `json:"vaultId"`
+			FolderID *string    `json:"folderId"`
+			Path     []pathElem `json:"path"`
 		} `json:"items"`
 	}
 	if err := b.call(ctx, http.MethodGet, "/api/v1/items/search", q, nil, &out); err != nil {
@@ -308,6 +309,12 @@ func (b *v7) list(ctx context.Context, vaultIDs []string) ([]summary, error) {
 	}
 	sums := make([]summary, 0, len(out.Items))
 	for _, it := range out.Items {
+		if len(it.Path) == 0 && it.FolderID != nil && *it.FolderID != "" {
+			// In a folder, but the server did not say which path: taking
+			// it for a vault-root entry could resolve the wrong secret.
+			// It stays reachable by "id:" (docs/passwork.md, assumption 2).
+			continue
+		}
 		sums = append(sums, summary{id: it.ID, vaultID: it.VaultID, name: it.Name, folders: folderNames(it.Path)})
 	}
 	return sums, nil

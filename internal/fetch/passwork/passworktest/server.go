@@ -35,6 +35,7 @@ type options struct {
 	iterations     int
 	masterPassword string
 	rsaBits        int
+	noSearchPaths  bool
 	oaep           bool
 	plainVaults    map[string]bool
 	domainVaults   map[string]bool
@@ -108,6 +109,11 @@ func WithoutMasterKeyHashCheck() Option { return func(o *options) { o.noHashChec
 // WithAlwaysBase64 ignores X-Response-Format: raw and always answers in the
 // base64 envelope, like a server (or proxy) that drops the header.
 func WithAlwaysBase64() Option { return func(o *options) { o.alwaysBase64 = true } }
+
+// WithoutSearchPaths leaves "path" out of search results, like a server
+// whose summaries lack it (the protocol notes only have third-party
+// evidence that they carry it).
+func WithoutSearchPaths() Option { return func(o *options) { o.noSearchPaths = true } }
 
 // WithMaxBatch sets how many sub-requests /api/v1/batch accepts (default 100).
 func WithMaxBatch(n int) Option { return func(o *options) { o.maxBatch = n } }

@@ -102,10 +102,14 @@ func (s *Server) searchV7(w http.ResponseWriter, r *http.Request) {
 		if query != "" && !strings.Contains(strings.ToLower(it.Name), query) {
 			continue
 		}
-		out = append(out, map[string]any{
+		sum := map[string]any{
 			"id": it.ID, "name": it.Name, "vaultId": it.VaultID, "folderId": nullable(it.FolderID),
 			"login": it.Login, "url": it.URL, "tags": it.Tags, "path": s.pathJSON(it),
-		})
+		}
+		if s.opts.noSearchPaths {
+			delete(sum, "path")
+		}
+		out = append(out, sum)
 	}
 	writeV7(w, r, http.StatusOK, map[string]any{"items": out})
 }
