@@ -51,6 +51,10 @@ type settings struct {
 	RetryBaseDelay time.Duration `env:"INJECTOR_RETRY_BASE_DELAY" envDefault:"200ms"`
 
 	Providers providerConfig
+
+	// fromEnv is set when the settings came from the environment, so
+	// they can be read again (credential rotation in daemon mode).
+	fromEnv bool
 }
 
 // fetchOptions builds the transport every provider uses: the timeout, extra
@@ -101,7 +105,7 @@ func newFlagSet(name string, s *settings, o *options, stderr io.Writer, withTemp
 }
 
 func loadSettings() (*settings, error) {
-	s := &settings{}
+	s := &settings{fromEnv: true}
 	if err := loadConfig(s, os.Environ()); err != nil {
 		return nil, usageErr(err)
 	}
@@ -170,7 +174,11 @@ func parsePipeline(s *settings, o *options, opt fetch.Options, inheritEnv bool) 
 	if err != nil {
 		return nil, nil, err
 	}
-	p := &pipeline{engine: &template.Engine{Providers: newProviders(&s.Providers, opt)}}
+	var reload func() (*providerConfig, error)
+	if s.fromEnv {
+		reload = reloadProviders
+	}
+	p := &pipeline{engine: &template.Engine{Providers: newProviders(&s.Providers, opt, reload)}}
 	if o.owner != "" {
 		if p.owner, err = parseOwner(o.owner); err != nil {
 			return nil, nil, usageErr(err)
@@ -446,7 +454,7 @@ func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	r, ok := newProviders(&s.Providers, opt)[provider]
+	r, ok := newProviders(&s.Providers, opt, nil)[provider]
 	if !ok {
 		return usageErr(fmt.Errorf("get: unknown provider %q (have %v)", provider, template.Providers))
 	}

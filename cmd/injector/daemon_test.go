@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/injector-dev/injector/internal/fetch/fetchtest"
+	"github.com/injector-dev/injector/internal/fetch/passagent/passagenttest"
 	"github.com/injector-dev/injector/internal/fetch/passwork/passworktest"
 	"github.com/injector-dev/injector/internal/testutil"
 )
@@ -341,5 +342,37 @@ func TestOneShotRunListenReportsReady(t *testing.T) {
 	os.WriteFile(stop, nil, 0o600)
 	if code := p.wait(t); code != 0 {
 		t.Errorf("exit %d", code)
+	}
+}
+
+// TestDaemonRereadsRotatedCredentialFile: a credential given as NAME_FILE
+// is read again each refresh, so a rotated Kubernetes Secret takes effect
+// without restarting the sidecar.
+func TestDaemonRereadsRotatedCredentialFile(t *testing.T) {
+	srv, err := passagenttest.New(passagenttest.Options{KDF: passagenttest.FastKDF(), CRUDLimit: -1, RevealLimit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	if err := srv.Seed([]fetchtest.Entry{{Path: "db", Fields: map[string]string{"password": "pw-" + canary}}}); err != nil {
+		t.Fatal(err)
+	}
+	c := srv.Config()
+	dir := t.TempDir()
+	tokenFile := writeFile(t, filepath.Join(dir, "token"), "expired-token")
+	src := writeFile(t, filepath.Join(dir, "a.tpl"), `<< passagent "db" >>`)
+	dst := filepath.Join(dir, "a")
+	p := startInjector(t, []string{"PASSAGENT_URL=" + c.URL, "PASSAGENT_TOKEN_FILE=" + tokenFile, "PASSAGENT_MASTER_PASSWORD=" + c.MasterPassword},
+		"render", "--interval", "50ms", "--wait-for-secrets", "1m", "-t", src+":"+dst)
+	eventually(t, "a failed first refresh", func() bool { return strings.Contains(p.stderr.String(), "token expired or invalid") })
+	// The Secret is rotated: the file now holds a valid token.
+	writeFile(t, tokenFile, c.Token+"\n")
+	eventually(t, "the render with the new token", fileIs(dst, "pw-"+canary))
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	if strings.Contains(p.stderr.String(), c.Token) || strings.Contains(p.stderr.String(), canary) {
+		t.Error("log leaks the token or a secret")
 	}
 }

@@ -88,7 +88,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 
 	// Render every example template into the work directory.
-	p := &pipeline{engine: &template.Engine{Providers: newProviders(cfg, fetch.Options{})}}
+	p := &pipeline{engine: &template.Engine{Providers: newProviders(cfg, fetch.Options{}, nil)}}
 	names, _ := fs.Glob(files, "templates/*.tpl")
 	sort.Strings(names)
 	for _, name := range names {
