@@ -111,25 +111,19 @@ func Open(vaultKey []byte, wrappedItemKey, encryptedData string) ([]byte, error)
 // Seal encrypts a payload the way the official client creates a V3 record:
 // a fresh random item key, wrapped with AES-256-GCM under the vault key.
 func Seal(vaultKey, payload []byte) (wrappedItemKey, encryptedData string, err error) {
-	itemKey := make([]byte, KeySize)
-	rand.Read(itemKey)
-	w, err := sealGCM(vaultKey, itemKey)
-	if err != nil {
-		return "", "", err
-	}
-	d, err := Encrypt(itemKey, payload)
-	if err != nil {
-		return "", "", err
-	}
-	return EncodeBase64(w), d, nil
+	return seal(vaultKey, payload, sealGCM)
 }
 
 // SealKW is Seal with the item key wrapped by AES-KW (the tolerated 40-byte
 // form), for emulators that exercise that path.
 func SealKW(vaultKey, payload []byte) (wrappedItemKey, encryptedData string, err error) {
+	return seal(vaultKey, payload, KeyWrap)
+}
+
+func seal(vaultKey, payload []byte, wrap func(key, itemKey []byte) ([]byte, error)) (string, string, error) {
 	itemKey := make([]byte, KeySize)
 	rand.Read(itemKey)
-	w, err := KeyWrap(vaultKey, itemKey)
+	w, err := wrap(vaultKey, itemKey)
 	if err != nil {
 		return "", "", err
 	}
