@@ -682,3 +682,21 @@ func TestNoSecretInErrors(t *testing.T) {
 		t.Errorf("only %d errors produced; the failure cases did not all fail", n)
 	}
 }
+
+// TestIDFetchedOncePerRun: several fields of one resource referenced by
+// id cost one resource request, not one per field.
+func TestIDFetchedOncePerRun(t *testing.T) {
+	s := newServer(t)
+	id := add(t, s, passbolttest.Resource{Path: "infra/db", Username: "app", Password: "pw-db-secret"})
+	c := newClient(t, s.Config())
+	res, err := c.Resolve(context.Background(), []fetch.Ref{ref("id:"+id, "password"), ref("id:"+id, "username"), ref("id:"+id, "name")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Value != "pw-db-secret" || res[1].Value != "app" || res[2].Value != "db" {
+		t.Errorf("got %+v", res)
+	}
+	if n := s.RequestsTo("/resources/" + id + ".json"); n != 1 {
+		t.Errorf("%d requests for the resource, want 1", n)
+	}
+}

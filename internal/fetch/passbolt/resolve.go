@@ -73,6 +73,7 @@ type run struct {
 	c         *Client
 	folders   map[string][]folder // children by parent id ("" = root)
 	listings  map[string]*listing // by parent id ("" = root)
+	byIDs     map[string]idLookup // resources fetched by "id:" in this run
 	keysRead  bool                // /metadata/keys.json already fetched in this run
 	typesRead bool
 }
@@ -86,7 +87,7 @@ type listing struct {
 // the results; the error is for whole-batch failures (login, transport).
 func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result, error) {
 	results := make([]fetch.Result, len(refs))
-	rn := &run{c: c, listings: map[string]*listing{}}
+	rn := &run{c: c, listings: map[string]*listing{}, byIDs: map[string]idLookup{}}
 
 	// 1. Find every referenced resource (listings are shared within the run).
 	found := make([]*resource, len(refs))
@@ -300,8 +301,23 @@ func (rn *run) listing(ctx context.Context, parent string) (*listing, error) {
 	return l, nil
 }
 
-// byID fetches one resource by its UUID.
+type idLookup struct {
+	res *resource
+	err error
+}
+
+// byID returns one resource by its UUID, fetching it once per run however
+// many fields of it are referenced.
 func (rn *run) byID(ctx context.Context, id string) (*resource, error) {
+	if l, ok := rn.byIDs[id]; ok {
+		return l.res, l.err
+	}
+	res, err := rn.fetchByID(ctx, id)
+	rn.byIDs[id] = idLookup{res, err}
+	return res, err
+}
+
+func (rn *run) fetchByID(ctx context.Context, id string) (*resource, error) {
 	if !uuidRE.MatchString(id) {
 		return nil, refError{fmt.Errorf("%q is not a resource UUID", id)}
 	}
