@@ -700,3 +700,40 @@ func TestIDFetchedOncePerRun(t *testing.T) {
 		t.Errorf("%d requests for the resource, want 1", n)
 	}
 }
+
+// TestIDsListedTogether: resources named by several distinct ids are read
+// in one listing, and an unknown id among them is "not found".
+func TestIDsListedTogether(t *testing.T) {
+	s := newServer(t)
+	var refs []fetch.Ref
+	for _, name := range []string{"a", "b", "c"} {
+		id := add(t, s, passbolttest.Resource{Path: "infra/" + name, Password: "pw-" + name})
+		refs = append(refs, ref("id:"+id, "password"))
+	}
+	refs = append(refs, ref("id:00000000-0000-4000-8000-000000000000", "password"))
+	c := newClient(t, s.Config())
+	s.ResetCounters()
+	res, err := c.Resolve(context.Background(), refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"pw-a", "pw-b", "pw-c"} {
+		if res[i].Value != want {
+			t.Errorf("ref %d = %+v, want %q", i, res[i], want)
+		}
+	}
+	if !errors.Is(res[3].Err, fetch.ErrNotFound) {
+		t.Errorf("unknown id: %v", res[3].Err)
+	}
+	// One listing for the ids and one secret batch (plus login requests);
+	// no per-resource GET.
+	if n := s.RequestsTo("/resources.json"); n != 2 {
+		t.Errorf("%d /resources.json requests, want 2 (ids, secrets)", n)
+	}
+	for _, r := range refs[:3] {
+		id, _ := r.ID()
+		if n := s.RequestsTo("/resources/" + id + ".json"); n != 0 {
+			t.Errorf("resource %s fetched on its own %d times", id, n)
+		}
+	}
+}

@@ -90,6 +90,9 @@ func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result,
 	rn := &run{c: c, listings: map[string]*listing{}, byIDs: map[string]idLookup{}}
 
 	// 1. Find every referenced resource (listings are shared within the run).
+	if err := rn.prefetchIDs(ctx, refs); err != nil {
+		return nil, err
+	}
 	found := make([]*resource, len(refs))
 	for i, ref := range refs {
 		res, err := rn.locate(ctx, ref)
@@ -315,6 +318,46 @@ func (rn *run) byID(ctx context.Context, id string) (*resource, error) {
 	res, err := rn.fetchByID(ctx, id)
 	rn.byIDs[id] = idLookup{res, err}
 	return res, err
+}
+
+// prefetchIDs loads the resources that references name by id in listings
+// of up to secretBatch ids (GET /resources.json?filter[has-id][]=…), not
+// one GET each. A single id is left to byID: one request either way.
+func (rn *run) prefetchIDs(ctx context.Context, refs []fetch.Ref) error {
+	var ids []string
+	seen := map[string]bool{}
+	for _, ref := range refs {
+		if id, ok := ref.ID(); ok && uuidRE.MatchString(id) && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) < 2 {
+		return nil
+	}
+	for batch := range slices.Chunk(ids, secretBatch) {
+		q := url.Values{"filter[has-id][]": batch}
+		var rows []apiResource
+		if _, err := rn.c.get(ctx, "/resources.json?"+q.Encode(), &rows); err != nil {
+			return err
+		}
+		for i := range rows {
+			if !seen[rows[i].ID] {
+				continue // not asked for (a server that ignores the filter)
+			}
+			r, err := rn.toResource(ctx, &rows[i])
+			if err != nil && isBatchError(err) {
+				return err
+			}
+			rn.byIDs[rows[i].ID] = idLookup{r, err}
+		}
+		for _, id := range batch {
+			if _, ok := rn.byIDs[id]; !ok {
+				rn.byIDs[id] = idLookup{err: &fetch.NotFoundError{Kind: "resource", Name: "id:" + id}}
+			}
+		}
+	}
+	return nil
 }
 
 func (rn *run) fetchByID(ctx context.Context, id string) (*resource, error) {
