@@ -181,7 +181,9 @@ type refresher struct {
 func (r *refresher) Refresh(ctx context.Context) (daemon.Changes, error) {
 	o, err := r.p.Refresh(ctx)
 	if err != nil {
-		return daemon.Changes{}, err
+		// Files replaced before a rename failed midway still need their
+		// actions (see daemon.Refresher).
+		return daemon.Changes{Files: o.Changed}, err
 	}
 	r.last = o
 	return daemon.Changes{Files: o.Changed, Env: o.Env, EnvChanged: o.EnvChanged, Secrets: o.Secrets}, nil

@@ -30,7 +30,10 @@ import (
 // Refresher is implemented by the CLI: one full resolve+render cycle that
 // writes changed files atomically (all or nothing) and reports what
 // changed. When it fails it must leave the previous output in place, and
-// its error must not contain secret values (it is logged).
+// its error must not contain secret values (it is logged). The one
+// exception is a rename that fails after others succeeded: the files
+// already replaced are reported in Changes.Files with the error, and
+// their actions still run, since the application must pick them up.
 type Refresher interface {
 	Refresh(ctx context.Context) (Changes, error)
 }
@@ -424,8 +427,8 @@ func (d *daemon) apply(res refreshed) (time.Duration, plan) {
 		d.failed()
 		wait := d.retryDelay(res.err, d.failing, d.cfg.Interval)
 		d.log.Error().Err(res.err).Int("failures", d.failing).Dur("retry_in", wait).
-			Msg("refresh failed; keeping the last good output")
-		return wait, plan{}
+			Strs("replaced", res.changes.Files).Msg("refresh failed; keeping the last good output")
+		return wait, d.fileActions(res.changes.Files)
 	}
 	c := res.changes
 	d.succeeded(c)
@@ -434,14 +437,7 @@ func (d *daemon) apply(res refreshed) (time.Duration, plan) {
 	}
 	d.env = childEnv(c.Env)
 
-	var p plan
-	for _, f := range c.Files {
-		a, ok := d.cfg.OnChange[f]
-		if !ok {
-			a = d.cfg.DefaultOnChange
-		}
-		p.add(a)
-	}
+	p := d.fileActions(c.Files)
 	if c.EnvChanged {
 		p.add(d.cfg.OnEnvChange)
 	}
@@ -449,6 +445,20 @@ func (d *daemon) apply(res refreshed) (time.Duration, plan) {
 		d.log.Info().Strs("files", c.Files).Bool("env_changed", c.EnvChanged).Msg("secrets changed")
 	}
 	return d.interval(), p
+}
+
+// fileActions is the plan for changed destinations: each one's
+// --on-change action, or the default.
+func (d *daemon) fileActions(files []string) plan {
+	var p plan
+	for _, f := range files {
+		a, ok := d.cfg.OnChange[f]
+		if !ok {
+			a = d.cfg.DefaultOnChange
+		}
+		p.add(a)
+	}
+	return p
 }
 
 func (d *daemon) succeeded(c Changes) {

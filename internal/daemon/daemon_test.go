@@ -245,6 +245,26 @@ func TestSignalActions(t *testing.T) {
 	}
 }
 
+// TestActionsForFilesReplacedBeforeAFailure: when a refresh fails after
+// some files were already replaced (a rename failed midway), those files'
+// actions still run: the application must reload what it now reads.
+func TestActionsForFilesReplacedBeforeAFailure(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "child")
+	r := &fakeRefresher{step: func(n int) (Changes, error) {
+		if n == 3 {
+			return Changes{Files: []string{"/etc/app/a.conf"}}, errors.New("render /etc/app/b.conf: rename: device busy")
+		}
+		return Changes{Env: []string{"VALUE=one"}, EnvChanged: n == 1}, nil
+	}}
+	dr := start(t, Config{Command: trapChild(log), DefaultOnChange: Action{Kind: Signal, Signal: syscall.SIGHUP}}, r, nil)
+	waitLines(t, log, "start-one HUP")
+	waitFor(t, "more refreshes", func() bool { return r.calls() >= 6 })
+	dr.stop(t)
+	if got := lines(log); got != "start-one HUP TERM" {
+		t.Errorf("child saw %q", got)
+	}
+}
+
 func TestRestartActions(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "child")
 	m := metrics.New("test")
