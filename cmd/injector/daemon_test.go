@@ -70,17 +70,10 @@ func (p *daemonProc) wait(t *testing.T) int {
 	}
 }
 
-// eventually polls cond until it holds; the deadline only keeps a broken
-// test from hanging, it asserts nothing about speed.
+// eventually polls cond until it holds; processes get a generous limit.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 20*time.Second, what, cond)
 }
 
 func fileIs(path, want string) func() bool {

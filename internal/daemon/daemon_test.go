@@ -73,17 +73,6 @@ echo "start-$VALUE" >> "$f"
 while :; do sleep 0.02; done`, "sh", log}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func lines(path string) string {
 	data, _ := os.ReadFile(path)
 	return strings.Join(strings.Fields(string(data)), " ")
@@ -91,7 +80,7 @@ func lines(path string) string {
 
 func waitLines(t *testing.T, path, want string) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%q in %s", want, filepath.Base(path)), func() bool { return lines(path) == want })
+	testutil.WaitFor(t, deadline, fmt.Sprintf("%q in %s", want, filepath.Base(path)), func() bool { return lines(path) == want })
 }
 
 // daemonRun is a Run in the background.
@@ -206,7 +195,7 @@ func TestNothingFiresWhenUnchanged(t *testing.T) {
 		OnEnvChange:     Action{Kind: Restart},
 	}, r, nil)
 	waitLines(t, log, "start-one")
-	waitFor(t, "ten refreshes", func() bool { return r.calls() >= 10 })
+	testutil.WaitFor(t, deadline, "ten refreshes", func() bool { return r.calls() >= 10 })
 	if code := dr.stop(t); code != 3 {
 		t.Errorf("exit code %d, want the child's 3", code)
 	}
@@ -238,7 +227,7 @@ func TestSignalActions(t *testing.T) {
 		OnEnvChange:     Action{Kind: Restart},
 	}, r, nil)
 	waitLines(t, log, "start-one USR1 HUP")
-	waitFor(t, "more refreshes", func() bool { return r.calls() >= 10 })
+	testutil.WaitFor(t, deadline, "more refreshes", func() bool { return r.calls() >= 10 })
 	dr.stop(t)
 	if got := lines(log); got != "start-one USR1 HUP TERM" {
 		t.Errorf("child saw %q", got)
@@ -258,7 +247,7 @@ func TestActionsForFilesReplacedBeforeAFailure(t *testing.T) {
 	}}
 	dr := start(t, Config{Command: trapChild(log), DefaultOnChange: Action{Kind: Signal, Signal: syscall.SIGHUP}}, r, nil)
 	waitLines(t, log, "start-one HUP")
-	waitFor(t, "more refreshes", func() bool { return r.calls() >= 6 })
+	testutil.WaitFor(t, deadline, "more refreshes", func() bool { return r.calls() >= 6 })
 	dr.stop(t)
 	if got := lines(log); got != "start-one HUP TERM" {
 		t.Errorf("child saw %q", got)
@@ -285,7 +274,7 @@ func TestRestartActions(t *testing.T) {
 		OnEnvChange: Action{Kind: Restart},
 	}, r, m)
 	waitLines(t, log, "start-one TERM start-two TERM start-two")
-	waitFor(t, "more refreshes", func() bool { return r.calls() >= 8 })
+	testutil.WaitFor(t, deadline, "more refreshes", func() bool { return r.calls() >= 8 })
 	dr.stop(t)
 	if got := lines(log); got != "start-one TERM start-two TERM start-two TERM" {
 		t.Errorf("child saw %q", got)
@@ -337,7 +326,7 @@ func TestCommandActions(t *testing.T) {
 		},
 	}, r, nil)
 	waitLines(t, out, "slow reload v3")
-	waitFor(t, "more refreshes", func() bool { return r.calls() >= 6 })
+	testutil.WaitFor(t, deadline, "more refreshes", func() bool { return r.calls() >= 6 })
 	if code := dr.stop(t); code != 0 {
 		t.Errorf("exit code %d", code)
 	}
@@ -377,7 +366,7 @@ func TestRefreshFailure(t *testing.T) {
 		Templates:       []string{"app.conf"},
 	}, r, m)
 	waitLines(t, log, "start-one HUP")
-	waitFor(t, "more refreshes", func() bool { return r.calls() >= 7 })
+	testutil.WaitFor(t, deadline, "more refreshes", func() bool { return r.calls() >= 7 })
 	if wait := r.callTime(4).Sub(r.callTime(3)); wait < retryAfter {
 		t.Errorf("retried %s after a 429 with Retry-After %s", wait, retryAfter)
 	}
@@ -434,7 +423,7 @@ func TestWaitForSecrets(t *testing.T) {
 	t.Run("SIGTERM while waiting", func(t *testing.T) {
 		r := failing(1 << 30)
 		dr := start(t, Config{Once: true, WaitForSecrets: time.Hour, RetryBase: time.Hour}, r, nil)
-		waitFor(t, "first attempt", func() bool { return r.calls() == 1 })
+		testutil.WaitFor(t, deadline, "first attempt", func() bool { return r.calls() == 1 })
 		dr.sigs <- syscall.SIGTERM
 		if code, err := dr.wait(t); code != 1 || err == nil {
 			t.Fatalf("Run = %d, %v; want failure", code, err)
@@ -457,11 +446,11 @@ func TestMaxStale(t *testing.T) {
 	setHealthy := func(v bool) { mu.Lock(); healthy = v; mu.Unlock() }
 	start(t, Config{MaxStale: 100 * time.Millisecond, Templates: []string{"app.conf"}}, r, m)
 
-	waitFor(t, "ready", func() bool { ok, _ := m.Ready(); return ok })
+	testutil.WaitFor(t, deadline, "ready", func() bool { ok, _ := m.Ready(); return ok })
 	setHealthy(false)
-	waitFor(t, "stale", func() bool { _, why := m.Ready(); return strings.HasPrefix(why, "stale") })
+	testutil.WaitFor(t, deadline, "stale", func() bool { _, why := m.Ready(); return strings.HasPrefix(why, "stale") })
 	setHealthy(true)
-	waitFor(t, "ready again", func() bool { ok, _ := m.Ready(); return ok })
+	testutil.WaitFor(t, deadline, "ready again", func() bool { ok, _ := m.Ready(); return ok })
 }
 
 func TestSIGHUP(t *testing.T) {
@@ -471,9 +460,9 @@ func TestSIGHUP(t *testing.T) {
 		dr := start(t, Config{Interval: time.Hour, Command: trapChild(log)}, r, nil)
 		waitLines(t, log, "start-one")
 		dr.sigs <- syscall.SIGHUP
-		waitFor(t, "refresh on SIGHUP", func() bool { return r.calls() == 2 })
+		testutil.WaitFor(t, deadline, "refresh on SIGHUP", func() bool { return r.calls() == 2 })
 		dr.sigs <- syscall.SIGHUP
-		waitFor(t, "refresh on SIGHUP", func() bool { return r.calls() == 3 })
+		testutil.WaitFor(t, deadline, "refresh on SIGHUP", func() bool { return r.calls() == 3 })
 		dr.stop(t)
 		if got := lines(log); got != "start-one TERM" {
 			t.Errorf("child saw %q; SIGHUP must not be forwarded", got)
@@ -520,9 +509,9 @@ func TestChildExit(t *testing.T) {
 	t.Run("keep refreshing", func(t *testing.T) {
 		r := &fakeRefresher{step: steady()}
 		dr := start(t, Config{Command: []string{"/bin/sh", "-c", "exit 7"}}, r, nil)
-		waitFor(t, "child exit logged", func() bool { return strings.Contains(dr.log.String(), "still refreshing") })
+		testutil.WaitFor(t, deadline, "child exit logged", func() bool { return strings.Contains(dr.log.String(), "still refreshing") })
 		n := r.calls()
-		waitFor(t, "refreshes after the child exited", func() bool { return r.calls() > n+3 })
+		testutil.WaitFor(t, deadline, "refreshes after the child exited", func() bool { return r.calls() > n+3 })
 		if code := dr.stop(t); code != 0 {
 			t.Errorf("exit code %d, want 0", code)
 		}
@@ -530,7 +519,7 @@ func TestChildExit(t *testing.T) {
 	t.Run("SIGTERM without child", func(t *testing.T) {
 		r := &fakeRefresher{step: steady()}
 		dr := start(t, Config{}, r, nil)
-		waitFor(t, "a refresh", func() bool { return r.calls() >= 2 })
+		testutil.WaitFor(t, deadline, "a refresh", func() bool { return r.calls() >= 2 })
 		dr.sigs <- syscall.SIGTERM
 		if code, err := dr.wait(t); code != 0 || err != nil {
 			t.Errorf("Run = %d, %v; want 0", code, err)
@@ -561,9 +550,9 @@ func TestMaskAndNoLeaks(t *testing.T) {
 		OnEnvChange: Action{Kind: Restart},
 		OnChange:    map[string]Action{"f": {Kind: Command, Command: `echo "cmd=$PW"; exit 1`}},
 	}, r, nil)
-	waitFor(t, "restart", func() bool { return strings.Count(out.String(), "pw=") == 2 })
+	testutil.WaitFor(t, deadline, "restart", func() bool { return strings.Count(out.String(), "pw=") == 2 })
 	os.WriteFile(trigger, nil, 0o600)
-	waitFor(t, "second output", func() bool { return strings.Contains(out.String(), "again=") })
+	testutil.WaitFor(t, deadline, "second output", func() bool { return strings.Contains(out.String(), "again=") })
 	dr.stop(t)
 	got := out.String()
 	for _, want := range []string{"pw=********", "cmd=********", "again=********"} {
@@ -616,9 +605,9 @@ exit 3`, "sh", log, exit},
 		OnEnvChange: Action{Kind: Restart},
 	}, r, nil)
 	waitLines(t, log, "start-a")
-	waitFor(t, "a refresh in flight", func() bool { return r.calls() >= 2 })
+	testutil.WaitFor(t, deadline, "a refresh in flight", func() bool { return r.calls() >= 2 })
 	dr.sigs <- syscall.SIGTERM
-	waitFor(t, "the refresh result ignored", func() bool {
+	testutil.WaitFor(t, deadline, "the refresh result ignored", func() bool {
 		return strings.Contains(dr.log.String(), "ignoring the refresh result")
 	})
 	if err := os.WriteFile(exit, nil, 0o600); err != nil {
@@ -681,7 +670,7 @@ func TestFailedRestartNotCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	dr.sigs <- syscall.SIGHUP
-	waitFor(t, "restart failure logged", func() bool { return strings.Contains(dr.log.String(), "restart failed") })
+	testutil.WaitFor(t, deadline, "restart failure logged", func() bool { return strings.Contains(dr.log.String(), "restart failed") })
 	if got := gather(t, m, "injector_child_restarts_total"); got != 0 {
 		t.Errorf("injector_child_restarts_total = %v after a failed restart, want 0", got)
 	}

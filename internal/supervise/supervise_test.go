@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/injector-dev/injector/internal/testutil"
 )
 
 // deadline bounds every wait so a broken test fails instead of hanging;
@@ -36,18 +38,6 @@ func sh(script string, args ...string) Spec {
 	return Spec{Path: "/bin/sh", Args: append([]string{"-c", script, "sh"}, args...)}
 }
 
-// waitFor polls until cond holds, failing the test after deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func fileLines(path string) []string {
 	data, _ := os.ReadFile(path)
 	return strings.Fields(string(data))
@@ -55,7 +45,7 @@ func fileLines(path string) []string {
 
 func waitLines(t *testing.T, path string, want ...string) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%s to hold %v", filepath.Base(path), want), func() bool {
+	testutil.WaitFor(t, deadline, fmt.Sprintf("%s to hold %v", filepath.Base(path), want), func() bool {
 		return strings.Join(fileLines(path), " ") == strings.Join(want, " ")
 	})
 }
@@ -183,13 +173,13 @@ func TestRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "first run", func() bool { return len(fileLines(out)) == 2 })
+	testutil.WaitFor(t, deadline, "first run", func() bool { return len(fileLines(out)) == 2 })
 	pid1 := c.Pid()
 
 	if err := c.Restart(context.Background(), []string{"VALUE=two"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "second run", func() bool { return len(fileLines(out)) == 4 })
+	testutil.WaitFor(t, deadline, "second run", func() bool { return len(fileLines(out)) == 4 })
 	lines := fileLines(out)
 	if lines[0] != strconv.Itoa(pid1) || lines[1] != "one" || lines[2] != strconv.Itoa(c.Pid()) || lines[3] != "two" {
 		t.Errorf("runs recorded %v, first pid %d, now %d", lines, pid1, c.Pid())
@@ -294,7 +284,7 @@ func TestReaper(t *testing.T) {
 		t.Fatalf("child exit %d, want 5: the reaper must not steal it", code)
 	}
 	var orphan int
-	waitFor(t, "grandchild pid", func() bool {
+	testutil.WaitFor(t, deadline, "grandchild pid", func() bool {
 		orphan, err = strconv.Atoi(strings.TrimSpace(string(must(os.ReadFile(pidFile)))))
 		return err == nil
 	})
@@ -306,7 +296,7 @@ func TestReaper(t *testing.T) {
 	}
 	// The orphan leaves /proc the moment it is reaped, a little before the
 	// reaper counts it: wait for both.
-	waitFor(t, "orphan to be reaped and counted", func() bool { return procState(orphan) == "" && r.Reaped() >= 1 })
+	testutil.WaitFor(t, deadline, "orphan to be reaped and counted", func() bool { return procState(orphan) == "" && r.Reaped() >= 1 })
 }
 
 // TestReaperDoesNotSteal runs many short children through the reaper at
