@@ -32,7 +32,7 @@ const (
 var typeFields = map[string][]string{
 	"password-string":           {fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword},
 	"password-and-description":  {fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword},
-	"totp":                      {fieldName, fieldURI, fieldURIs, fieldDescription, fieldTOTP},
+	"totp":                      {fieldName, fieldURI, fieldURIs, fieldTOTP}, // no description: not in its schema
 	"password-description-totp": {fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword, fieldTOTP},
 	"v5-default":                {fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword},
 	"v5-password-string":        {fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword},

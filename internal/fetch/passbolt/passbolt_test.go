@@ -164,6 +164,7 @@ func TestResourceTypes(t *testing.T) {
 	// Fields a type does not have are "not found", listing what exists.
 	missing := []struct{ path, field, lists string }{
 		{"v4/totp", "password", `"totp"`},
+		{"v4/totp", "description", `"uri"`},
 		{"v5/note", "password", `"note"`},
 		{"v5/pin", "username", `"pin_code"`},
 		{"v5/default", "nope", `"region"`},
