@@ -139,3 +139,28 @@ func ArmorPrivate(k *Key, passphrase []byte) (string, error) {
 func ArmorPublic(k *Key) (string, error) {
 	return k.GetArmoredPublicKey()
 }
+
+// EncryptedTo reports whether an armored message is encrypted to k (its
+// primary key or one of its subkeys), without decrypting it: what a server
+// that holds only public keys can check about a ciphertext it is given.
+// It is false for anything that is not an armored OpenPGP message.
+func EncryptedTo(armored string, k *Key) bool {
+	msg, err := crypto.NewPGPMessageFromArmored(strings.TrimSpace(armored))
+	if err != nil {
+		return false
+	}
+	ids, ok := msg.EncryptionKeyIDs()
+	if !ok {
+		return false
+	}
+	mine := map[uint64]bool{k.GetKeyID(): true}
+	for _, sk := range k.GetEntity().Subkeys {
+		mine[sk.PublicKey.KeyId] = true
+	}
+	for _, id := range ids {
+		if mine[id] {
+			return true
+		}
+	}
+	return false
+}

@@ -26,6 +26,14 @@ type Entry struct {
 	TOTP string `json:"totp,omitempty"`
 	// Attachments maps file name → content.
 	Attachments map[string][]byte `json:"attachments,omitempty"`
+	// Format picks an older storage format where the provider has
+	// several: for Passbolt "v4" stores the entry as a v4 resource type in
+	// cleartext (v4) folders. Empty means the current format.
+	Format string `json:"format,omitempty"`
+	// Shortcuts (Passwork) lists locations, "Vault" or "Vault/Folder/…",
+	// where a shortcut to the entry is placed: the entry is then also
+	// reachable as "Vault/Folder/…/Name".
+	Shortcuts []string `json:"shortcuts,omitempty"`
 }
 
 // Seed is the dev/test data set for every provider.

@@ -114,6 +114,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.jwtLogin(w, r)
 	case path == "/auth/jwt/refresh.json" && r.Method == http.MethodPost:
 		s.jwtRefresh(w, r)
+	case path == "/settings.json" && r.Method == http.MethodGet:
+		write(w, r, 200, "", s.settingsJSON())
 	case path == "/mfa/verify/error.json":
 		write(w, r, 403, msgMFA, map[string]any{"mfa_providers": []string{"totp"},
 			"providers": map[string]string{"totp": s.URL + "/mfa/verify/totp.json"}})
@@ -179,17 +181,19 @@ func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (s *Server) route(w http.ResponseWriter, r *http.Request, session string) {
-	path := r.URL.Path
-	get := r.Method == http.MethodGet
+	path, method := r.URL.Path, r.Method
+	get := method == http.MethodGet
 	switch {
 	case path == "/auth/is-authenticated.json" && get:
 		write(w, r, 200, "", nil)
-	case path == "/auth/logout.json" && r.Method == http.MethodPost && session != "":
+		return
+	case path == "/auth/logout.json" && method == http.MethodPost && session != "":
 		s.mu.Lock()
 		delete(s.sessions, session)
 		s.mu.Unlock()
 		write(w, r, 200, "You are now logged out.", nil)
-	case path == "/auth/jwt/logout.json" && r.Method == http.MethodPost:
+		return
+	case path == "/auth/jwt/logout.json" && method == http.MethodPost:
 		var body struct {
 			RefreshToken string `json:"refresh_token"`
 		}
@@ -201,8 +205,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, session string) {
 		delete(s.refresh, body.RefreshToken)
 		s.mu.Unlock()
 		write(w, r, 200, "", nil)
+		return
 	case path == "/users/me.json" && get:
 		write(w, r, 200, "", s.userJSON())
+		return
 	case path == "/users/csrf-token.json" && get:
 		tok := randomHex(64)
 		s.mu.Lock()
@@ -210,46 +216,290 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, session string) {
 		s.mu.Unlock()
 		http.SetCookie(w, &http.Cookie{Name: "csrfToken", Value: tok, Path: "/"})
 		write(w, r, 200, "", tok)
+		return
+	case path == "/users.json" && get:
+		s.usersIndex(w, r)
+		return
+	case path == "/metadata/types/settings.json" && get:
+		s.mu.Lock()
+		t := s.typeSet
+		s.mu.Unlock()
+		write(w, r, 200, "", t)
+		return
+	case path == "/metadata/keys/settings.json" && get:
+		s.mu.Lock()
+		k := s.keySet
+		s.mu.Unlock()
+		write(w, r, 200, "", k)
+		return
+	case path == "/metadata/keys.json" && get:
+		write(w, r, 200, "", s.metadataKeysJSON(flag(r.URL.Query(), "contain[metadata_private_keys]")))
+		return
+	case path == "/metadata/session-keys.json" && (get || method == http.MethodPost):
+		s.sessionKeysRoute(w, r, "")
+		return
 	case path == "/folders.json" && get:
-		write(w, r, 200, "", s.foldersJSON())
+		s.foldersIndex(w, r)
+		return
+	case path == "/folders.json" && method == http.MethodPost:
+		s.createFolder(w, r)
+		return
 	case path == "/resources.json" && get:
 		s.resourcesIndex(w, r)
-	case strings.HasPrefix(path, "/resources/") && get:
-		id := strings.TrimSuffix(strings.TrimPrefix(path, "/resources/"), ".json")
-		if !uuidRE.MatchString(id) {
-			write(w, r, 400, "The resource identifier should be a valid UUID.", nil)
-			return
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, res := range s.resources {
-			if res.id == id {
-				write(w, r, 200, "", s.resourceJSON(res, false))
-				return
-			}
-		}
-		write(w, r, 404, "The resource does not exist.", nil)
+		return
+	case path == "/resources.json" && method == http.MethodPost:
+		s.createResource(w, r)
+		return
 	case path == "/resource-types.json" && get:
 		s.mu.Lock()
 		types := append([]resourceTypeRow(nil), s.types...)
 		s.mu.Unlock()
 		write(w, r, 200, "", types)
-	case path == "/metadata/keys.json" && get:
-		write(w, r, 200, "", s.metadataKeysJSON(r.URL.Query().Get("contain[metadata_private_keys]") == "1"))
-	case strings.HasPrefix(path, "/secrets/resource/") && get:
-		id := strings.TrimSuffix(strings.TrimPrefix(path, "/secrets/resource/"), ".json")
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, res := range s.resources {
-			if res.id == id {
-				s.logSecretRead(res)
-				write(w, r, 200, "", s.secretJSON(res))
-				return
+		return
+	case path == "/share/search-aros.json" && get:
+		s.usersIndex(w, r)
+		return
+	}
+
+	// Routes with an id: /<prefix><uuid>.json.
+	type idRoute struct {
+		prefix, what string
+		serve        func(id string) bool // false: method not routed
+	}
+	routes := []idRoute{
+		{"/resources/", "resource", func(id string) bool {
+			switch method {
+			case http.MethodGet:
+				s.viewResource(w, r, id)
+			case http.MethodPut:
+				s.updateResource(w, r, id)
+			case http.MethodDelete:
+				s.deleteResource(w, r, id)
+			default:
+				return false
 			}
+			return true
+		}},
+		{"/folders/", "folder", func(id string) bool {
+			switch method {
+			case http.MethodGet:
+				s.viewFolder(w, r, id)
+			case http.MethodPut:
+				s.updateFolder(w, r, id)
+			case http.MethodDelete:
+				s.deleteFolder(w, r, id)
+			default:
+				return false
+			}
+			return true
+		}},
+		{"/secrets/resource/", "resource", func(id string) bool {
+			if !get {
+				return false
+			}
+			s.viewSecret(w, r, id)
+			return true
+		}},
+		{"/resource-types/", "resource type", func(id string) bool {
+			if !get {
+				return false
+			}
+			s.mu.Lock()
+			t := s.typeByID(id)
+			var row resourceTypeRow
+			if t != nil {
+				row = *t
+			}
+			s.mu.Unlock()
+			if t == nil {
+				write(w, r, 404, "The resource type does not exist.", nil)
+				return true
+			}
+			write(w, r, 200, "", row)
+			return true
+		}},
+		{"/users/", "user", func(id string) bool {
+			if !get {
+				return false
+			}
+			if id != s.userID {
+				write(w, r, 404, "The user does not exist or has been deleted.", nil)
+				return true
+			}
+			write(w, r, 200, "", s.userJSON())
+			return true
+		}},
+		{"/permissions/resource/", "resource", func(id string) bool {
+			if !get {
+				return false
+			}
+			s.permissions(w, r, "Resource", id)
+			return true
+		}},
+		{"/metadata/session-keys/", "session keys bundle", func(id string) bool {
+			if method != http.MethodPut && method != http.MethodDelete {
+				return false
+			}
+			s.sessionKeysRoute(w, r, id)
+			return true
+		}},
+		{"/move/resource/", "resource", func(id string) bool {
+			if method != http.MethodPut {
+				return false
+			}
+			s.move(w, r, "resource", id)
+			return true
+		}},
+		{"/move/folder/", "folder", func(id string) bool {
+			if method != http.MethodPut {
+				return false
+			}
+			s.move(w, r, "folder", id)
+			return true
+		}},
+		{"/share/resource/", "resource", func(id string) bool {
+			if method != http.MethodPut {
+				return false
+			}
+			s.share(w, r, "resource", id, false)
+			return true
+		}},
+		{"/share/folder/", "folder", func(id string) bool {
+			if method != http.MethodPut {
+				return false
+			}
+			s.share(w, r, "folder", id, false)
+			return true
+		}},
+		{"/share/simulate/resource/", "resource", func(id string) bool {
+			if method != http.MethodPost {
+				return false
+			}
+			s.share(w, r, "resource", id, true)
+			return true
+		}},
+	}
+	for _, rt := range routes {
+		rest, ok := strings.CutPrefix(path, rt.prefix)
+		if !ok || strings.Contains(rest, "/") || !strings.HasSuffix(rest, ".json") {
+			continue
 		}
-		write(w, r, 404, "The secret does not exist.", nil)
-	default:
-		write(w, r, 404, msgNotFound, nil)
+		id := strings.TrimSuffix(rest, ".json")
+		if !uuidRE.MatchString(id) {
+			write(w, r, 400, "The "+rt.what+" identifier should be a valid UUID.", nil)
+			return
+		}
+		if rt.serve(id) {
+			return
+		}
+		break
+	}
+	write(w, r, 404, msgNotFound, nil)
+}
+
+// flag reads a boolean query parameter the way the server does: 1, true
+// (any case) are true; anything else, or absence, is false.
+func flag(q url.Values, name string) bool {
+	v := q.Get(name)
+	return v == "1" || strings.EqualFold(v, "true")
+}
+
+func (s *Server) viewResource(w http.ResponseWriter, r *http.Request, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if res := s.resourceByID(id); res != nil {
+		write(w, r, 200, "", s.resourceJSON(res, false))
+		return
+	}
+	write(w, r, 404, "The resource does not exist.", nil)
+}
+
+func (s *Server) viewSecret(w http.ResponseWriter, r *http.Request, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if res := s.resourceByID(id); res != nil {
+		s.logSecretRead(res)
+		write(w, r, 200, "", s.secretJSON(res))
+		return
+	}
+	write(w, r, 404, "The secret does not exist.", nil)
+}
+
+func (s *Server) viewFolder(w http.ResponseWriter, r *http.Request, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.folderByID(id); f != nil {
+		write(w, r, 200, "", s.folderJSON(f))
+		return
+	}
+	write(w, r, 404, "The folder does not exist.", nil)
+}
+
+// usersIndex serves /users.json (and /share/search-aros.json): the one
+// user, filtered by filter[has-access][] (resources or folders the user
+// can see) and filter[search] (username or name, case-insensitive).
+func (s *Server) usersIndex(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	ids, ok := uuidFilter(q, "has-access", false)
+	if !ok {
+		write(w, r, 400, `Invalid filter. "has-access" is not a valid UUID.`, nil)
+		return
+	}
+	s.mu.Lock()
+	match := true
+	for id := range ids {
+		if s.resourceByID(id) == nil && s.folderByID(id) == nil {
+			match = false
+		}
+	}
+	s.mu.Unlock()
+	if term := strings.ToLower(q.Get("filter[search]")); term != "" {
+		match = match && (strings.Contains("ada@passbolt.test", term) || strings.Contains("ada admin", term))
+	}
+	out := []any{}
+	if match {
+		out = append(out, s.userJSON())
+	}
+	write(w, r, 200, "", out)
+}
+
+// permissions lists who has access to a resource: the user, as owner.
+func (s *Server) permissions(w http.ResponseWriter, r *http.Request, aco, id string) {
+	s.mu.Lock()
+	res := s.resourceByID(id)
+	s.mu.Unlock()
+	if res == nil {
+		write(w, r, 404, "The resource does not exist.", nil)
+		return
+	}
+	write(w, r, 200, "", []any{map[string]any{
+		"id": newUUID(), "aco": aco, "aco_foreign_key": id, "aro": "User", "aro_foreign_key": s.userID,
+		"type": 15, "created": stamp(), "modified": stamp(), "user": s.userJSON(),
+	}})
+}
+
+// settingsJSON is /settings.json: the plugins clients look for. Without a
+// session the real server shows a reduced set; the emulator shows the
+// same flags either way.
+func (s *Server) settingsJSON() map[string]any {
+	s.mu.Lock()
+	jwt := !s.jwtOff
+	s.mu.Unlock()
+	on := func(version string) map[string]any { return map[string]any{"enabled": true, "version": version} }
+	return map[string]any{
+		"app": map[string]any{"url": s.URL + "/", "locale": "en-UK",
+			"version": map[string]any{"number": "5.4.0", "name": "injector emulator"}},
+		"passbolt": map[string]any{
+			"edition": "ce",
+			"plugins": map[string]any{
+				"metadata":          on("1.0.0"),
+				"folders":           on("2.0.0"),
+				"resourceTypes":     on("1.0.0"),
+				"totpResourceTypes": on("1.0.0"),
+				"jwtAuthentication": map[string]any{"enabled": jwt, "version": "1.0.0"},
+				"passwordExpiry":    map[string]any{"enabled": false, "version": "1.0.0"},
+			},
+		},
 	}
 }
 
@@ -272,30 +522,61 @@ func (s *Server) userJSON() map[string]any {
 	}
 }
 
-func (s *Server) foldersJSON() []map[string]any {
+func stampOf(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// folderJSON renders a folder. The caller holds s.mu.
+func (s *Server) folderJSON(f *folderRow) map[string]any {
+	row := map[string]any{"id": f.id, "created": stampOf(f.created), "modified": stampOf(f.modified),
+		"created_by": s.userID, "modified_by": s.userID, "folder_parent_id": nullable(f.parent), "personal": true}
+	if f.v5 {
+		row["metadata"], row["metadata_key_id"], row["metadata_key_type"] = f.metadata, f.metaKeyID, f.keyType
+	} else {
+		row["name"] = f.name
+	}
+	return row
+}
+
+// foldersIndex serves GET /folders.json with filter[has-id][],
+// filter[has-parent][] ("false"/"0" = root) and filter[search] (a
+// case-insensitive substring of cleartext names, so v4 folders only).
+func (s *Server) foldersIndex(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	parents, ok := uuidFilter(q, "has-parent", true)
+	if !ok {
+		write(w, r, 400, `Invalid filter. "has-parent" is not a valid UUID.`, nil)
+		return
+	}
+	ids, ok := uuidFilter(q, "has-id", false)
+	if !ok {
+		write(w, r, 400, `Invalid filter. "has-id" is not a valid UUID.`, nil)
+		return
+	}
+	term, search := q["filter[search]"]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []map[string]any{}
 	for _, f := range s.folders {
-		row := map[string]any{"id": f.id, "created": stamp(), "modified": stamp(), "created_by": s.userID,
-			"modified_by": s.userID, "folder_parent_id": nullable(f.parent), "personal": true}
-		if f.v5 {
-			row["metadata"], row["metadata_key_id"], row["metadata_key_type"] = f.metadata, f.metaKeyID, "shared_key"
-		} else {
-			row["name"] = f.name
+		if parents != nil && !parents[f.parent] || ids != nil && !ids[f.id] {
+			continue
 		}
-		out = append(out, row)
+		if search && (f.v5 || !strings.Contains(strings.ToLower(f.name), strings.ToLower(term[0]))) {
+			continue
+		}
+		out = append(out, s.folderJSON(f))
 	}
-	return out
+	write(w, r, 200, "", out)
 }
 
 func (s *Server) resourceJSON(res *resourceRow, withSecret bool) map[string]any {
-	row := map[string]any{"id": res.id, "created": stamp(), "modified": stamp(), "created_by": s.userID,
-		"modified_by": s.userID, "deleted": false, "resource_type_id": res.typeID, "expired": nil,
-		"folder_parent_id": nullable(res.parent), "personal": true}
+	row := map[string]any{"id": res.id, "created": stampOf(res.created), "modified": stampOf(res.modified),
+		"created_by": s.userID, "modified_by": s.userID, "deleted": false, "resource_type_id": res.typeID,
+		"expired": nil, "folder_parent_id": nullable(res.parent), "personal": true}
+	if res.expired != nil {
+		row["expired"] = stampOf(*res.expired)
+	}
 	if res.v4 != nil {
-		for k, v := range res.v4 {
-			row[k] = v
+		for _, k := range []string{"name", "username", "uri", "description"} {
+			row[k] = nullable(res.v4[k]) // the server stores empty fields as null
 		}
 	} else {
 		row["metadata"], row["metadata_key_id"], row["metadata_key_type"] = res.metadata, res.metaKeyID, res.keyType
@@ -315,8 +596,8 @@ func (s *Server) logSecretRead(res *resourceRow) {
 }
 
 func (s *Server) secretJSON(res *resourceRow) map[string]any {
-	return map[string]any{"id": newUUID(), "user_id": s.userID, "resource_id": res.id, "data": res.secret,
-		"created": stamp(), "modified": stamp(), "created_by": s.userID, "modified_by": s.userID}
+	return map[string]any{"id": res.id[:24] + "5ec12e75ec12", "user_id": s.userID, "resource_id": res.id, "data": res.secret,
+		"created": stampOf(res.created), "modified": stampOf(res.modified), "created_by": s.userID, "modified_by": s.userID}
 }
 
 // resourcesIndex serves GET /resources.json with the filters
@@ -335,7 +616,7 @@ func (s *Server) resourcesIndex(w http.ResponseWriter, r *http.Request) {
 		write(w, r, 400, `Invalid filter. "has-id" is not a valid UUID.`, nil)
 		return
 	}
-	withSecret := q.Get("contain[secret]") == "1" || q.Get("contain[secret]") == "true"
+	withSecret := flag(q, "contain[secret]")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	withSecret = withSecret && !s.noContain

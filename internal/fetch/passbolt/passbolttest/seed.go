@@ -24,27 +24,31 @@ var slugs = []string{
 func Slugs() []string { return append([]string(nil), slugs...) }
 
 type resourceTypeRow struct {
-	ID         string          `json:"id"`
-	Slug       string          `json:"slug"`
-	Name       string          `json:"name"`
-	Definition json.RawMessage `json:"definition"`
-	Deleted    *string         `json:"deleted"`
-	Created    string          `json:"created"`
-	Modified   string          `json:"modified"`
+	ID          string          `json:"id"`
+	Slug        string          `json:"slug"`
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Definition  json.RawMessage `json:"definition"`
+	Deleted     *string         `json:"deleted"`
+	Created     string          `json:"created"`
+	Modified    string          `json:"modified"`
+
+	def schema // Definition, decoded once for validating writes
 }
 
 func defaultTypes() []resourceTypeRow {
 	now := time.Now().UTC().Format(time.RFC3339)
+	defs := definitions()
 	var out []resourceTypeRow
 	for i, slug := range slugs {
-		secret := `{"type":"object"}`
-		if slug == "password-string" || slug == "v5-password-string" {
-			secret = `{"type":"string","maxLength":4096}`
+		b, err := json.Marshal(defs[slug])
+		if err != nil {
+			panic("passbolttest: resource type definition: " + err.Error())
 		}
 		out = append(out, resourceTypeRow{
 			ID:   fmt.Sprintf("669f8c64-%04x-4a2c-9d0e-5b2e0c1a%04x", i, i),
-			Slug: slug, Name: slug, Created: now, Modified: now,
-			Definition: json.RawMessage(`{"resource":{"type":"object"},"secret":` + secret + `}`),
+			Slug: slug, Name: typeNames[slug], Description: typeNames[slug] + ".", Created: now, Modified: now,
+			Definition: b, def: defs[slug],
 		})
 	}
 	return out
@@ -62,8 +66,11 @@ func (s *Server) typeID(slug string) (string, bool) {
 type folderRow struct {
 	id, parent, name string
 	v5               bool
-	metadata         string // v5: armored, encrypted to the shared key
+	metadata         string // v5: armored, encrypted to the shared or the user key
 	metaKeyID        string
+	keyType          string
+	created          time.Time
+	modified         time.Time
 }
 
 type resourceRow struct {
@@ -73,6 +80,8 @@ type resourceRow struct {
 	metaKeyID, keyType string
 	name               string // plaintext name, for sorting like the server
 	secret             string // armored, encrypted to the user
+	created, modified  time.Time
+	expired            *time.Time
 }
 
 // Custom is a custom field (v5).
@@ -99,14 +108,34 @@ type Resource struct {
 	TOTP              string // base32 secret or otpauth:// URI
 	PinCode           string
 	Custom            []Custom
+	// V4Folders creates missing folders as v4 folders (cleartext name),
+	// as PlainFolders does for every resource.
+	V4Folders bool
 }
 
 // Seed adds the shared dev/test entries: fields password, username, url,
 // description; Custom as v5 custom fields; TOTP picks v5-default-with-totp.
+// An entry with Format "v4" is stored as a Passbolt 4 client would store
+// it: a v4 resource type (password-and-description, or
+// password-description-totp with TOTP) with cleartext metadata, in
+// cleartext (v4) folders.
 func (s *Server) Seed(entries []fetchtest.Entry) error {
 	for _, e := range entries {
 		r := Resource{Path: e.Path, Password: e.Fields["password"], Username: e.Fields["username"],
 			Description: e.Fields["description"], TOTP: e.TOTP}
+		switch e.Format {
+		case "":
+		case "v4":
+			r.Type, r.V4Folders = "password-and-description", true
+			if e.TOTP != "" {
+				r.Type = "password-description-totp"
+			}
+			if len(e.Custom) > 0 {
+				return fmt.Errorf("passbolttest: seed %q: v4 resource types have no custom fields", e.Path)
+			}
+		default:
+			return fmt.Errorf("passbolttest: seed %q: unknown format %q (want \"v4\" or none)", e.Path, e.Format)
+		}
 		if r.Username == "" {
 			r.Username = e.Fields["login"]
 		}
@@ -140,7 +169,8 @@ func (s *Server) AddFolder(parentID, name string, v5 bool) (string, error) {
 }
 
 func (s *Server) addFolderLocked(parentID, name string, v5 bool) (string, error) {
-	f := &folderRow{id: newUUID(), parent: parentID, name: name, v5: v5}
+	now := time.Now()
+	f := &folderRow{id: newUUID(), parent: parentID, name: name, v5: v5, created: now, modified: now}
 	if v5 {
 		mk := s.metaKeys[len(s.metaKeys)-1]
 		plain, _ := json.Marshal(map[string]any{"object_type": "PASSBOLT_FOLDER_METADATA", "name": name, "color": nil, "description": nil, "icon": nil})
@@ -151,14 +181,14 @@ func (s *Server) addFolderLocked(parentID, name string, v5 bool) (string, error)
 		if f.metadata, err = pgp.EncryptSign(plain, pub, s.userKey); err != nil {
 			return "", err
 		}
-		f.metaKeyID = mk.id
+		f.metaKeyID, f.keyType = mk.id, "shared_key"
 	}
 	s.folders = append(s.folders, f)
 	return f.id, nil
 }
 
 // ensureFolders walks names from the root, creating what is missing.
-func (s *Server) ensureFolders(names []string) (string, error) {
+func (s *Server) ensureFolders(names []string, v5 bool) (string, error) {
 	parent := ""
 	for _, n := range names {
 		var found *folderRow
@@ -171,7 +201,7 @@ func (s *Server) ensureFolders(names []string) (string, error) {
 			}
 		}
 		if found == nil {
-			id, err := s.addFolderLocked(parent, n, !s.plainFolder)
+			id, err := s.addFolderLocked(parent, n, v5)
 			if err != nil {
 				return "", err
 			}
@@ -195,7 +225,7 @@ func (s *Server) Add(r Resource) (string, error) {
 	parent := r.ParentID
 	if parent == "" {
 		var err error
-		if parent, err = s.ensureFolders(segs[:len(segs)-1]); err != nil {
+		if parent, err = s.ensureFolders(segs[:len(segs)-1], !s.plainFolder && !r.V4Folders); err != nil {
 			return "", err
 		}
 	}
@@ -210,7 +240,11 @@ func (s *Server) Add(r Resource) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("passbolttest: unknown resource type %q", slug)
 	}
-	row := &resourceRow{id: newUUID(), parent: parent, typeID: typeID, name: name}
+	now := time.Now()
+	if slug == "totp" && r.Description != "" {
+		return "", fmt.Errorf("passbolttest: resource type totp has no description")
+	}
+	row := &resourceRow{id: newUUID(), parent: parent, typeID: typeID, name: name, created: now, modified: now}
 	v5 := strings.HasPrefix(slug, "v5-")
 
 	// The secret, shaped per the slug table.

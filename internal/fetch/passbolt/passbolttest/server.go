@@ -4,6 +4,12 @@
 // resources of every type, v4 (plain) and v5 (encrypted) folders, shared
 // metadata keys, fault knobs and request counters.
 //
+// It answers the official client, go-passbolt, end to end: the settings
+// and metadata settings it reads at login, the real resource type JSON
+// schemas, and the writes (folders, resources of every type, updates,
+// moves, deletes, shares, metadata session keys), validated as the real
+// server validates them (writes.go).
+//
 // Like the real server it stores only ciphertext: secrets are encrypted to
 // the user and signed by the user (the last writer), v5 metadata is
 // encrypted to the shared metadata key or to the user key.
@@ -43,6 +49,9 @@ type Server struct {
 	resources   []*resourceRow
 	types       []resourceTypeRow
 	plainFolder bool // create missing folders as v4 (cleartext name)
+	typeSet     TypeSettings
+	keySet      KeySettings
+	sessionKeys []*sessionKeysRow
 
 	jwtOff      bool
 	mfa         bool
@@ -90,6 +99,7 @@ func New() (*Server, error) {
 		return nil, err
 	}
 	s.types = defaultTypes()
+	s.typeSet, s.keySet = DefaultTypeSettings(), KeySettings{PersonalKeys: true}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	s.URL = s.srv.URL
 	return s, nil
@@ -204,6 +214,60 @@ func (s *Server) SetContainSecret(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.noContain = !on
+}
+
+// TypeSettings is what /metadata/types/settings.json says: which resource
+// and folder formats clients create by default and which they may create.
+// The server enforces the allow_* flags on writes.
+type TypeSettings struct {
+	DefaultResourceTypes string `json:"default_resource_types"` // "v4" or "v5"
+	DefaultFolderType    string `json:"default_folder_type"`
+	DefaultTagType       string `json:"default_tag_type"`
+	DefaultCommentType   string `json:"default_comment_type"`
+	V5Resources          bool   `json:"allow_creation_of_v5_resources"`
+	V5Folders            bool   `json:"allow_creation_of_v5_folders"`
+	V5Tags               bool   `json:"allow_creation_of_v5_tags"`
+	V5Comments           bool   `json:"allow_creation_of_v5_comments"`
+	V4Resources          bool   `json:"allow_creation_of_v4_resources"`
+	V4Folders            bool   `json:"allow_creation_of_v4_folders"`
+	V4Tags               bool   `json:"allow_creation_of_v4_tags"`
+	V4Comments           bool   `json:"allow_creation_of_v4_comments"`
+	Upgrade              bool   `json:"allow_v4_v5_upgrade"`
+	Downgrade            bool   `json:"allow_v5_v4_downgrade"`
+}
+
+// DefaultTypeSettings are the emulator's: v5 resources by default (a new
+// Passbolt 5 instance), v4 folders by default (v5 folders are newer and
+// optional), both formats allowed so old and new clients can write, and
+// v4 → v5 upgrades allowed.
+func DefaultTypeSettings() TypeSettings {
+	return TypeSettings{
+		DefaultResourceTypes: "v5", DefaultFolderType: "v4", DefaultTagType: "v4", DefaultCommentType: "v4",
+		V5Resources: true, V5Folders: true, V4Resources: true, V4Folders: true, V4Tags: true, V4Comments: true,
+		Upgrade: true,
+	}
+}
+
+// KeySettings is what /metadata/keys/settings.json says.
+type KeySettings struct {
+	// PersonalKeys allows v5 metadata encrypted to the user's own key
+	// (metadata_key_type "user_key"), the default on a real server.
+	PersonalKeys  bool `json:"allow_usage_of_personal_keys"`
+	ZeroKnowledge bool `json:"zero_knowledge_key_share"`
+}
+
+// SetTypeSettings replaces the metadata type settings.
+func (s *Server) SetTypeSettings(t TypeSettings) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.typeSet = t
+}
+
+// SetKeySettings replaces the metadata key settings.
+func (s *Server) SetKeySettings(k KeySettings) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keySet = k
 }
 
 // PlainFolders makes Add/Seed create missing folders as v4 folders with a
