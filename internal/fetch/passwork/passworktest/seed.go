@@ -43,6 +43,9 @@ func (s *Server) seedOne(e fetchtest.Entry) error {
 	if err != nil {
 		return err
 	}
+	if v.apiCreated {
+		return fmt.Errorf("vault %q was created through the API: only its creator knows its key", v.Name)
+	}
 	parent := ""
 	for _, name := range segs[1 : len(segs)-1] {
 		parent = s.folderNamed(v.ID, parent, name).ID
@@ -122,6 +125,45 @@ func (s *Server) seedOne(e fetchtest.Entry) error {
 		it.Attachments = append(it.Attachments, a)
 	}
 	s.items = append(s.items, it)
+	for _, loc := range e.Shortcuts {
+		if err := s.seedShortcut(it, itemKey, plain, loc); err != nil {
+			return fmt.Errorf("shortcut in %q: %w", loc, err)
+		}
+	}
+	return nil
+}
+
+// seedShortcut places a shortcut to it at loc ("Vault/Folder/…"), its
+// item key wrapped with the shortcut vault's key, as the SDK's
+// create_shortcut does.
+func (s *Server) seedShortcut(it *item, itemKey string, plain bool, loc string) error {
+	segs := strings.FieldsFunc(loc, func(r rune) bool { return r == '/' })
+	if len(segs) == 0 {
+		return fmt.Errorf("location needs at least a vault")
+	}
+	v, err := s.vaultNamed(segs[0])
+	if err != nil {
+		return err
+	}
+	if v.apiCreated {
+		return fmt.Errorf("vault %q was created through the API: only its creator knows its key", v.Name)
+	}
+	parent := ""
+	for _, name := range segs[1:] {
+		parent = s.folderNamed(v.ID, parent, name).ID
+	}
+	sc := &shortcut{ID: s.newID(), ItemID: it.ID, VaultID: v.ID, FolderID: parent}
+	switch targetPlain := v.MasterKeyEncrypted == nil; {
+	case plain != targetPlain:
+		return fmt.Errorf("the entry's vault and the shortcut's vault differ in client-side encryption")
+	case !plain:
+		k, err := pwcrypto.Encrypt(itemKey, s.seeder.vaultKeys[v.ID])
+		if err != nil {
+			return err
+		}
+		sc.KeyEncrypted = &k
+	}
+	s.shortcuts = append(s.shortcuts, sc)
 	return nil
 }
 
@@ -209,9 +251,13 @@ type pathElem struct {
 }
 
 // location returns [vault, folder, …] for an item.
-func (s *Server) location(it *item) []pathElem {
+func (s *Server) location(it *item) []pathElem { return s.locationOf(it.VaultID, it.FolderID) }
+
+// locationOf returns [vault, folder, …] down to folderID ("" = the vault
+// root).
+func (s *Server) locationOf(vaultID, folderID string) []pathElem {
 	var rev []pathElem
-	for fid := it.FolderID; fid != ""; {
+	for fid := folderID; fid != ""; {
 		f := s.folderByID(fid)
 		if f == nil {
 			break
@@ -219,7 +265,7 @@ func (s *Server) location(it *item) []pathElem {
 		rev = append(rev, pathElem{f.ID, f.Name, "folder"})
 		fid = f.ParentID
 	}
-	out := []pathElem{{it.VaultID, s.vaultByID(it.VaultID).Name, "vault"}}
+	out := []pathElem{{vaultID, s.vaultByID(vaultID).Name, "vault"}}
 	for i := len(rev) - 1; i >= 0; i-- {
 		out = append(out, rev[i])
 	}
@@ -247,6 +293,26 @@ func (s *Server) vaultByID(id string) *vault {
 	for _, v := range s.vaults {
 		if v.ID == id {
 			return v
+		}
+	}
+	return nil
+}
+
+// dropOrphanShortcuts removes shortcuts whose item is gone.
+func (s *Server) dropOrphanShortcuts() {
+	kept := s.shortcuts[:0]
+	for _, sc := range s.shortcuts {
+		if s.itemByID(sc.ItemID) != nil {
+			kept = append(kept, sc)
+		}
+	}
+	s.shortcuts = kept
+}
+
+func (s *Server) shortcutByID(id string) *shortcut {
+	for _, sc := range s.shortcuts {
+		if sc.ID == id {
+			return sc
 		}
 	}
 	return nil
@@ -281,6 +347,7 @@ func (s *Server) Update(e fetchtest.Entry) error {
 		return fmt.Errorf("passworktest: update %q: no such entry", e.Path)
 	}
 	s.items = kept
+	s.dropOrphanShortcuts()
 	if err := s.seedOne(e); err != nil {
 		return fmt.Errorf("passworktest: update %q: %w", e.Path, err)
 	}

@@ -6,6 +6,11 @@
 // custom fields, attachments with the quirky hash), or plain base64 for
 // vaults seeded with client-side encryption off.
 //
+// On /api/v1 it also takes the official SDK's writes (vaults, folders,
+// items, shortcuts; v7writes.go), storing the client's ciphertext as sent,
+// serves shortcuts and the search filters, and answers every error —
+// unknown routes and methods included — in the API's JSON error shape.
+//
 // Fault knobs (AddFault, ExpireAccessTokens, ExpireSessions) and a request
 // counter let tests assert retries, token rotation and request budgets.
 package passworktest
@@ -157,10 +162,12 @@ type Server struct {
 	initAccess string
 	initRefres string
 
-	vaults  []*vault
-	folders []*folder
-	items   []*item
-	seq     int
+	vaults    []*vault
+	folders   []*folder
+	items     []*item
+	shortcuts []*shortcut
+	bin       []*item // deleted items, as the server's recycle bin keeps them
+	seq       int
 
 	faults  []*Fault
 	total   int
@@ -184,8 +191,14 @@ type session struct {
 }
 
 type vault struct {
-	ID                 string
-	Name               string
+	ID            string
+	Name          string
+	MasterKeyHash string // v7 writes: the client's hash of the vault key and salt
+	Salt          string
+	// apiCreated vaults came through POST /api/v1/vaults: the emulator
+	// never learns their key, so it cannot seed them, and the v4 API (a
+	// different server generation) does not show them.
+	apiCreated         bool
 	MasterKeyEncrypted *string // v7: RSA-wrapped vault key; nil with CSE off
 	PasswordCrypted    *string // v4: AESpw(vault key, master key or domain master)
 	StalePassword      *string // v4, WithLegacyVaultPasswordField: AESpw(another key, same passphrase)
@@ -215,10 +228,19 @@ type item struct {
 	ID, VaultID, FolderID   string
 	Name, Login, URL, Descr string
 	URLs, Tags              []string
+	Color                   int
 	PasswordEncrypted       string
 	KeyEncrypted            *string
 	Customs                 []custom
 	Attachments             []*attachment
+}
+
+// shortcut places an item in another vault or folder. Its KeyEncrypted is
+// the item key wrapped with the shortcut vault's key (nil with CSE off),
+// so a user of that vault can decrypt the item without access to its own.
+type shortcut struct {
+	ID, ItemID, VaultID, FolderID string
+	KeyEncrypted                  *string
 }
 
 // NewServer starts an emulator on 127.0.0.1 with a fresh user (RSA key,
@@ -244,6 +266,7 @@ func NewServer(opts ...Option) *Server {
 	}
 	s.mux = http.NewServeMux()
 	s.routesV7()
+	s.routesV7Writes()
 	s.routesV4()
 	s.http = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.http.URL
@@ -450,7 +473,38 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if s.opts.alwaysBase64 {
 		r.Header.Del("X-Response-Format")
 	}
-	s.mux.ServeHTTP(w, r)
+	s.route(w, r)
+}
+
+// route dispatches to the mux. A request no route matches gets the API's
+// own error shape, never Go's plain-text 404/405: clients parse every
+// error body as JSON.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern != "" {
+		s.mux.ServeHTTP(w, r) // not h: only the mux sets the path values
+		return
+	}
+	// The mux answers 404 or 405 (with Allow); keep its verdict, not its body.
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	if allow := rec.Header().Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	status := rec.Code
+	if strings.HasPrefix(r.URL.Path, "/api/v4/") {
+		code := "notFound"
+		if status == http.StatusMethodNotAllowed {
+			code = "methodNotAllowed"
+		}
+		writeV4(w, status, code, nil)
+		return
+	}
+	if status == http.StatusMethodNotAllowed {
+		writeV7Error(w, r, status, "methodNotAllowed", "Method "+r.Method+" is not allowed here")
+		return
+	}
+	writeV7Error(w, r, http.StatusNotFound, "notFound", "Route not found")
 }
 
 // newID returns a 24-hex-digit id like the server's ObjectIds. Callers hold mu

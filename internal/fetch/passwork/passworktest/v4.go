@@ -24,7 +24,9 @@ func (s *Server) routesV4() {
 		s.mu.Lock()
 		out := []any{}
 		for _, v := range s.vaults {
-			out = append(out, vaultJSONv4(v))
+			if !v.apiCreated {
+				out = append(out, vaultJSONv4(v))
+			}
 		}
 		s.mu.Unlock()
 		writeV4(w, http.StatusOK, "", out)
@@ -33,7 +35,7 @@ func (s *Server) routesV4() {
 		s.mu.Lock()
 		v := s.vaultByID(r.PathValue("id"))
 		s.mu.Unlock()
-		if v == nil {
+		if v == nil || v.apiCreated {
 			writeV4(w, http.StatusNotFound, "vaultNotFound", nil)
 			return
 		}
@@ -44,7 +46,7 @@ func (s *Server) routesV4() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		it := s.itemByID(r.PathValue("id"))
-		if it == nil {
+		if it == nil || s.vaultByID(it.VaultID).apiCreated {
 			writeV4(w, http.StatusNotFound, "passwordNotFound", nil)
 			return
 		}
@@ -129,7 +131,7 @@ func (s *Server) searchV4(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	out := []any{}
 	for _, it := range s.items {
-		if body.VaultID != nil && *body.VaultID != "" && it.VaultID != *body.VaultID {
+		if body.VaultID != nil && *body.VaultID != "" && it.VaultID != *body.VaultID || s.vaultByID(it.VaultID).apiCreated {
 			continue
 		}
 		if q != "" && !strings.Contains(strings.ToLower(it.Name), q) {

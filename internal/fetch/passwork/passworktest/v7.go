@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -60,6 +63,48 @@ func (s *Server) routesV7() {
 		}
 		writeV7Error(w, r, http.StatusNotFound, "attachmentNotFound", "Attachment not found")
 	}))
+	s.mux.HandleFunc("GET /api/v1/shortcuts/search", s.authV7(s.shortcutSearchV7))
+	s.mux.HandleFunc("GET /api/v1/shortcuts/{id}", s.authV7(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		sc := s.shortcutByID(r.PathValue("id"))
+		if sc == nil {
+			writeV7Error(w, r, http.StatusNotFound, "shortcutNotFound", "Shortcut not found")
+			return
+		}
+		writeV7(w, r, http.StatusOK, s.shortcutItemJSON(sc))
+	}))
+	s.mux.HandleFunc("GET /api/v1/folders", s.authV7(func(w http.ResponseWriter, r *http.Request) {
+		vaultID := r.URL.Query().Get("vaultId")
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.vaultByID(vaultID) == nil {
+			writeV7Error(w, r, http.StatusNotFound, "vaultNotFound", "Vault not found")
+			return
+		}
+		out := []any{}
+		for _, f := range s.folders {
+			if f.VaultID == vaultID {
+				out = append(out, s.folderJSONv7(f))
+			}
+		}
+		writeV7(w, r, http.StatusOK, map[string]any{"items": out})
+	}))
+	s.mux.HandleFunc("GET /api/v1/folders/{id}", s.authV7(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		f := s.folderByID(r.PathValue("id"))
+		if f == nil {
+			writeV7Error(w, r, http.StatusNotFound, "folderNotFound", "Folder not found")
+			return
+		}
+		writeV7(w, r, http.StatusOK, s.folderJSONv7(f))
+	}))
+	// No optional features (vault types among them): the SDK then creates
+	// vaults without a typeId.
+	s.mux.HandleFunc("GET /api/v1/app/features", s.authV7(func(w http.ResponseWriter, r *http.Request) {
+		writeV7(w, r, http.StatusOK, []any{})
+	}))
 	s.mux.HandleFunc("POST /api/v1/batch", s.authV7(s.batchV7))
 	s.mux.HandleFunc("POST /api/v1/sessions/refresh", s.refreshV7)
 	s.mux.HandleFunc("POST /api/v1/sessions/refresh-access-token", s.refreshAccessV7)
@@ -88,30 +133,132 @@ func (s *Server) authV7(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// itemFilter is the search parameters items/search and shortcuts/search
+// share, applied to the entry: query (case-insensitive substring of the
+// name), tags[] (the entry has every tag), colorCodes[] (its color is one
+// of them), url (case-insensitive substring of one of its URLs). An empty
+// or absent parameter does not filter.
+type itemFilter struct {
+	query, url string
+	tags       []string
+	colors     map[string]bool
+}
+
+func newItemFilter(q url.Values) itemFilter {
+	f := itemFilter{query: strings.ToLower(q.Get("query")), url: strings.ToLower(q.Get("url")), colors: set(q["colorCodes[]"])}
+	for _, t := range q["tags[]"] {
+		if t != "" {
+			f.tags = append(f.tags, t)
+		}
+	}
+	delete(f.colors, "")
+	return f
+}
+
+func (f itemFilter) match(it *item) bool {
+	if f.query != "" && !strings.Contains(strings.ToLower(it.Name), f.query) {
+		return false
+	}
+	for _, t := range f.tags {
+		if !slices.Contains(it.Tags, t) {
+			return false
+		}
+	}
+	if len(f.colors) > 0 && !f.colors[strconv.Itoa(it.Color)] {
+		return false
+	}
+	if f.url != "" && !slices.ContainsFunc(append([]string{it.URL}, it.URLs...), func(u string) bool {
+		return u != "" && strings.Contains(strings.ToLower(u), f.url)
+	}) {
+		return false
+	}
+	return true
+}
+
 func (s *Server) searchV7(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	query := strings.ToLower(q.Get("query"))
+	filter := newItemFilter(q)
 	vaultIDs, folderIDs := set(q["vaultIds[]"]), set(q["folderIds[]"])
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []any{}
 	for _, it := range s.items {
-		if len(vaultIDs) > 0 && !vaultIDs[it.VaultID] || len(folderIDs) > 0 && !folderIDs[it.FolderID] {
+		if len(vaultIDs) > 0 && !vaultIDs[it.VaultID] || len(folderIDs) > 0 && !folderIDs[it.FolderID] || !filter.match(it) {
 			continue
 		}
-		if query != "" && !strings.Contains(strings.ToLower(it.Name), query) {
+		out = append(out, s.summaryJSONv7(it))
+	}
+	writeV7(w, r, http.StatusOK, map[string]any{"items": out})
+}
+
+// shortcutSearchV7 lists shortcuts: vaultIds[] and folderIds[] select
+// where the shortcut is, the other parameters filter on its entry. Each
+// result is the entry's summary with the shortcut (its id and location)
+// in "shortcut".
+func (s *Server) shortcutSearchV7(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	filter := newItemFilter(q)
+	vaultIDs, folderIDs := set(q["vaultIds[]"]), set(q["folderIds[]"])
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []any{}
+	for _, sc := range s.shortcuts {
+		it := s.itemByID(sc.ItemID)
+		if it == nil || len(vaultIDs) > 0 && !vaultIDs[sc.VaultID] || len(folderIDs) > 0 && !folderIDs[sc.FolderID] || !filter.match(it) {
 			continue
 		}
-		sum := map[string]any{
-			"id": it.ID, "name": it.Name, "vaultId": it.VaultID, "folderId": nullable(it.FolderID),
-			"login": it.Login, "url": it.URL, "tags": it.Tags, "path": s.pathJSON(it),
-		}
-		if s.opts.noSearchPaths {
-			delete(sum, "path")
-		}
+		sum := s.summaryJSONv7(it)
+		sum["shortcut"] = s.shortcutJSON(sc)
 		out = append(out, sum)
 	}
 	writeV7(w, r, http.StatusOK, map[string]any{"items": out})
+}
+
+func (s *Server) summaryJSONv7(it *item) map[string]any {
+	sum := map[string]any{
+		"id": it.ID, "name": it.Name, "vaultId": it.VaultID, "folderId": nullable(it.FolderID),
+		"login": it.Login, "url": it.URL, "tags": it.Tags, "color": it.Color, "path": s.pathJSON(s.location(it)),
+	}
+	if s.opts.noSearchPaths {
+		delete(sum, "path")
+	}
+	return sum
+}
+
+// shortcutJSON is a shortcut's own record: where it is and the item key
+// wrapped for that vault.
+func (s *Server) shortcutJSON(sc *shortcut) map[string]any {
+	m := map[string]any{
+		"id": sc.ID, "itemId": sc.ItemID, "vaultId": sc.VaultID, "folderId": nullable(sc.FolderID),
+		"keyEncrypted": sc.KeyEncrypted, "path": s.pathJSON(s.locationOf(sc.VaultID, sc.FolderID)),
+	}
+	if s.opts.noSearchPaths {
+		delete(m, "path")
+	}
+	return m
+}
+
+// shortcutItemJSON is GET /api/v1/shortcuts/{id}: the entry as seen from
+// the shortcut's vault. Its "id" is the entry's (the SDK fetches
+// /items/{id} with it), and its keys are the shortcut's: keyEncrypted is
+// the item key wrapped with the shortcut vault's key and
+// vaultMasterKeyEncrypted is that vault's key wrapped for the user, so the
+// usual item decryption works for a user who cannot open the entry's own
+// vault.
+func (s *Server) shortcutItemJSON(sc *shortcut) map[string]any {
+	it := s.itemByID(sc.ItemID)
+	m := s.itemJSONv7(it)
+	m["keyEncrypted"] = sc.KeyEncrypted
+	m["vaultMasterKeyEncrypted"] = s.vaultByID(sc.VaultID).MasterKeyEncrypted
+	m["shortcut"] = s.shortcutJSON(sc)
+	return m
+}
+
+func (s *Server) folderJSONv7(f *folder) map[string]any {
+	return map[string]any{
+		"id": f.ID, "name": f.Name, "vaultId": f.VaultID, "parentFolderId": nullable(f.ParentID),
+		"path": s.pathJSON(s.locationOf(f.VaultID, f.ParentID)),
+	}
 }
 
 // batchV7 runs each sub-request through the same routes with the caller's
@@ -143,7 +290,7 @@ func (s *Server) batchV7(w http.ResponseWriter, r *http.Request) {
 		}
 		sr.Header.Set("X-Response-Format", "raw")
 		rec := httptest.NewRecorder()
-		s.mux.ServeHTTP(rec, sr)
+		s.route(rec, sr)
 		body := bytes.TrimSpace(rec.Body.Bytes())
 		if !json.Valid(body) {
 			body = []byte("{}")
@@ -179,7 +326,7 @@ func (s *Server) refreshV7(w http.ResponseWriter, r *http.Request) {
 // refreshAccessV7 (Passwork 7.6+) replaces only the access token.
 func (s *Server) refreshAccessV7(w http.ResponseWriter, r *http.Request) {
 	if s.opts.noAccessRotate {
-		http.NotFound(w, r)
+		writeV7Error(w, r, http.StatusNotFound, "notFound", "Route not found")
 		return
 	}
 	var body struct {
@@ -218,16 +365,16 @@ func (s *Server) itemJSONv7(it *item) map[string]any {
 	return map[string]any{
 		"id": it.ID, "vaultId": it.VaultID, "folderId": nullable(it.FolderID), "name": it.Name,
 		"login": it.Login, "url": it.URL, "urls": it.URLs, "description": it.Descr, "tags": it.Tags,
-		"color": 0, "isFavorite": false, "isDeleted": false,
+		"color": it.Color, "isFavorite": false, "isDeleted": false,
 		"passwordEncrypted": it.PasswordEncrypted, "keyEncrypted": it.KeyEncrypted,
 		"vaultMasterKeyEncrypted": vmk, "customs": customs, "attachments": atts,
-		"path": s.pathJSON(it),
+		"path": s.pathJSON(s.location(it)),
 	}
 }
 
-func (s *Server) pathJSON(it *item) []any {
+func (s *Server) pathJSON(loc []pathElem) []any {
 	var out []any
-	for i, p := range s.location(it) {
+	for i, p := range loc {
 		out = append(out, map[string]any{"id": p.ID, "name": p.Name, "type": p.Type, "order": i})
 	}
 	return out
