@@ -19,6 +19,10 @@ type backend interface {
 	vaults(ctx context.Context, fresh bool) (map[string][]string, error)
 	// list returns summaries (id, name, location) of every entry in the vaults.
 	list(ctx context.Context, vaultIDs []string) ([]summary, error)
+	// shortcuts returns summaries of the shortcuts placed in the vaults:
+	// the entry's name at the shortcut's location, under an id get
+	// understands (shortcutID).
+	shortcuts(ctx context.Context, vaultIDs []string) ([]summary, error)
 	// get fetches full entries; ids the server does not return are absent
 	// from the map, failures other than "not found" are in errs.
 	get(ctx context.Context, ids []string) (entries map[string]*entry, errs map[string]error, err error)
@@ -50,8 +54,14 @@ type entry struct {
 
 type encCustom struct{ Name, Type, Value string }
 
-// attRef names one attachment of one entry.
-type attRef struct{ itemID, attID, name string }
+// attRef names one attachment of one entry: key is the entry's id as
+// Resolve fetched it (a shortcutID for an entry reached by shortcut),
+// itemID the entry's own id, which attachment URLs use.
+type attRef struct{ key, itemID, attID, name string }
+
+// shortcutID is how a shortcut's entry is named in summaries and get:
+// fetched through the shortcut, its keys are the shortcut's.
+func shortcutID(id string) string { return "shortcut:" + id }
 
 type attachmentData struct {
 	EncryptedKey  string `json:"encryptedKey"`

@@ -42,7 +42,8 @@ func (b *memBackend) auth(context.Context) error { return nil }
 func (b *memBackend) vaults(context.Context, bool) (map[string][]string, error) {
 	return b.vaultIDs, nil
 }
-func (b *memBackend) list(context.Context, []string) ([]summary, error) { return b.sums, nil }
+func (b *memBackend) list(context.Context, []string) ([]summary, error)      { return b.sums, nil }
+func (b *memBackend) shortcuts(context.Context, []string) ([]summary, error) { return nil, nil }
 func (b *memBackend) get(_ context.Context, ids []string) (map[string]*entry, map[string]error, error) {
 	out := make(map[string]*entry, len(ids))
 	for _, id := range ids {

@@ -808,3 +808,62 @@ func TestSearchWithoutPaths(t *testing.T) {
 		t.Errorf("root entry %+v, by id %+v", res[2], res[3])
 	}
 }
+
+// TestShortcutPaths: an entry shared into another vault or folder by a
+// shortcut resolves by its path there, decrypted with the key the
+// shortcut carries; shortcuts cost a request only when a path matches no
+// entry of its own.
+func TestShortcutPaths(t *testing.T) {
+	s := passworktest.NewServer()
+	t.Cleanup(s.Close)
+	if err := s.Seed([]fetchtest.Entry{
+		{Path: "Prod/DB/postgres", Fields: map[string]string{"password": canary + "-pg"},
+			Custom: map[string]string{"port": "5432"}, Attachments: map[string][]byte{"cert.pem": certBytes},
+			Shortcuts: []string{"Shared", "Team/ops/db"}},
+		{Path: "Shared/own", Fields: map[string]string{"password": canary + "-own"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, s.Config())
+	ctx := context.Background()
+
+	res, err := c.Resolve(ctx, []fetch.Ref{ref("Prod/DB/postgres", "password"), ref("Shared/own", "password")})
+	if err != nil || res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("own paths: %v %+v", err, res)
+	}
+	if n := s.RequestsTo("/shortcuts/"); n != 0 {
+		t.Errorf("resolving entries by their own paths made %d shortcut requests, want 0", n)
+	}
+
+	refs := []fetch.Ref{
+		ref("Shared/postgres", "password"), ref("Team/ops/db/postgres", "password"),
+		ref("Team/ops/db/postgres", "port"), ref("Shared/postgres", "attachment:cert.pem"),
+		ref("Shared/nope", "password"), ref("Team/ops/nope/postgres", "password"),
+	}
+	s.ResetCounters()
+	res, err = c.Resolve(ctx, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{canary + "-pg", canary + "-pg", "5432", string(certBytes)}
+	for i, w := range want {
+		if res[i].Err != nil || res[i].Value != w {
+			t.Errorf("%s: %q, %v; want %q", refs[i], res[i].Value, res[i].Err, w)
+		}
+	}
+	var nf *fetch.NotFoundError
+	if !errors.As(res[4].Err, &nf) || !slices.Contains(nf.Nearby, "postgres") || !slices.Contains(nf.Nearby, "own") {
+		t.Errorf("missing entry next to a shortcut: %v; want not found listing both", res[4].Err)
+	}
+	if !errors.As(res[5].Err, &nf) || nf.Kind != "folder" || !slices.Contains(nf.Nearby, "db") {
+		t.Errorf("missing folder: %v", res[5].Err)
+	}
+	if n := s.RequestsTo("/shortcuts/search"); n != 1 {
+		t.Errorf("%d shortcut searches for one Resolve, want 1", n)
+	}
+	for _, e := range []error{res[4].Err, res[5].Err} {
+		if e != nil && strings.Contains(e.Error(), canary) {
+			t.Errorf("error leaks a secret: %v", e)
+		}
+	}
+}

@@ -132,11 +132,41 @@ func (c *Client) locate(ctx context.Context, refs []fetch.Ref, ids []string, res
 		}
 	}
 	idx := newIndex(vaults, sums)
+	var missed []int
 	for i, ref := range refs {
 		if _, ok := ref.ID(); ok || results[i].Err != nil {
 			continue
 		}
 		ids[i], results[i].Err = idx.match(ref)
+		var nf *fetch.NotFoundError
+		if errors.As(results[i].Err, &nf) && nf.Kind != "vault" {
+			missed = append(missed, i)
+		}
+	}
+	if len(missed) == 0 {
+		return nil
+	}
+	// An entry shared into another vault or folder by a shortcut is
+	// reachable by its path there. Shortcuts are listed only when a path
+	// matches no entry, so resolving entries by their own paths costs no
+	// extra request.
+	var scVaults []string
+	seenVault := map[string]bool{}
+	for _, i := range missed {
+		for _, id := range vaults[refs[i].Segments()[0]] {
+			if !seenVault[id] {
+				seenVault[id] = true
+				scVaults = append(scVaults, id)
+			}
+		}
+	}
+	scs, err := c.backend.shortcuts(ctx, scVaults)
+	if err != nil {
+		return err
+	}
+	idx = newIndex(vaults, append(sums, scs...))
+	for _, i := range missed {
+		ids[i], results[i].Err = idx.match(refs[i])
 	}
 	return nil
 }
@@ -356,7 +386,7 @@ func (c *Client) fetchAttachments(ctx context.Context, refs []fetch.Ref, entries
 		return err
 	}
 	for i, a := range pending {
-		data, err := c.openAttachment(ctx, entries[a.itemID], atts[a], errs[a])
+		data, err := c.openAttachment(ctx, entries[a.key], atts[a], errs[a])
 		if isBatchError(err) {
 			return err
 		}

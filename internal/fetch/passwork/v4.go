@@ -249,6 +249,10 @@ func (b *v4) list(ctx context.Context, vaultIDs []string) ([]summary, error) {
 	return sums, nil
 }
 
+// shortcuts is not offered on the legacy API yet: no v4 shortcut is
+// resolvable by path.
+func (b *v4) shortcuts(ctx context.Context, vaultIDs []string) ([]summary, error) { return nil, nil }
+
 func sortPath(p []pathElem) {
 	for i := 1; i < len(p); i++ {
 		for j := i; j > 0 && p[j].Order < p[j-1].Order; j-- {
@@ -333,7 +337,7 @@ func (p passwordV4) toEntry() *entry {
 		tags: p.Tags, passwordEnc: p.CryptedPassword, keyEnc: p.CryptedKey, customs: p.Custom,
 	}
 	for _, a := range p.Attachments {
-		e.attachments = append(e.attachments, attRef{itemID: p.ID, attID: a.ID, name: a.Name})
+		e.attachments = append(e.attachments, attRef{key: p.ID, itemID: p.ID, attID: a.ID, name: a.Name})
 	}
 	return e
 }

@@ -375,9 +375,47 @@ type itemV7 struct {
 	} `json:"attachments"`
 }
 
+// shortcuts lists the shortcuts placed in the vaults. A result is the
+// entry's summary with the shortcut, its id and location, in "shortcut".
+func (b *v7) shortcuts(ctx context.Context, vaultIDs []string) ([]summary, error) {
+	q := url.Values{"query": {""}, "vaultIds[]": vaultIDs}
+	var out struct {
+		Items []struct {
+			Name     string `json:"name"`
+			Shortcut *struct {
+				ID       string     `json:"id"`
+				VaultID  string     `json:"vaultId"`
+				FolderID *string    `json:"folderId"`
+				Path     []pathElem `json:"path"`
+			} `json:"shortcut"`
+		} `json:"items"`
+	}
+	if err := b.call(ctx, http.MethodGet, "/api/v1/shortcuts/search", q, nil, &out); err != nil {
+		return nil, err
+	}
+	var sums []summary
+	for _, it := range out.Items {
+		sc := it.Shortcut
+		if sc == nil || sc.ID == "" || len(sc.Path) == 0 && sc.FolderID != nil && *sc.FolderID != "" {
+			continue // no location to match a path against (as in list)
+		}
+		sums = append(sums, summary{id: shortcutID(sc.ID), vaultID: sc.VaultID, name: it.Name, folders: folderNames(sc.Path)})
+	}
+	return sums, nil
+}
+
+// get fetches entries in batches. An entry reached by shortcut (its id is
+// a shortcutID) is fetched through /shortcuts/{id}: the server answers
+// the entry as seen from the shortcut's vault, keyEncrypted being the item
+// key wrapped with that vault's key and vaultMasterKeyEncrypted that
+// vault's key, so it decrypts like any entry.
 func (b *v7) get(ctx context.Context, ids []string) (map[string]*entry, map[string]error, error) {
 	urls := make([]string, len(ids))
 	for i, id := range ids {
+		if sc, ok := strings.CutPrefix(id, "shortcut:"); ok {
+			urls[i] = "/api/v1/shortcuts/" + url.PathEscape(sc)
+			continue
+		}
 		urls[i] = "/api/v1/items/" + url.PathEscape(id)
 	}
 	bodies, codes, err := b.batchGet(ctx, urls)
@@ -391,12 +429,12 @@ func (b *v7) get(ctx context.Context, ids []string) (map[string]*entry, map[stri
 		case http.StatusNotFound, http.StatusForbidden, http.StatusBadRequest:
 			continue // reported as "entry not found"
 		default:
-			errs[id] = fmt.Errorf("passwork: GET /api/v1/items/%s (batched): HTTP %d", id, codes[i])
+			errs[id] = fmt.Errorf("passwork: GET %s (batched): HTTP %d", urls[i], codes[i])
 			continue
 		}
 		var it itemV7
 		if err := json.Unmarshal(bodies[i], &it); err != nil || it.ID == "" {
-			errs[id] = fmt.Errorf("passwork: GET /api/v1/items/%s (batched): malformed item", id)
+			errs[id] = fmt.Errorf("passwork: GET %s (batched): malformed item", urls[i])
 			continue
 		}
 		e := &entry{
@@ -405,7 +443,7 @@ func (b *v7) get(ctx context.Context, ids []string) (map[string]*entry, map[stri
 			keyEnc: it.KeyEncrypted, vaultKeyEnc: it.VaultMasterKeyEncrypted, customs: it.Customs,
 		}
 		for _, a := range it.Attachments {
-			e.attachments = append(e.attachments, attRef{itemID: it.ID, attID: a.ID, name: a.Name})
+			e.attachments = append(e.attachments, attRef{key: id, itemID: it.ID, attID: a.ID, name: a.Name})
 		}
 		entries[id] = e
 	}
