@@ -79,8 +79,8 @@ func newProviders(cfg *providerConfig, opt fetch.Options, reload func() (*provid
 		"passwork": &lazyProvider{cfg: cfg, reload: reload,
 			pick: func(c *providerConfig) any { return c.Passwork },
 			build: func(c *providerConfig) (template.Resolver, error) {
-				if c.Passwork.URL == "" {
-					return nil, notConfigured("passwork", "PASSWORK_URL", "PASSWORK_TOKEN (or PASSWORK_API_KEY)", "PASSWORK_MASTER_KEY")
+				if !c.Passwork.Configured() {
+					return nil, notConfigured("passwork", "PASSWORK_URL (or PASSWORK_HOST)", "PASSWORK_TOKEN (or PASSWORK_API_KEY)", "PASSWORK_MASTER_KEY")
 				}
 				return passwork.New(c.Passwork, opt)
 			}},

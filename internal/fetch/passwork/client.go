@@ -20,6 +20,10 @@ type Config struct {
 	// URL is the server's base URL. A URL ending in /api/v4 selects the
 	// legacy API when API is "auto".
 	URL string `env:"PASSWORK_URL"`
+	// Host is passwork-cli's name for URL, accepted so an existing
+	// passwork-cli environment works as it is. Setting both to different
+	// values is an error.
+	Host string `env:"PASSWORK_HOST"`
 	// API is "auto", "v1" (Passwork 7) or "v4" (Passwork 4–6).
 	API string `env:"PASSWORK_API" envDefault:"auto"`
 	// Token and RefreshToken are a Passwork 7 API token pair.
@@ -55,9 +59,31 @@ type Client struct {
 	now     func() time.Time
 }
 
+// Configured reports whether a server is set, under either name.
+func (cfg Config) Configured() bool { return cfg.URL != "" || cfg.Host != "" }
+
+// serverURL is PASSWORK_URL, or PASSWORK_HOST (passwork-cli's name for
+// it). Both set must agree; the error names the settings, not the values
+// (a URL may carry credentials).
+func (cfg Config) serverURL() (value, name string, err error) {
+	switch {
+	case cfg.Host == "":
+		return cfg.URL, "PASSWORK_URL", nil
+	case cfg.URL == "":
+		return cfg.Host, "PASSWORK_HOST", nil
+	case strings.TrimRight(cfg.URL, "/") != strings.TrimRight(cfg.Host, "/"):
+		return "", "", errors.New("passwork: PASSWORK_URL and PASSWORK_HOST (passwork-cli's name for it) are both set, to different servers; set one")
+	}
+	return cfg.URL, "PASSWORK_URL", nil
+}
+
 // New checks cfg and returns a client. It does no network I/O.
 func New(cfg Config, opt fetch.Options) (*Client, error) {
-	base, err := fetch.BaseURL("passwork", "PASSWORK_URL", cfg.URL)
+	raw, name, err := cfg.serverURL()
+	if err != nil {
+		return nil, err
+	}
+	base, err := fetch.BaseURL("passwork", name, raw)
 	if err != nil {
 		return nil, err
 	}

@@ -522,6 +522,8 @@ func TestConfigErrors(t *testing.T) {
 		{passwork.Config{URL: "https://x/api/v4"}, "PASSWORK_API_KEY is required"},
 		{passwork.Config{URL: "https://x", API: "v9", Token: "t"}, "PASSWORK_API must be"},
 		{passwork.Config{URL: "https://x", Token: "t", MasterKey: "a", MasterPassword: "b"}, "only one of"},
+		{passwork.Config{URL: "https://a", Host: "https://b", Token: "t"}, "PASSWORK_URL and PASSWORK_HOST"},
+		{passwork.Config{Host: "ftp://x", Token: "t"}, "PASSWORK_HOST \"ftp://x\" must use https"},
 	}
 	for _, tt := range tests {
 		if _, err := passwork.New(tt.cfg, fetch.Options{}); err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -530,6 +532,15 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := passwork.New(passwork.Config{URL: "https://x/api/v4/", APIKey: "k"}, fetch.Options{}); err != nil {
 		t.Errorf("v4 auto-detect: %v", err)
+	}
+	// passwork-cli's PASSWORK_HOST stands for PASSWORK_URL, alone or agreeing.
+	for _, cfg := range []passwork.Config{{Host: "https://x", Token: "t"}, {URL: "https://x/", Host: "https://x", Token: "t"}} {
+		if _, err := passwork.New(cfg, fetch.Options{}); err != nil || !cfg.Configured() {
+			t.Errorf("New(%+v) = %v", cfg, err)
+		}
+	}
+	if (passwork.Config{Token: "t"}).Configured() {
+		t.Error("a config without URL or host says it is configured")
 	}
 }
 
