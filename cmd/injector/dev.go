@@ -39,6 +39,8 @@ type devEmulator struct {
 	// env is the settings that point injector at it; files holds values
 	// too long for one line (keys), exported as NAME_FILE.
 	env map[string]string
+	// serveNote is shown with --serve: other ways in (another API).
+	serveNote string
 }
 
 // cmdDev starts every provider's emulator on loopback, seeds it from
@@ -165,6 +167,11 @@ Emulators are running until Ctrl-C. In another shell:
   injector check -t examples/templates/app.env.tpl:/dev/null
   injector run --env 'DB_PASSWORD=<< passwork "prod/db/postgres" >>' -- sh -c 'echo "password has ${#DB_PASSWORD} characters"'
 `, envFile)
+	for _, e := range emus {
+		if e.serveNote != "" {
+			fmt.Fprintf(stdout, "%s\n", e.serveNote)
+		}
+	}
 	<-ctx.Done()
 	os.RemoveAll(work)
 	return nil
@@ -177,21 +184,25 @@ func startEmulators(seed *fetchtest.Seed, work string) ([]*devEmulator, *provide
 	var emus []*devEmulator
 
 	pw := passworktest.NewServer()
-	emus = append(emus, &devEmulator{name: "passwork", url: pw.URL, about: "Passwork 7 API, client-side encryption on", emu: pw, entries: len(seed.Passwork)})
+	emus = append(emus, &devEmulator{name: "passwork", url: pw.URL, about: "Passwork 7 API and the legacy 4–6 API, client-side encryption on", emu: pw, entries: len(seed.Passwork)})
 	if err := pw.Seed(seed.Passwork); err != nil {
 		return emus, nil, fmt.Errorf("passwork seed: %w", err)
 	}
 	cfg.Passwork = pw.Config()
+	// PASSWORK_HOST too, so passwork-cli works from the same settings.
 	emus[len(emus)-1].env = map[string]string{
-		"PASSWORK_URL": cfg.Passwork.URL, "PASSWORK_TOKEN": cfg.Passwork.Token,
+		"PASSWORK_URL": cfg.Passwork.URL, "PASSWORK_HOST": cfg.Passwork.URL, "PASSWORK_TOKEN": cfg.Passwork.Token,
 		"PASSWORK_REFRESH_TOKEN": cfg.Passwork.RefreshToken, "PASSWORK_MASTER_KEY": cfg.Passwork.MasterKey,
 	}
+	v4 := pw.ConfigV4()
+	emus[len(emus)-1].serveNote = fmt.Sprintf(`Passwork 4–6 users: the same entries are on the legacy API, with the same master key:
+  PASSWORK_URL=%s PASSWORK_HOST= PASSWORK_API_KEY=%s injector get passwork:prod/db/postgres`, v4.URL, v4.APIKey)
 
 	pb, err := passbolttest.New()
 	if err != nil {
 		return emus, nil, fmt.Errorf("passbolt emulator: %w", err)
 	}
-	emus = append(emus, &devEmulator{name: "passbolt", url: pb.URL, about: "Passbolt 5 API, JWT login, v5 encrypted metadata", emu: pb, entries: len(seed.Passbolt)})
+	emus = append(emus, &devEmulator{name: "passbolt", url: pb.URL, about: "Passbolt 5 API, JWT login, v5 and v4 resources", emu: pb, entries: len(seed.Passbolt)})
 	if err := pb.Seed(seed.Passbolt); err != nil {
 		return emus, nil, fmt.Errorf("passbolt seed: %w", err)
 	}

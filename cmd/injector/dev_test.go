@@ -88,13 +88,31 @@ func TestDevEnvFileWorks(t *testing.T) {
 		t.Errorf("multi-line key not moved to a _FILE setting:\n%s", b)
 	}
 	for ref, want := range map[string]string{
-		"passwork:prod/db/postgres":    "pg-Sup3r-s3cret!\n",
-		"passbolt:infra/ci/deploy-key": "ghp_demoDeployToken0000\n",
-		"passagent:SMTP relay":         "smtp-relay-pw\n",
+		"passwork:prod/db/postgres":         "pg-Sup3r-s3cret!\n",
+		"passwork:staging/shared/postgres":  "pg-Sup3r-s3cret!\n", // by shortcut
+		"passbolt:infra/ci/deploy-key":      "ghp_demoDeployToken0000\n",
+		"passbolt:legacy/ldap/bind-account": "ld4p-bind-pw\n", // v4 resource, v4 folders
+		"passagent:SMTP relay":              "smtp-relay-pw\n",
 	} {
 		stdout, stderr, code := injector(t, env, "get", ref)
 		if code != 0 || stdout != want {
 			t.Errorf("get %s: exit %d, %q, %s", ref, code, stdout, stderr)
 		}
+	}
+
+	// The legacy Passwork API that --serve offers, as its note says.
+	note := emus[0].serveNote
+	_, settings, _ := strings.Cut(note, "\n  ")
+	v4env := append([]string{}, env...)
+	for _, kv := range strings.Fields(settings) {
+		if k, _, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "PASSWORK_") {
+			v4env = append(v4env, kv)
+		}
+	}
+	if !strings.Contains(note, "/api/v4") || !strings.Contains(note, "PASSWORK_API_KEY=") {
+		t.Fatalf("no v4 settings in the --serve note: %q", note)
+	}
+	if stdout, stderr, code := injector(t, v4env, "get", "passwork:prod/db/postgres"); code != 0 || stdout != "pg-Sup3r-s3cret!\n" {
+		t.Errorf("v4 get: exit %d, %q, %s", code, stdout, stderr)
 	}
 }
