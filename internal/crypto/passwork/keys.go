@@ -5,13 +5,16 @@ import (
 	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -26,13 +29,28 @@ const (
 )
 
 // DeriveMasterKey turns a master password into the master key the API and
-// the ciphertexts use: StdBase64(PBKDF2-HMAC-SHA256(password, salt, iter,
-// bytes)), where options is the server's "pbkdf:sha256:<iter>:<bytes>:<salt>".
-// Like the official SDK it always uses SHA-256 and reads fields by position.
+// the ciphertexts use: StdBase64(PBKDF2-HMAC-<digest>(password, salt,
+// iter, bytes)), where options is the server's
+// "pbkdf:<digest>:<iter>:<bytes>:<salt>". Fields are read by position, the
+// salt being everything after the fourth colon. The digest is honoured, as
+// the official JS connector does (servers send sha256, the default).
 func DeriveMasterKey(password, options string) (string, error) {
 	parts := strings.SplitN(options, ":", 5)
 	if len(parts) != 5 || parts[0] != "pbkdf" {
 		return "", errors.New("passwork: master key options are not in pbkdf:<digest>:<iterations>:<bytes>:<salt> form")
+	}
+	var digest func() hash.Hash
+	switch strings.ToLower(parts[1]) {
+	case "sha256", "":
+		digest = sha256.New
+	case "sha512":
+		digest = sha512.New
+	case "sha384":
+		digest = sha512.New384
+	case "sha1":
+		digest = sha1.New
+	default:
+		return "", fmt.Errorf("passwork: master key options: digest %q is not supported (sha1, sha256, sha384, sha512)", parts[1])
 	}
 	iter, err := strconv.Atoi(parts[2])
 	if err != nil || iter <= 0 || iter > maxPBKDF2Iterations {
@@ -42,7 +60,7 @@ func DeriveMasterKey(password, options string) (string, error) {
 	if err != nil || size <= 0 || size > maxPBKDF2Bytes {
 		return "", fmt.Errorf("passwork: master key options: key size %q out of range 1..%d bytes", parts[3], maxPBKDF2Bytes)
 	}
-	key, err := pbkdf2.Key(sha256.New, password, []byte(parts[4]), iter, size)
+	key, err := pbkdf2.Key(digest, password, []byte(parts[4]), iter, size)
 	if err != nil {
 		return "", fmt.Errorf("passwork: derive master key: %w", err)
 	}

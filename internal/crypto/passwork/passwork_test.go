@@ -166,6 +166,19 @@ func TestMasterKey(t *testing.T) {
 	if _, err := DeriveMasterKey("p", "pbkdf:sha256:1:1024:s"); err != nil {
 		t.Errorf("1024-byte key: %v", err)
 	}
+	// The digest is honoured (vectors from Python's hashlib.pbkdf2_hmac).
+	for _, tt := range []struct{ options, want string }{
+		{"pbkdf:sha512:1000:64:examplesalt", "nbda74woBgjVJhV1apYlJNyQTPajX0O5iOBUIfW4ajB/K6ndrMdg9jba9Pob/1DSVA1MISx2ANSMFLtnhifqDg=="},
+		{"pbkdf:SHA1:1000:32:examplesalt", "A3RnFPWdic5huU1MywYLpBAlwD10rn+WvdJw8wdeDbI="},
+		{"pbkdf::1000:64:examplesalt", wantKey}, // no digest: SHA-256
+	} {
+		if got, err := DeriveMasterKey("correct horse", tt.options); err != nil || got != tt.want {
+			t.Errorf("DeriveMasterKey(%q) = %q, %v; want %q", tt.options, got, err, tt.want)
+		}
+	}
+	if _, err := DeriveMasterKey("p", "pbkdf:md5:10:32:s"); err == nil || !strings.Contains(err.Error(), "not supported") {
+		t.Errorf("unknown digest: %v", err)
+	}
 }
 
 func TestAttachmentHash(t *testing.T) {
