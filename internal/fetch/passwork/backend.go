@@ -31,8 +31,9 @@ type backend interface {
 	itemKey(ctx context.Context, e *entry) (key string, plain bool, err error)
 	// attachments fetches attachment records, keyed like the request.
 	attachments(ctx context.Context, reqs []attRef) (map[attRef]*attachmentData, map[attRef]error, error)
-	// attachmentHash is the integrity hash the server stores.
-	attachmentHash(data []byte) string
+	// attachmentHash is the integrity hash of data, computed the way the
+	// stored hash was (its length tells the algorithm on v4).
+	attachmentHash(data []byte, stored string) string
 }
 
 // summary is an entry as search/list results describe it.

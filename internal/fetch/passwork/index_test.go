@@ -55,7 +55,7 @@ func (b *memBackend) itemKey(context.Context, *entry) (string, bool, error) { re
 func (b *memBackend) attachments(context.Context, []attRef) (map[attRef]*attachmentData, map[attRef]error, error) {
 	return nil, nil, errors.New("no attachments")
 }
-func (b *memBackend) attachmentHash([]byte) string { return "" }
+func (b *memBackend) attachmentHash([]byte, string) string { return "" }
 
 // TestResolveScalesLinearly catches a return to matching every ref against
 // the whole search result (which allocated O(entries) per ref) by comparing

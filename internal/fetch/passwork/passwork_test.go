@@ -193,13 +193,30 @@ func TestOAEPAndMasterPassword(t *testing.T) {
 	}
 }
 
+// TestLegacySupportMD5: legacySupport makes the master hash header MD5;
+// attachments carry SHA-256 hashes as the official connectors write them
+// whatever the server reports, and MD5 ones (from old clients) are checked
+// as MD5 on the legacy API.
 func TestLegacySupportMD5(t *testing.T) {
-	s := newServer(t, passworktest.WithLegacySupport())
-	res, err := newClient(t, s.ConfigV4()).Resolve(context.Background(), []fetch.Ref{
-		ref("Prod/DB/postgres", "password"), ref("Prod/DB/postgres", "attachment:cert.pem"),
-	})
-	if err != nil || res[0].Value != canary+"-pg" || res[1].Err != nil || res[1].Value != string(certBytes) {
-		t.Fatalf("legacy v4: %v %+v", err, res)
+	tests := []struct {
+		name string
+		opts []passworktest.Option
+		gens []string
+	}{
+		{"legacySupport", []passworktest.Option{passworktest.WithLegacySupport()}, []string{"v1", "v4"}},
+		{"legacySupport, MD5 attachments", []passworktest.Option{passworktest.WithLegacySupport(), passworktest.WithMD5AttachmentHashes()}, []string{"v4"}},
+		{"MD5 attachments", []passworktest.Option{passworktest.WithMD5AttachmentHashes()}, []string{"v4"}},
+	}
+	for _, tt := range tests {
+		s := newServer(t, tt.opts...)
+		for _, gen := range tt.gens {
+			res, err := newClient(t, generations(s)[gen]).Resolve(context.Background(), []fetch.Ref{
+				ref("Prod/DB/postgres", "password"), ref("Prod/DB/postgres", "attachment:cert.pem"),
+			})
+			if err != nil || res[0].Value != canary+"-pg" || res[1].Err != nil || res[1].Value != string(certBytes) {
+				t.Errorf("%s, %s: %v %+v", tt.name, gen, err, res)
+			}
+		}
 	}
 }
 
@@ -505,8 +522,16 @@ func TestRequestBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("v4: 100 secrets in 3 vaults: %d requests including login and version", s.Requests())
-	if want := 2 + 2 + 100; s.Requests() != want {
-		t.Errorf("v4: %d requests, want %d (login, version, vaults, search, 100 GETs)", s.Requests(), want)
+	if want := 2 + 2 + 100 + 3; s.Requests() != want {
+		t.Errorf("v4: %d requests, want %d (login, version, vaults, search, 100 GETs, 3 vault GETs)", s.Requests(), want)
+	}
+	// Vaults, with their crypted passwords, are cached like the v1 keys.
+	s.ResetCounters()
+	if _, err := c4.Resolve(ctx, refs); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.RequestsTo("/api/v4/vaults/"); n != 0 || s.Requests() != 101 {
+		t.Errorf("v4 second Resolve: %d requests, %d for vaults; want 101 (search, 100 GETs), none for vaults", s.Requests(), n)
 	}
 }
 
@@ -877,4 +902,64 @@ func TestShortcutPaths(t *testing.T) {
 			t.Errorf("error leaks a secret: %v", e)
 		}
 	}
+}
+
+// TestV4AsTheConnectorsDo covers the legacy API the way the official v4
+// connectors use it: vault passwords read from GET /vaults/{id}, the PBKDF2
+// digest honoured, shortcuts decrypted with their own cryptedKey, an
+// organisation vault without its domain master refused, and a server with
+// client-side encryption off explained.
+func TestV4AsTheConnectorsDo(t *testing.T) {
+	ctx := context.Background()
+	t.Run("digest", func(t *testing.T) {
+		s := newServer(t, passworktest.WithPBKDF2Digest("sha512"))
+		for gen, cfg := range generations(s) {
+			cfg.MasterKey, cfg.MasterPassword = "", s.MasterPassword()
+			res, err := newClient(t, cfg).Resolve(ctx, []fetch.Ref{ref("Prod/DB/postgres", "password")})
+			if err != nil || res[0].Value != canary+"-pg" {
+				t.Errorf("%s: %v %+v", gen, err, res)
+			}
+		}
+	})
+	t.Run("shortcut", func(t *testing.T) {
+		s := passworktest.NewServer()
+		t.Cleanup(s.Close)
+		if err := s.Seed([]fetchtest.Entry{{Path: "Prod/DB/postgres", Fields: map[string]string{"password": canary + "-pg"},
+			Attachments: map[string][]byte{"cert.pem": certBytes}, Shortcuts: []string{"Shared/team"}}}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := newClient(t, s.ConfigV4()).Resolve(ctx, []fetch.Ref{
+			ref("Shared/team/postgres", "password"), ref("Shared/team/postgres", "attachment:cert.pem"), ref("Prod/DB/postgres", "password"),
+		})
+		if err != nil || res[0].Value != canary+"-pg" || res[1].Value != string(certBytes) || res[2].Value != canary+"-pg" {
+			t.Errorf("v4 shortcut: %v %+v", err, res)
+		}
+		if n := s.RequestsTo("/sharing/shortcut/"); n != 1 {
+			t.Errorf("%d shortcut GETs, want 1", n)
+		}
+	})
+	t.Run("domain vault without domainMaster", func(t *testing.T) {
+		s := newServer(t, passworktest.WithoutDomainMaster())
+		res, err := newClient(t, s.ConfigV4()).Resolve(ctx, []fetch.Ref{ref("Org/shared", "password"), ref("Prod/web", "password")})
+		if err != nil || res[0].Err == nil || !strings.Contains(res[0].Err.Error(), "domainMaster") || res[1].Value != canary+"-web" {
+			t.Errorf("got %v %+v; want Org/shared refused naming domainMaster, Prod/web read", err, res)
+		}
+	})
+	t.Run("client-side encryption off", func(t *testing.T) {
+		s := passworktest.NewServer(passworktest.WithoutClientSideEncryption())
+		t.Cleanup(s.Close)
+		if err := s.Seed([]fetchtest.Entry{{Path: "Team/svc", Fields: map[string]string{"password": "plain-pw"}}}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := newClient(t, s.ConfigV4()).Resolve(ctx, []fetch.Ref{ref("Team/svc", "password")})
+		if err == nil || !strings.Contains(err.Error(), "client-side encryption turned off") || !strings.Contains(err.Error(), "unset PASSWORK_MASTER_KEY") {
+			t.Errorf("with a master key: %v; want the plain-language error", err)
+		}
+		cfg := s.ConfigV4()
+		cfg.MasterKey = ""
+		res, err := newClient(t, cfg).Resolve(ctx, []fetch.Ref{ref("Team/svc", "password")})
+		if err != nil || res[0].Value != "plain-pw" {
+			t.Errorf("without a master key: %v %+v", err, res)
+		}
+	})
 }

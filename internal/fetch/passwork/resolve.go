@@ -423,7 +423,7 @@ func (c *Client) openAttachment(ctx context.Context, e *entry, att *attachmentDa
 		return nil, errors.New("decrypted data is not base64")
 	}
 	if att.Hash != "" {
-		got := c.backend.attachmentHash(data)
+		got := c.backend.attachmentHash(data, att.Hash)
 		if subtle.ConstantTimeCompare([]byte(got), []byte(strings.ToLower(att.Hash))) != 1 {
 			return nil, errors.New("integrity check failed: content does not match the stored hash")
 		}

@@ -29,13 +29,20 @@ type v4 struct {
 
 	authed          bool
 	token, refresh  string
-	legacy          bool // md5 master hash and attachment hash
+	legacy          bool // md5 master hash
 	masterKey, hash string
 
-	vaultByID  map[string]vaultV4
 	vaultNames map[string][]string
 	vaultsAt   time.Time
-	vaultPass  map[string]string // vault id + crypted → vault password
+	vaultInfo  map[string]vaultRecord // GET /vaults/{id}, by id
+	vaultPass  map[string]string      // vault id + crypted → vault password
+}
+
+// vaultRecord is one vault's crypted password, read from GET /vaults/{id}
+// (where the official connectors read it), and when it was read.
+type vaultRecord struct {
+	v  vaultV4
+	at time.Time
 }
 
 type vaultV4 struct {
@@ -48,7 +55,7 @@ type vaultV4 struct {
 }
 
 func newV4(base string, cfg Config, h *fetch.HTTP) *v4 {
-	return &v4{base: base, cfg: cfg, http: h, vaultPass: map[string]string{}}
+	return &v4{base: base, cfg: cfg, http: h, vaultPass: map[string]string{}, vaultInfo: map[string]vaultRecord{}}
 }
 
 // v4Error is a {"status":"error","code":…} response.
@@ -70,9 +77,7 @@ func (b *v4) auth(ctx context.Context) error {
 	if b.authed {
 		return nil
 	}
-	if err := b.login(ctx); err != nil {
-		return err
-	}
+	// The version first, as the JS connector asks it: it needs no session.
 	var ver struct {
 		LegacySupport bool `json:"legacySupport"`
 	}
@@ -80,6 +85,9 @@ func (b *v4) auth(ctx context.Context) error {
 		return err
 	}
 	b.legacy = ver.LegacySupport
+	if err := b.login(ctx); err != nil {
+		return err
+	}
 	switch {
 	case b.cfg.MasterKey != "":
 		b.masterKey = b.cfg.MasterKey
@@ -122,6 +130,10 @@ func (b *v4) login(ctx context.Context) error {
 		RefreshToken string `json:"refreshToken"`
 	}
 	if err := b.send(ctx, req, "/auth/login/…", &out); err != nil {
+		var ve *v4Error
+		if errors.As(err, &ve) && ve.code == "clientSideEncryptionDisabled" {
+			return errors.New("passwork: this server has client-side encryption turned off, so it takes no master key: unset PASSWORK_MASTER_KEY and PASSWORK_MASTER_PASSWORD")
+		}
 		return fmt.Errorf("passwork: login with PASSWORK_API_KEY: %w", redact(err, b.cfg.APIKey))
 	}
 	if out.Token == "" {
@@ -213,9 +225,8 @@ func (b *v4) vaults(ctx context.Context, fresh bool) (map[string][]string, error
 	if err := b.call(ctx, http.MethodGet, "/vaults/list", nil, &list); err != nil {
 		return nil, err
 	}
-	b.vaultByID, b.vaultNames = map[string]vaultV4{}, map[string][]string{}
+	b.vaultNames = map[string][]string{}
 	for _, v := range list {
-		b.vaultByID[v.ID] = v
 		b.vaultNames[v.Name] = append(b.vaultNames[v.Name], v.ID)
 	}
 	b.vaultsAt = time.Now()
@@ -249,9 +260,36 @@ func (b *v4) list(ctx context.Context, vaultIDs []string) ([]summary, error) {
 	return sums, nil
 }
 
-// shortcuts is not offered on the legacy API yet: no v4 shortcut is
-// resolvable by path.
-func (b *v4) shortcuts(ctx context.Context, vaultIDs []string) ([]summary, error) { return nil, nil }
+// shortcuts lists the shortcuts placed in the vaults: the search with
+// includeShortcuts answers them located where the shortcut is, with
+// "shortcut" carrying its id and vault.
+func (b *v4) shortcuts(ctx context.Context, vaultIDs []string) ([]summary, error) {
+	var vaultID *string
+	if len(vaultIDs) == 1 {
+		vaultID = &vaultIDs[0]
+	}
+	body := map[string]any{"query": "", "tags": []string{}, "colors": []int{}, "vaultId": vaultID,
+		"includeShared": false, "includeShortcuts": true}
+	var out []passwordV4
+	if err := b.call(ctx, http.MethodPost, "/passwords/search", body, &out); err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, id := range vaultIDs {
+		want[id] = true
+	}
+	var sums []summary
+	for _, p := range out {
+		sc := p.Shortcut
+		if sc == nil || sc.ID == "" || !want[sc.VaultID] {
+			continue
+		}
+		path := append([]pathElem(nil), p.Path...)
+		sortPath(path)
+		sums = append(sums, summary{id: shortcutID(sc.ID), vaultID: sc.VaultID, name: p.Name, folders: folderNames(path)})
+	}
+	return sums, nil
+}
 
 func sortPath(p []pathElem) {
 	for i := 1; i < len(p); i++ {
@@ -276,49 +314,121 @@ type passwordV4 struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
 	} `json:"attachments"`
+	Path []pathElem `json:"path"`
+	// Shortcut is set on a password seen through a shortcut: its key is
+	// then wrapped with the shortcut vault's password (cryptedKey here).
+	Shortcut *struct {
+		ID         string  `json:"id"`
+		VaultID    string  `json:"vaultId"`
+		CryptedKey *string `json:"cryptedKey"`
+	} `json:"shortcut"`
 }
 
-// get fetches entries one GET each (no batch endpoint on v4), in parallel.
-func (b *v4) get(ctx context.Context, ids []string) (map[string]*entry, map[string]error, error) {
-	res := make([]*entry, len(ids))
-	errs := make([]error, len(ids))
+// getParallel GETs each path (the legacy API has no batch endpoint), a
+// few at a time, decoding into into(i). The session may expire mid-run;
+// renewing concurrently would race, so requests that met the expiry are
+// retried serially afterwards, the first renewing the session.
+func (b *v4) getParallel(ctx context.Context, paths []string, into func(i int) any) []error {
+	errs := make([]error, len(paths))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(v4Parallel)
-	// The session may expire mid-run; renewing concurrently would race, so
-	// the first expiry is handled by a serial retry pass below.
-	for i, id := range ids {
+	for i, p := range paths {
 		g.Go(func() error {
-			var p passwordV4
-			err := b.callNoRenew(gctx, http.MethodGet, "/passwords/"+url.PathEscape(id), &p)
-			res[i], errs[i] = p.toEntry(), err
+			errs[i] = b.callNoRenew(gctx, http.MethodGet, p, into(i))
 			return nil
 		})
 	}
 	g.Wait()
+	for i, p := range paths {
+		var ve *v4Error
+		if errors.As(errs[i], &ve) && ve.code == "apiSessionExpired" {
+			errs[i] = b.call(ctx, http.MethodGet, p, nil, into(i))
+		}
+	}
+	return errs
+}
+
+// get fetches the entries (an entry reached by shortcut through
+// /sharing/shortcut/{id}), then the vaults they need, in parallel.
+func (b *v4) get(ctx context.Context, ids []string) (map[string]*entry, map[string]error, error) {
+	paths := make([]string, len(ids))
+	for i, id := range ids {
+		if sc, ok := strings.CutPrefix(id, "shortcut:"); ok {
+			paths[i] = "/sharing/shortcut/" + url.PathEscape(sc)
+			continue
+		}
+		paths[i] = "/passwords/" + url.PathEscape(id)
+	}
+	ps := make([]passwordV4, len(ids))
+	errs := b.getParallel(ctx, paths, func(i int) any { return &ps[i] })
 	entries, perID := map[string]*entry{}, map[string]error{}
 	for i, id := range ids {
 		err := errs[i]
 		var ve *v4Error
-		if errors.As(err, &ve) && ve.code == "apiSessionExpired" {
-			var p passwordV4
-			err = b.call(ctx, http.MethodGet, "/passwords/"+url.PathEscape(id), nil, &p)
-			res[i] = p.toEntry()
-		}
 		switch {
 		case errors.Is(err, errInvalidMasterKey):
 			return nil, nil, err
 		case errors.As(err, &ve) && (ve.status == http.StatusNotFound || ve.status == http.StatusForbidden):
 		case err != nil:
-			var he *v4Error
-			if !errors.As(err, &he) {
+			if !errors.As(err, &ve) {
 				return nil, nil, err // transport failure: the whole batch is affected
 			}
 			perID[id] = err
-		case res[i].id != "":
-			entries[id] = res[i]
+		case ps[i].ID != "":
+			entries[id] = ps[i].toEntry(id)
 		}
 	}
+	var vaultIDs []string
+	for _, e := range entries {
+		vaultIDs = append(vaultIDs, e.vaultID)
+	}
+	if err := b.fetchVaults(ctx, vaultIDs); err != nil {
+		return nil, nil, err
+	}
 	return entries, perID, nil
+}
+
+// fetchVaults reads, in parallel, the vault records not read within the
+// vault cache lifetime. A vault the server refuses is left for itemKey to
+// report on the entries that need it; a transport failure fails the batch.
+func (b *v4) fetchVaults(ctx context.Context, ids []string) error {
+	var want []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if r, ok := b.vaultInfo[id]; (!ok || time.Since(r.at) >= vaultCacheTTL) && !seen[id] {
+			seen[id] = true
+			want = append(want, id)
+		}
+	}
+	paths := make([]string, len(want))
+	for i, id := range want {
+		paths[i] = "/vaults/" + url.PathEscape(id)
+	}
+	vs := make([]vaultV4, len(want))
+	errs := b.getParallel(ctx, paths, func(i int) any { return &vs[i] })
+	for i, id := range want {
+		var ve *v4Error
+		switch err := errs[i]; {
+		case err == nil:
+			b.vaultInfo[id] = vaultRecord{v: vs[i], at: time.Now()}
+		case errors.Is(err, errInvalidMasterKey), !errors.As(err, &ve):
+			return err
+		}
+	}
+	return nil
+}
+
+// vault returns a vault's record, reading it if it is not cached.
+func (b *v4) vault(ctx context.Context, id string) (vaultV4, error) {
+	if r, ok := b.vaultInfo[id]; ok && time.Since(r.at) < vaultCacheTTL {
+		return r.v, nil
+	}
+	var v vaultV4
+	if err := b.call(ctx, http.MethodGet, "/vaults/"+url.PathEscape(id), nil, &v); err != nil {
+		return vaultV4{}, err
+	}
+	b.vaultInfo[id] = vaultRecord{v: v, at: time.Now()}
+	return v, nil
 }
 
 // callNoRenew is call without session renewal, for parallel use.
@@ -331,13 +441,19 @@ func (b *v4) callNoRenew(ctx context.Context, method, path string, out any) erro
 	return b.send(ctx, req, path, out)
 }
 
-func (p passwordV4) toEntry() *entry {
+// toEntry converts a password fetched as key. Seen through a shortcut,
+// its key is the shortcut's cryptedKey, wrapped with the password of the
+// shortcut's vault, as the official connectors decrypt it.
+func (p passwordV4) toEntry(key string) *entry {
 	e := &entry{
 		id: p.ID, vaultID: p.VaultID, name: p.Name, login: p.Login, url: p.URL, description: p.Description,
 		tags: p.Tags, passwordEnc: p.CryptedPassword, keyEnc: p.CryptedKey, customs: p.Custom,
 	}
+	if sc := p.Shortcut; sc != nil && sc.VaultID != "" {
+		e.vaultID, e.keyEnc = sc.VaultID, sc.CryptedKey
+	}
 	for _, a := range p.Attachments {
-		e.attachments = append(e.attachments, attRef{key: p.ID, itemID: p.ID, attID: a.ID, name: a.Name})
+		e.attachments = append(e.attachments, attRef{key: key, itemID: p.ID, attID: a.ID, name: a.Name})
 	}
 	return e
 }
@@ -346,12 +462,13 @@ func (p passwordV4) toEntry() *entry {
 // domain master for organisation vaults); item key = AESpw⁻¹(cryptedKey,
 // vault password), or the vault password itself when there is no cryptedKey.
 func (b *v4) itemKey(ctx context.Context, e *entry) (string, bool, error) {
-	v, ok := b.vaultByID[e.vaultID]
-	if !ok {
-		if _, err := b.vaults(ctx, true); err != nil {
-			return "", false, batchError{err}
+	v, err := b.vault(ctx, e.vaultID)
+	if err != nil {
+		var ve *v4Error
+		if errors.As(err, &ve) {
+			return "", false, fmt.Errorf("read its vault: %w", err)
 		}
-		v = b.vaultByID[e.vaultID]
+		return "", false, batchError{err}
 	}
 	// passwordCrypted first, as js-connector and passwork-python's
 	// get_vault_password do ("backward capability parameter").
@@ -372,7 +489,13 @@ func (b *v4) itemKey(ctx context.Context, e *entry) (string, bool, error) {
 	vp, ok := b.vaultPass[ck]
 	if !ok {
 		pass := b.masterKey
-		if v.Scope == "domain" && v.DomainMaster != nil {
+		if v.Scope == "domain" {
+			// An organisation vault's password is wrapped with the domain
+			// master, never with the user's master key: without it the
+			// vault cannot be opened.
+			if v.DomainMaster == nil || *v.DomainMaster == "" {
+				return "", false, fmt.Errorf("vault %q is an organisation (domain) vault but the server sent no domainMaster to open it with", v.Name)
+			}
 			dm, err := pwcrypto.Decrypt(*v.DomainMaster, b.masterKey)
 			if err != nil {
 				return "", false, errInvalidMasterKey
@@ -413,8 +536,11 @@ func (b *v4) attachments(ctx context.Context, reqs []attRef) (map[attRef]*attach
 	return out, errs, nil
 }
 
-func (b *v4) attachmentHash(data []byte) string {
-	if b.legacy {
+// attachmentHash: the official connectors write and check SHA-256 even on
+// servers with legacySupport; an MD5 hash (32 hex digits) is accepted for
+// attachments that older clients stored with one.
+func (b *v4) attachmentHash(data []byte, stored string) string {
+	if len(stored) == 32 {
 		return pwcrypto.AttachmentHashMD5(data)
 	}
 	return pwcrypto.AttachmentHash(data)

@@ -537,7 +537,7 @@ func (b *v7) attachments(ctx context.Context, reqs []attRef) (map[attRef]*attach
 	return out, errs, nil
 }
 
-func (b *v7) attachmentHash(data []byte) string { return pwcrypto.AttachmentHash(data) }
+func (b *v7) attachmentHash(data []byte, _ string) string { return pwcrypto.AttachmentHash(data) }
 
 func truncate(s string, n int) string {
 	if len(s) > n {

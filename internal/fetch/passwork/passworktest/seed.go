@@ -171,7 +171,7 @@ func (s *Server) seedShortcut(it *item, itemKey string, plain bool, loc string) 
 // wrapped under the item key, the file's base64 text encrypted under it.
 func (s *Server) encryptAttachment(name string, data []byte, itemKey string, plain bool) (*attachment, error) {
 	a := &attachment{ID: s.newID(), Name: name, Hash: pwcrypto.AttachmentHash(data)}
-	if s.opts.legacySupport {
+	if s.opts.md5Attachments {
 		a.Hash = pwcrypto.AttachmentHashMD5(data)
 	}
 	b64 := base64.StdEncoding.EncodeToString(data)
@@ -200,7 +200,7 @@ func (s *Server) vaultNamed(name string) (*vault, error) {
 		}
 	}
 	v := &vault{ID: s.newID(), Name: name}
-	if !s.opts.plainVaults[name] {
+	if !s.opts.plainVaults[name] && !s.opts.noCSE {
 		key := randomString(100)
 		s.seeder.vaultKeys[v.ID] = key
 		wrapped, err := pwcrypto.WrapKey(s.seeder.pub, key, s.opts.oaep)

@@ -45,6 +45,10 @@ type options struct {
 	plainVaults    map[string]bool
 	domainVaults   map[string]bool
 	legacySupport  bool
+	md5Attachments bool
+	noCSE          bool
+	digest         string
+	noDomainMaster bool
 	noAccessRotate bool
 	noItemKeys     bool
 	legacyVaultPwd bool
@@ -88,8 +92,27 @@ func WithDomainVaults(names ...string) Option {
 }
 
 // WithLegacySupport makes /api/v4/info/version report legacySupport, so the
-// master hash header and attachment hashes use MD5.
+// master hash header is MD5. Attachment hashes stay SHA-256: the official
+// connectors write and check SHA-256 whatever the server reports.
 func WithLegacySupport() Option { return func(o *options) { o.legacySupport = true } }
+
+// WithMD5AttachmentHashes stores MD5 attachment hashes (of the same
+// Latin-1-as-UTF-8 string), as attachments uploaded by old legacy-mode web
+// clients carry them.
+func WithMD5AttachmentHashes() Option { return func(o *options) { o.md5Attachments = true } }
+
+// WithoutClientSideEncryption makes the whole server run with client-side
+// encryption off: every vault is plain, and a v4 login that asks to use a
+// master password is refused with clientSideEncryptionDisabled.
+func WithoutClientSideEncryption() Option { return func(o *options) { o.noCSE = true } }
+
+// WithoutDomainMaster serves organisation (domain) vaults without their
+// domainMaster, as a server that lost it would: they cannot be opened.
+func WithoutDomainMaster() Option { return func(o *options) { o.noDomainMaster = true } }
+
+// WithPBKDF2Digest sets the digest the master key options name (default
+// sha256).
+func WithPBKDF2Digest(d string) Option { return func(o *options) { o.digest = d } }
 
 // WithoutRefreshAccessToken emulates a server older than 7.6 that lacks
 // /sessions/refresh-access-token (404), leaving only /sessions/refresh.
@@ -188,6 +211,9 @@ type seeder struct {
 type session struct {
 	refresh string
 	expired bool
+	// useMaster (v4): the login said a master password is in use, so data
+	// requests must carry its hash.
+	useMaster bool
 }
 
 type vault struct {
@@ -248,7 +274,7 @@ type shortcut struct {
 func NewServer(opts ...Option) *Server {
 	o := options{
 		iterations: 1000, masterPassword: "emulator master password", rsaBits: 1024,
-		plainVaults: map[string]bool{}, domainVaults: map[string]bool{}, maxBatch: 100,
+		plainVaults: map[string]bool{}, domainVaults: map[string]bool{}, maxBatch: 100, digest: "sha256",
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -275,7 +301,7 @@ func NewServer(opts ...Option) *Server {
 
 func (s *Server) initUser() error {
 	s.userID = s.newID()
-	s.mkOptions = fmt.Sprintf("pbkdf:sha256:%d:64:%s", s.opts.iterations, randomString(32))
+	s.mkOptions = fmt.Sprintf("pbkdf:%s:%d:64:%s", s.opts.digest, s.opts.iterations, randomString(32))
 	mk, err := pwcrypto.DeriveMasterKey(s.opts.masterPassword, s.mkOptions)
 	if err != nil {
 		return err
