@@ -484,11 +484,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			}
 			body := fault.Body
 			if body == "" {
+				// The server's own error shape: the v4 envelope, or the
+				// v7 error list in the base64 envelope unless raw.
+				code := fmt.Sprintf("injectedFault%d", status)
 				if strings.HasPrefix(r.URL.Path, "/api/v4/") {
-					body = fmt.Sprintf(`{"status":"error","code":"injectedFault%d","data":null}`, status)
+					writeV4(w, status, code, nil)
 				} else {
-					body = fmt.Sprintf(`{"errors":[{"code":"injectedFault%d","field":"","message":"injected fault"}]}`, status)
+					writeV7Error(w, r, status, code, "injected fault")
 				}
+				return
 			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(status)

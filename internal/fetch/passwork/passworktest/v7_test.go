@@ -99,6 +99,13 @@ func TestErrorShape(t *testing.T) {
 			}
 		}
 	}
+	// Injected faults use the same shape (api requires the envelope).
+	s.AddFault(Fault{Path: "/api/v1/vaults", Status: 429, RetryAfter: "1", Times: 1})
+	if status, body := api(t, s, "GET", "/api/v1/vaults", nil, false); status != 429 {
+		t.Errorf("injected fault: HTTP %d %v", status, body)
+	} else if code, _ := firstError(body); code != "injectedFault429" {
+		t.Errorf("injected fault body: %v", body)
+	}
 	// The legacy API answers in its own envelope.
 	req, _ := http.NewRequest("GET", s.URL+"/api/v4/nope", nil)
 	resp, err := http.DefaultClient.Do(req)
