@@ -261,140 +261,74 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, session string) {
 		return
 	}
 
-	// Routes with an id: /<prefix><uuid>.json.
-	type idRoute struct {
+	// Routes with an id: /<prefix><uuid>.json, by method.
+	type handler = func(w http.ResponseWriter, r *http.Request, id string)
+	routes := []struct {
 		prefix, what string
-		serve        func(id string) bool // false: method not routed
-	}
-	routes := []idRoute{
-		{"/resources/", "resource", func(id string) bool {
-			switch method {
-			case http.MethodGet:
-				s.viewResource(w, r, id)
-			case http.MethodPut:
-				s.updateResource(w, r, id)
-			case http.MethodDelete:
-				s.deleteResource(w, r, id)
-			default:
-				return false
-			}
-			return true
-		}},
-		{"/folders/", "folder", func(id string) bool {
-			switch method {
-			case http.MethodGet:
-				s.viewFolder(w, r, id)
-			case http.MethodPut:
-				s.updateFolder(w, r, id)
-			case http.MethodDelete:
-				s.deleteFolder(w, r, id)
-			default:
-				return false
-			}
-			return true
-		}},
-		{"/secrets/resource/", "resource", func(id string) bool {
-			if !get {
-				return false
-			}
-			s.viewSecret(w, r, id)
-			return true
-		}},
-		{"/resource-types/", "resource type", func(id string) bool {
-			if !get {
-				return false
-			}
-			s.mu.Lock()
-			t := s.typeByID(id)
-			var row resourceTypeRow
-			if t != nil {
-				row = *t
-			}
-			s.mu.Unlock()
-			if t == nil {
-				write(w, r, 404, "The resource type does not exist.", nil)
-				return true
-			}
-			write(w, r, 200, "", row)
-			return true
-		}},
-		{"/users/", "user", func(id string) bool {
-			if !get {
-				return false
-			}
-			if id != s.userID {
-				write(w, r, 404, "The user does not exist or has been deleted.", nil)
-				return true
-			}
-			write(w, r, 200, "", s.userJSON())
-			return true
-		}},
-		{"/permissions/resource/", "resource", func(id string) bool {
-			if !get {
-				return false
-			}
-			s.permissions(w, r, "Resource", id)
-			return true
-		}},
-		{"/metadata/session-keys/", "session keys bundle", func(id string) bool {
-			if method != http.MethodPut && method != http.MethodDelete {
-				return false
-			}
-			s.sessionKeysRoute(w, r, id)
-			return true
-		}},
-		{"/move/resource/", "resource", func(id string) bool {
-			if method != http.MethodPut {
-				return false
-			}
+		methods      map[string]handler
+	}{
+		{"/resources/", "resource", map[string]handler{
+			http.MethodGet: s.viewResource, http.MethodPut: s.updateResource, http.MethodDelete: s.deleteResource}},
+		{"/folders/", "folder", map[string]handler{
+			http.MethodGet: s.viewFolder, http.MethodPut: s.updateFolder, http.MethodDelete: s.deleteFolder}},
+		{"/secrets/resource/", "resource", map[string]handler{http.MethodGet: s.viewSecret}},
+		{"/resource-types/", "resource type", map[string]handler{http.MethodGet: s.viewResourceType}},
+		{"/users/", "user", map[string]handler{http.MethodGet: s.viewUser}},
+		{"/permissions/resource/", "resource", map[string]handler{http.MethodGet: s.permissions}},
+		{"/metadata/session-keys/", "session keys bundle", map[string]handler{
+			http.MethodPut: s.sessionKeysRoute, http.MethodDelete: s.sessionKeysRoute}},
+		{"/move/resource/", "resource", map[string]handler{http.MethodPut: func(w http.ResponseWriter, r *http.Request, id string) {
 			s.move(w, r, "resource", id)
-			return true
-		}},
-		{"/move/folder/", "folder", func(id string) bool {
-			if method != http.MethodPut {
-				return false
-			}
+		}}},
+		{"/move/folder/", "folder", map[string]handler{http.MethodPut: func(w http.ResponseWriter, r *http.Request, id string) {
 			s.move(w, r, "folder", id)
-			return true
-		}},
-		{"/share/resource/", "resource", func(id string) bool {
-			if method != http.MethodPut {
-				return false
-			}
+		}}},
+		{"/share/resource/", "resource", map[string]handler{http.MethodPut: func(w http.ResponseWriter, r *http.Request, id string) {
 			s.share(w, r, "resource", id, false)
-			return true
-		}},
-		{"/share/folder/", "folder", func(id string) bool {
-			if method != http.MethodPut {
-				return false
-			}
+		}}},
+		{"/share/folder/", "folder", map[string]handler{http.MethodPut: func(w http.ResponseWriter, r *http.Request, id string) {
 			s.share(w, r, "folder", id, false)
-			return true
-		}},
-		{"/share/simulate/resource/", "resource", func(id string) bool {
-			if method != http.MethodPost {
-				return false
-			}
+		}}},
+		{"/share/simulate/resource/", "resource", map[string]handler{http.MethodPost: func(w http.ResponseWriter, r *http.Request, id string) {
 			s.share(w, r, "resource", id, true)
-			return true
-		}},
+		}}},
 	}
 	for _, rt := range routes {
 		rest, ok := strings.CutPrefix(path, rt.prefix)
 		if !ok || strings.Contains(rest, "/") || !strings.HasSuffix(rest, ".json") {
 			continue
 		}
+		h := rt.methods[method]
+		if h == nil {
+			break
+		}
 		id := strings.TrimSuffix(rest, ".json")
 		if !uuidRE.MatchString(id) {
 			write(w, r, 400, "The "+rt.what+" identifier should be a valid UUID.", nil)
 			return
 		}
-		if rt.serve(id) {
-			return
-		}
-		break
+		h(w, r, id)
+		return
 	}
 	write(w, r, 404, msgNotFound, nil)
+}
+
+func (s *Server) viewResourceType(w http.ResponseWriter, r *http.Request, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.typeByID(id); t != nil {
+		write(w, r, 200, "", *t)
+		return
+	}
+	write(w, r, 404, "The resource type does not exist.", nil)
+}
+
+func (s *Server) viewUser(w http.ResponseWriter, r *http.Request, id string) {
+	if id != s.userID {
+		write(w, r, 404, "The user does not exist or has been deleted.", nil)
+		return
+	}
+	write(w, r, 200, "", s.userJSON())
 }
 
 // flag reads a boolean query parameter the way the server does: 1, true
@@ -464,7 +398,7 @@ func (s *Server) usersIndex(w http.ResponseWriter, r *http.Request) {
 }
 
 // permissions lists who has access to a resource: the user, as owner.
-func (s *Server) permissions(w http.ResponseWriter, r *http.Request, aco, id string) {
+func (s *Server) permissions(w http.ResponseWriter, r *http.Request, id string) {
 	s.mu.Lock()
 	res := s.resourceByID(id)
 	s.mu.Unlock()
@@ -473,7 +407,7 @@ func (s *Server) permissions(w http.ResponseWriter, r *http.Request, aco, id str
 		return
 	}
 	write(w, r, 200, "", []any{map[string]any{
-		"id": newUUID(), "aco": aco, "aco_foreign_key": id, "aro": "User", "aro_foreign_key": s.userID,
+		"id": newUUID(), "aco": "Resource", "aco_foreign_key": id, "aro": "User", "aro_foreign_key": s.userID,
 		"type": 15, "created": stamp(), "modified": stamp(), "user": s.userJSON(),
 	}})
 }

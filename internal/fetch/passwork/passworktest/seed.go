@@ -39,16 +39,9 @@ func (s *Server) seedOne(e fetchtest.Entry) error {
 	if len(segs) < 2 {
 		return fmt.Errorf("path needs at least a vault and a name")
 	}
-	v, err := s.vaultNamed(segs[0])
+	v, parent, err := s.seedLocation(segs[:len(segs)-1])
 	if err != nil {
 		return err
-	}
-	if v.apiCreated {
-		return fmt.Errorf("vault %q was created through the API: only its creator knows its key", v.Name)
-	}
-	parent := ""
-	for _, name := range segs[1 : len(segs)-1] {
-		parent = s.folderNamed(v.ID, parent, name).ID
 	}
 	plain := v.MasterKeyEncrypted == nil
 
@@ -141,16 +134,9 @@ func (s *Server) seedShortcut(it *item, itemKey string, plain bool, loc string) 
 	if len(segs) == 0 {
 		return fmt.Errorf("location needs at least a vault")
 	}
-	v, err := s.vaultNamed(segs[0])
+	v, parent, err := s.seedLocation(segs)
 	if err != nil {
 		return err
-	}
-	if v.apiCreated {
-		return fmt.Errorf("vault %q was created through the API: only its creator knows its key", v.Name)
-	}
-	parent := ""
-	for _, name := range segs[1:] {
-		parent = s.folderNamed(v.ID, parent, name).ID
 	}
 	sc := &shortcut{ID: s.newID(), ItemID: it.ID, VaultID: v.ID, FolderID: parent}
 	switch targetPlain := v.MasterKeyEncrypted == nil; {
@@ -189,6 +175,23 @@ func (s *Server) encryptAttachment(name string, data []byte, itemKey string, pla
 		return nil, err
 	}
 	return a, nil
+}
+
+// seedLocation returns the vault named segs[0] and the folder segs[1:]
+// within it ("" for the vault root), creating what is missing.
+func (s *Server) seedLocation(segs []string) (*vault, string, error) {
+	v, err := s.vaultNamed(segs[0])
+	if err != nil {
+		return nil, "", err
+	}
+	if v.apiCreated {
+		return nil, "", fmt.Errorf("vault %q was created through the API: only its creator knows its key", v.Name)
+	}
+	parent := ""
+	for _, name := range segs[1:] {
+		parent = s.folderNamed(v.ID, parent, name).ID
+	}
+	return v, parent, nil
 }
 
 // vaultNamed returns the vault with that name, creating it with a fresh
