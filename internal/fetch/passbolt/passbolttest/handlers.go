@@ -475,14 +475,8 @@ func (s *Server) folderJSON(f *folderRow) map[string]any {
 // case-insensitive substring of cleartext names, so v4 folders only).
 func (s *Server) foldersIndex(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	parents, ok := uuidFilter(q, "has-parent", true)
+	parents, ids, ok := treeFilters(w, r, q)
 	if !ok {
-		write(w, r, 400, `Invalid filter. "has-parent" is not a valid UUID.`, nil)
-		return
-	}
-	ids, ok := uuidFilter(q, "has-id", false)
-	if !ok {
-		write(w, r, 400, `Invalid filter. "has-id" is not a valid UUID.`, nil)
 		return
 	}
 	term, search := q["filter[search]"]
@@ -530,7 +524,7 @@ func (s *Server) logSecretRead(res *resourceRow) {
 }
 
 func (s *Server) secretJSON(res *resourceRow) map[string]any {
-	return map[string]any{"id": res.id[:24] + "5ec12e75ec12", "user_id": s.userID, "resource_id": res.id, "data": res.secret,
+	return map[string]any{"id": res.secretID, "user_id": s.userID, "resource_id": res.id, "data": res.secret,
 		"created": stampOf(res.created), "modified": stampOf(res.modified), "created_by": s.userID, "modified_by": s.userID}
 }
 
@@ -540,14 +534,8 @@ func (s *Server) secretJSON(res *resourceRow) map[string]any {
 // secret, one logged access per returned row).
 func (s *Server) resourcesIndex(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	parents, ok := uuidFilter(q, "has-parent", true)
+	parents, ids, ok := treeFilters(w, r, q)
 	if !ok {
-		write(w, r, 400, `Invalid filter. "has-parent" is not a valid UUID.`, nil)
-		return
-	}
-	ids, ok := uuidFilter(q, "has-id", false)
-	if !ok {
-		write(w, r, 400, `Invalid filter. "has-id" is not a valid UUID.`, nil)
 		return
 	}
 	withSecret := flag(q, "contain[secret]")
@@ -561,6 +549,20 @@ func (s *Server) resourcesIndex(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	write(w, r, 200, "", out)
+}
+
+// treeFilters reads filter[has-parent][] and filter[has-id][], answering
+// 400 for a value that is not a UUID.
+func treeFilters(w http.ResponseWriter, r *http.Request, q url.Values) (parents, ids map[string]bool, ok bool) {
+	if parents, ok = uuidFilter(q, "has-parent", true); !ok {
+		write(w, r, 400, `Invalid filter. "has-parent" is not a valid UUID.`, nil)
+		return nil, nil, false
+	}
+	if ids, ok = uuidFilter(q, "has-id", false); !ok {
+		write(w, r, 400, `Invalid filter. "has-id" is not a valid UUID.`, nil)
+		return nil, nil, false
+	}
+	return parents, ids, true
 }
 
 // uuidFilter reads filter[name][] as a set (nil when absent); root maps

@@ -80,6 +80,7 @@ type resourceRow struct {
 	metaKeyID, keyType string
 	name               string // plaintext name, for sorting like the server
 	secret             string // armored, encrypted to the user
+	secretID           string
 	created, modified  time.Time
 	expired            *time.Time
 }
@@ -244,7 +245,7 @@ func (s *Server) Add(r Resource) (string, error) {
 	if slug == "totp" && r.Description != "" {
 		return "", fmt.Errorf("passbolttest: resource type totp has no description")
 	}
-	row := &resourceRow{id: newUUID(), parent: parent, typeID: typeID, name: name, created: now, modified: now}
+	row := &resourceRow{id: newUUID(), secretID: newUUID(), parent: parent, typeID: typeID, name: name, created: now, modified: now}
 	v5 := strings.HasPrefix(slug, "v5-")
 
 	// The secret, shaped per the slug table.

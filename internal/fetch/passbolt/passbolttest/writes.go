@@ -263,7 +263,7 @@ func (s *Server) createResource(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
-	row := &resourceRow{id: newUUID(), created: now, modified: now}
+	row := &resourceRow{id: newUUID(), secretID: newUUID(), created: now, modified: now}
 	errs := fieldErrors{}
 	s.applyResource(&b, row, nil, errs)
 	row.parent = s.checkParent(str(b.FolderParentID), errs)
