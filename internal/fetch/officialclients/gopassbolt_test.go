@@ -83,13 +83,14 @@ func TestGoPassbolt(t *testing.T) {
 	if len(rows) != 2 || len(rows[0].Secrets) != 1 {
 		t.Fatalf("GetResources: %d rows (first has %d secrets), want 2 with one secret each", len(rows), len(rows[0].Secrets))
 	}
-	seeded := map[string]string{}
+	seeded, seededIDs := map[string]string{}, map[string]string{}
 	for _, r := range rows {
 		_, name, username, uri, password, description, err := helper.GetResource(ctx, c, r.ID)
 		if err != nil {
 			t.Fatalf("helper.GetResource(%s): %v", r.ID, err)
 		}
 		seeded[name] = strings.Join([]string{username, uri, password, description}, "|")
+		seededIDs[name] = r.ID
 	}
 	if seeded["deploy-key"] != "ci|https://ci.example|seeded-v5|v5 shared key" || seeded["bind"] != "cn=bind|ldap://ldap|seeded-v4|v4 in a v4 folder" {
 		t.Errorf("seeded resources as go-passbolt reads them: %q", seeded)
@@ -178,6 +179,10 @@ func TestGoPassbolt(t *testing.T) {
 	if err := helper.UpdateResource(ctx, c, ids["password-and-description"], "", "u2-new", "", "p2-rotated", ""); err != nil {
 		t.Fatalf("UpdateResource(password-and-description): %v", err)
 	}
+	// A seeded resource whose metadata is under the shared metadata key.
+	if err := helper.UpdateResource(ctx, c, seededIDs["deploy-key"], "", "", "", "seeded-v5-rotated", ""); err != nil {
+		t.Fatalf("UpdateResource(seeded shared_key v5): %v", err)
+	}
 	if err := helper.DeleteResource(ctx, c, ids["v5-pin-code"]); err != nil {
 		t.Fatalf("DeleteResource: %v", err)
 	}
@@ -255,6 +260,8 @@ func TestGoPassbolt(t *testing.T) {
 	}
 	mustGet(t, env, "passbolt:id:"+ids["password-string"], "password", "p1")
 	mustGet(t, env, "passbolt:infra/ci/deploy-key", "region", "eu")
+	mustGet(t, env, "passbolt:infra/ci/deploy-key", "password", "seeded-v5-rotated")
+	mustGet(t, env, "passbolt:infra/ci/deploy-key", "username", "ci")
 	mustGet(t, env, "passbolt:legacy/ldap/bind", "password", "seeded-v4")
 	if _, err := injectorGet(t, env, "passbolt:gopassbolt/sub/r-v5-pin-code", "pin_code"); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("deleted resource: %v; want not found", err)
