@@ -64,7 +64,7 @@ func (s *Server) typeID(slug string) (string, bool) {
 }
 
 type folderRow struct {
-	id, parent, name string
+	id, parent, name string // name: v4 folders only (v5 names are in metadata)
 	v5               bool
 	metadata         string // v5: armored, encrypted to the shared or the user key
 	metaKeyID        string
@@ -78,7 +78,6 @@ type resourceRow struct {
 	v4                 map[string]string // v4 cleartext name/username/uri/description
 	metadata           string            // v5 armored
 	metaKeyID, keyType string
-	name               string // plaintext name, for sorting like the server
 	secret             string // armored, encrypted to the user
 	secretID           string
 	created, modified  time.Time
@@ -171,7 +170,12 @@ func (s *Server) AddFolder(parentID, name string, v5 bool) (string, error) {
 
 func (s *Server) addFolderLocked(parentID, name string, v5 bool) (string, error) {
 	now := time.Now()
-	f := &folderRow{id: newUUID(), parent: parentID, name: name, v5: v5, created: now, modified: now}
+	f := &folderRow{id: newUUID(), parent: parentID, v5: v5, created: now, modified: now}
+	if v5 {
+		s.seedNames[f.id] = name // the seeder's memory, never served
+	} else {
+		f.name = name
+	}
 	if v5 {
 		mk := s.metaKeys[len(s.metaKeys)-1]
 		plain, _ := json.Marshal(map[string]any{"object_type": "PASSBOLT_FOLDER_METADATA", "name": name, "color": nil, "description": nil, "icon": nil})
@@ -194,7 +198,7 @@ func (s *Server) ensureFolders(names []string, v5 bool) (string, error) {
 	for _, n := range names {
 		var found *folderRow
 		for _, f := range s.folders {
-			if f.parent == parent && f.name == n {
+			if name := f.name; f.parent == parent && (name == n || f.v5 && s.seedNames[f.id] == n) {
 				if found != nil {
 					return "", fmt.Errorf("folder %q is ambiguous; use ParentID", n)
 				}
@@ -245,7 +249,7 @@ func (s *Server) Add(r Resource) (string, error) {
 	if slug == "totp" && r.Description != "" {
 		return "", fmt.Errorf("passbolttest: resource type totp has no description")
 	}
-	row := &resourceRow{id: newUUID(), secretID: newUUID(), parent: parent, typeID: typeID, name: name, created: now, modified: now}
+	row := &resourceRow{id: newUUID(), secretID: newUUID(), parent: parent, typeID: typeID, created: now, modified: now}
 	v5 := strings.HasPrefix(slug, "v5-")
 
 	// The secret, shaped per the slug table.

@@ -52,6 +52,9 @@ type Server struct {
 	typeSet     TypeSettings
 	keySet      KeySettings
 	sessionKeys []*sessionKeysRow
+	// seedNames remembers the names of the v5 folders Seed created, so
+	// later entries land in them; like a client's memory, never served.
+	seedNames map[string]string
 
 	jwtOff      bool
 	mfa         bool
@@ -83,7 +86,7 @@ func New() (*Server, error) {
 		userID: newUUID(), userKeyID: newUUID(),
 		access: map[string]time.Time{}, refresh: map[string]bool{}, nonces: map[string]bool{},
 		loginTokens: map[string]bool{}, sessions: map[string]bool{}, csrf: map[string]bool{},
-		perPath: map[string]int{}, readsOf: map[string]int{},
+		perPath: map[string]int{}, readsOf: map[string]int{}, seedNames: map[string]string{},
 	}
 	var err error
 	if s.serverKey, err = pgp.Generate("Passbolt Server", "server@passbolt.test"); err != nil {

@@ -104,7 +104,7 @@ func TestHasIDWithSecrets(t *testing.T) {
 	folderF := ""
 	s.mu.Lock()
 	for _, f := range s.folders {
-		if f.parent == "" && f.name == "f" {
+		if f.parent == "" && s.seedNames[f.id] == "f" {
 			folderF = f.id
 		}
 	}

@@ -185,7 +185,7 @@ func (s *Server) applyResource(b *resourceBody, row, prev *resourceRow, errs fie
 			return
 		}
 		row.keyType, row.metaKeyID = s.checkMetadata(b.metadataBody, errs)
-		row.metadata, row.v4, row.name = *b.Metadata, nil, ""
+		row.metadata, row.v4 = *b.Metadata, nil
 		return
 	}
 	if str(b.Metadata) != "" {
@@ -214,7 +214,7 @@ func (s *Server) applyResource(b *resourceBody, row, prev *resourceRow, errs fie
 		errors.As(err, &se)
 		errs.add(se.Field, "resourceTypeSchema", "The "+se.Field+" "+se.Reason+".")
 	}
-	row.v4, row.name, row.metadata, row.metaKeyID, row.keyType = fields, fields["name"], "", "", ""
+	row.v4, row.metadata, row.metaKeyID, row.keyType = fields, "", "", ""
 }
 
 // checkSecrets validates the secrets of a write: exactly one, for the
