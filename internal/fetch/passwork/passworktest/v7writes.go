@@ -243,8 +243,8 @@ func (s *Server) applyItem(b *itemBody, it *item, create bool, errs *fieldErrors
 		}
 	}
 	if b.Color != nil {
-		if *b.Color < 0 || *b.Color > 32 {
-			errs.add("invalidValue", "color", "Unknown color code")
+		if *b.Color < 0 {
+			errs.add("invalidValue", "color", "Color codes are not negative")
 		}
 		it.Color = *b.Color
 	}
