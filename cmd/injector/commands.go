@@ -2,25 +2,22 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
 	"github.com/injector-dev/injector/internal/fetch"
+	"github.com/injector-dev/injector/internal/logging"
 	"github.com/injector-dev/injector/internal/metrics"
+	"github.com/injector-dev/injector/internal/pipeline"
 	"github.com/injector-dev/injector/internal/render"
 	"github.com/injector-dev/injector/internal/template"
 )
@@ -38,61 +35,13 @@ type options struct {
 	templates, envFiles, envs   listFlag
 }
 
-// settings is what injector reads from its environment.
-type settings struct {
-	LogLevel  string `env:"INJECTOR_LOG_LEVEL" envDefault:"info"`
-	LogFormat string `env:"INJECTOR_LOG_FORMAT"`
-	Delims    string `env:"INJECTOR_DELIMS" envDefault:"<< >>"`
-
-	// Transport settings shared by every provider.
-	HTTPTimeout    time.Duration `env:"INJECTOR_HTTP_TIMEOUT" envDefault:"30s"`
-	CAFile         string        `env:"INJECTOR_CA_FILE"`
-	RetryAttempts  int           `env:"INJECTOR_RETRY_ATTEMPTS" envDefault:"4"`
-	RetryBaseDelay time.Duration `env:"INJECTOR_RETRY_BASE_DELAY" envDefault:"200ms"`
-
-	Providers providerConfig
-
-	// fromEnv is set when the settings came from the environment, so
-	// they can be read again (credential rotation in daemon mode).
-	fromEnv bool
-}
-
-// fetchOptions builds the transport every provider uses: the timeout, extra
-// trusted CAs (self-hosted servers often use a private CA) and retries.
-func (s *settings) fetchOptions(observe fetch.Observer) (fetch.Options, error) {
-	if s.HTTPTimeout <= 0 || s.RetryAttempts <= 0 || s.RetryBaseDelay <= 0 {
-		return fetch.Options{}, usageErr(errors.New("config: INJECTOR_HTTP_TIMEOUT, INJECTOR_RETRY_ATTEMPTS and INJECTOR_RETRY_BASE_DELAY must be positive"))
-	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	if s.CAFile != "" {
-		pem, err := os.ReadFile(s.CAFile)
-		if err != nil {
-			return fetch.Options{}, usageErr(fmt.Errorf("config: INJECTOR_CA_FILE: %w", err))
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return fetch.Options{}, usageErr(fmt.Errorf("config: INJECTOR_CA_FILE %s: no PEM certificate found", s.CAFile))
-		}
-		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	}
-	return fetch.Options{
-		Client:      &http.Client{Timeout: s.HTTPTimeout, Transport: transport},
-		Observe:     observe,
-		MaxAttempts: s.RetryAttempts,
-		BaseDelay:   s.RetryBaseDelay,
-	}, nil
-}
-
 // newFlagSet returns a flag set with the shared flags, defaulting to the
 // INJECTOR_* settings.
 func newFlagSet(name string, s *settings, o *options, stderr io.Writer, withTemplates bool) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.logLevel, "log-level", s.LogLevel, "debug, info, warn or error (INJECTOR_LOG_LEVEL)")
-	fs.StringVar(&o.logFormat, "log-format", s.LogFormat, "json or console; default console on a terminal, else json (INJECTOR_LOG_FORMAT)")
+	fs.StringVar(&o.logLevel, "log-level", s.Log.Level, "debug, info, warn or error (INJECTOR_LOG_LEVEL)")
+	fs.StringVar(&o.logFormat, "log-format", s.Log.Format, "json or console; default console on a terminal, else json (INJECTOR_LOG_FORMAT)")
 	fs.StringVar(&o.delims, "delims", s.Delims, "left and right template delimiters, space-separated (INJECTOR_DELIMS)")
 	if withTemplates {
 		fs.Var(&o.templates, "t", "file template `SRC:DST[:MODE]` (repeatable; MODE octal, default 0600)")
@@ -104,35 +53,12 @@ func newFlagSet(name string, s *settings, o *options, stderr io.Writer, withTemp
 	return fs
 }
 
-func loadSettings() (*settings, error) {
-	s := &settings{fromEnv: true}
-	if err := loadConfig(s, os.Environ()); err != nil {
-		return nil, usageErr(err)
-	}
-	return s, nil
-}
-
 func newLogger(o *options, stderr io.Writer) (zerolog.Logger, error) {
-	lvl, err := zerolog.ParseLevel(o.logLevel)
-	if err != nil || o.logLevel == "" {
-		return zerolog.Nop(), usageErr(fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel))
+	log, err := logging.New(o.logLevel, o.logFormat, stderr)
+	if err != nil {
+		return log, usageErr(err)
 	}
-	w := stderr
-	format := o.logFormat
-	if format == "" {
-		format = "json"
-		if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-			format = "console"
-		}
-	}
-	switch format {
-	case "json":
-	case "console":
-		w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: "15:04:05"}
-	default:
-		return zerolog.Nop(), usageErr(fmt.Errorf("--log-format %q: want json or console", format))
-	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+	return log, nil
 }
 
 func parseDelims(s string) ([2]string, error) {
@@ -143,20 +69,9 @@ func parseDelims(s string) ([2]string, error) {
 	return [2]string{f[0], f[1]}, nil
 }
 
-// isOwnSetting reports whether an environment variable configures injector
-// itself; those are never passed to the child.
-func isOwnSetting(key string) bool {
-	for _, p := range []string{"INJECTOR_", "PASSWORK_", "PASSBOLT_", "PASSAGENT_"} {
-		if strings.HasPrefix(key, p) {
-			return true
-		}
-	}
-	return false
-}
-
 // buildPipeline parses every template the flags name. Parse errors are all
 // collected, so one run shows every broken template.
-func buildPipeline(s *settings, o *options, opt fetch.Options, inheritEnv bool) (*pipeline, error) {
+func buildPipeline(s *settings, o *options, opt fetch.Options, inheritEnv bool) (*pipeline.Pipeline, error) {
 	p, problems, err := parsePipeline(s, o, opt, inheritEnv)
 	if err != nil {
 		return nil, err
@@ -169,70 +84,29 @@ func buildPipeline(s *settings, o *options, opt fetch.Options, inheritEnv bool) 
 
 // parsePipeline is buildPipeline that keeps going: it returns the pipeline
 // of every template that parsed, and the problems of those that did not.
-func parsePipeline(s *settings, o *options, opt fetch.Options, inheritEnv bool) (*pipeline, template.Errors, error) {
+func parsePipeline(s *settings, o *options, opt fetch.Options, inheritEnv bool) (*pipeline.Pipeline, template.Errors, error) {
 	delims, err := parseDelims(o.delims)
 	if err != nil {
 		return nil, nil, err
 	}
-	var reload func() (*providerConfig, error)
+	var reload pipeline.Reload
 	if s.fromEnv {
 		reload = reloadProviders
 	}
-	p := &pipeline{engine: &template.Engine{Providers: newProviders(&s.Providers, opt, reload)}}
+	cfg := pipeline.Config{
+		Templates: o.templates, EnvFiles: o.envFiles, Env: o.envs, Delims: delims,
+		Providers: pipeline.Providers(&s.Providers, opt, reload),
+	}
 	if o.owner != "" {
-		if p.owner, err = parseOwner(o.owner); err != nil {
+		if cfg.Owner, err = parseOwner(o.owner); err != nil {
 			return nil, nil, usageErr(err)
 		}
 	}
-	var errs template.Errors
-	for _, spec := range o.templates {
-		fsp, err := parseFileSpec(spec)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		text, err := os.ReadFile(fsp.src)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		fsp.tpl, err = template.Parse(template.Source{Name: fsp.src}, string(text), delims)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		p.files = append(p.files, fsp)
-	}
 	if inheritEnv {
-		keep, templated, err := childEnv(os.Environ(), delims, isOwnSetting)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		p.baseEnv, p.envs = keep, templated
+		cfg.Environ = os.Environ()
 	}
-	for _, path := range o.envFiles {
-		specs, err := parseEnvFile(path, delims)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		p.envs = append(p.envs, specs...)
-	}
-	for i, kv := range o.envs {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || !validEnvKey(k) {
-			errs = append(errs, fmt.Errorf("--env %q: want KEY=TEMPLATE", kv))
-			continue
-		}
-		tpl, err := template.Parse(template.Source{Name: fmt.Sprintf("--env #%d (%s)", i+1, k), Col: len(k) + 2}, v, delims)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		p.envs = append(p.envs, envSpec{key: k, tpl: tpl})
-	}
-	p.envs = dedupeEnv(p.envs)
-	return p, errs, nil
+	p, problems := pipeline.New(cfg)
+	return p, problems, nil
 }
 
 // parseOwner parses --owner UID[:GID]; GID defaults to UID.
@@ -249,22 +123,6 @@ func parseOwner(s string) (*render.Owner, error) {
 		}
 	}
 	return &render.Owner{UID: uid, GID: gid}, nil
-}
-
-// dedupeEnv keeps the last definition of each key: later flags override
-// earlier ones and the inherited environment, as in env(1).
-func dedupeEnv(specs []envSpec) []envSpec {
-	last := map[string]int{}
-	for i, e := range specs {
-		last[e.key] = i
-	}
-	var out []envSpec
-	for i, e := range specs {
-		if last[e.key] == i {
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 // setup does what every rendering command starts with.
@@ -327,7 +185,7 @@ func cmdRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return failureErr(err)
 		}
-		log.Info().Int("templates", len(p.files)).Int("references", res.Refs).Strs("changed", res.Changed).Msg("rendered")
+		log.Info().Int("templates", len(p.Files())).Int("references", res.Refs).Strs("changed", res.Changed).Msg("rendered")
 		return nil
 	}
 	return runDaemon(ctx, cfg, &refresher{p: p}, m, log)
@@ -371,7 +229,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 
 	// One-shot: render (waiting for secrets if asked to), then hand over.
-	var res outcome
+	var res pipeline.Outcome
 	if d.waitForSecrets > 0 || d.listen != "" {
 		// Through the daemon's first refresh: it waits for secrets and
 		// records the render in /metrics and /readyz.
@@ -383,7 +241,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	} else if res, err = p.Refresh(ctx); err != nil {
 		return failureErr(err)
 	}
-	log.Info().Int("templates", len(p.files)).Int("env", len(p.envs)).Int("references", res.Refs).Str("command", argv[0]).Msg("starting command")
+	log.Info().Int("templates", len(p.Files())).Int("env", len(p.EnvKeys())).Int("references", res.Refs).Str("command", argv[0]).Msg("starting command")
 	if os.Getpid() == 1 || d.mask || d.listen != "" {
 		return superviseOnce(ctx, append([]string{path}, argv[1:]...), res.Env, res.Secrets, &d, stdout, stderr)
 	}
@@ -412,7 +270,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	parseFailed := len(problems) > 0
-	out, err := p.engine.Render(ctx, p.templates())
+	out, err := p.Render(ctx)
 	if err != nil {
 		problems = append(problems, err)
 	}
@@ -423,7 +281,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return &exitError{code: code, err: fmt.Errorf("check failed:\n%w", problems)}
 	}
-	fmt.Fprintf(stdout, "ok: %d templates, %d references resolved\n", len(p.templates()), out.Refs)
+	fmt.Fprintf(stdout, "ok: %d templates, %d references resolved\n", len(p.Templates()), out.Refs)
 	return nil
 }
 
@@ -454,7 +312,7 @@ func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	r, ok := newProviders(&s.Providers, opt, nil)[provider]
+	r, ok := pipeline.Providers(&s.Providers, opt, nil)[provider]
 	if !ok {
 		return usageErr(fmt.Errorf("get: unknown provider %q (have %v)", provider, template.Providers))
 	}

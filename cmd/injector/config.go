@@ -1,56 +1,82 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
-	"strings"
+	"time"
 
-	"github.com/caarlos0/env/v11"
+	"github.com/injector-dev/injector/internal/envconfig"
+	"github.com/injector-dev/injector/internal/fetch"
+	"github.com/injector-dev/injector/internal/logging"
+	"github.com/injector-dev/injector/internal/pipeline"
 )
 
-// environ returns the process environment as a map with every NAME_FILE
-// variable of a declared setting replaced by the file's content under NAME,
-// so credentials can come from mounted Kubernetes Secrets or Docker secrets.
-// Setting both NAME and NAME_FILE is an error: which one wins would be a
-// guess.
-func environ(cfg any, vars []string) (map[string]string, error) {
-	m := make(map[string]string, len(vars))
-	for _, kv := range vars {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	params, err := env.GetFieldParams(cfg)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range params {
-		path, ok := m[p.Key+"_FILE"]
-		if !ok || path == "" {
-			continue
-		}
-		if _, both := m[p.Key]; both {
-			return nil, fmt.Errorf("config: both %s and %s_FILE are set; set one", p.Key, p.Key)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			// The path is not secret; the content would be.
-			return nil, fmt.Errorf("config: %s_FILE: %w", p.Key, err)
-		}
-		m[p.Key] = strings.TrimRight(string(b), "\r\n")
-	}
-	return m, nil
+// settings is what injector reads from its environment; every setting
+// NAME may also be given as NAME_FILE (see internal/envconfig).
+type settings struct {
+	Log    logging.Settings
+	Delims string `env:"INJECTOR_DELIMS" envDefault:"<< >>"`
+
+	// Transport settings shared by every provider.
+	HTTPTimeout    time.Duration `env:"INJECTOR_HTTP_TIMEOUT" envDefault:"30s"`
+	CAFile         string        `env:"INJECTOR_CA_FILE"`
+	RetryAttempts  int           `env:"INJECTOR_RETRY_ATTEMPTS" envDefault:"4"`
+	RetryBaseDelay time.Duration `env:"INJECTOR_RETRY_BASE_DELAY" envDefault:"200ms"`
+
+	Providers pipeline.ProviderConfig
+
+	// fromEnv is set when the settings came from the environment, so
+	// they can be read again (credential rotation in daemon mode).
+	fromEnv bool
 }
 
-// loadConfig fills cfg (a pointer to a struct with env tags) from the
-// process environment, with NAME_FILE support.
-func loadConfig(cfg any, vars []string) error {
-	m, err := environ(cfg, vars)
-	if err != nil {
-		return err
+func loadSettings() (*settings, error) {
+	s := &settings{fromEnv: true}
+	if err := envconfig.Load(s, os.Environ()); err != nil {
+		return nil, usageErr(err)
 	}
-	if err := env.ParseWithOptions(cfg, env.Options{Environment: m}); err != nil {
-		return fmt.Errorf("config: %w", err)
+	return s, nil
+}
+
+// reloadProviders re-reads every provider's settings from the environment
+// and NAME_FILE files.
+func reloadProviders() (*pipeline.ProviderConfig, error) {
+	fresh := &settings{}
+	if err := envconfig.Load(fresh, os.Environ()); err != nil {
+		return nil, err
 	}
-	return nil
+	return &fresh.Providers, nil
+}
+
+// fetchOptions builds the transport every provider uses: the timeout, extra
+// trusted CAs (self-hosted servers often use a private CA) and retries.
+func (s *settings) fetchOptions(observe fetch.Observer) (fetch.Options, error) {
+	if s.HTTPTimeout <= 0 || s.RetryAttempts <= 0 || s.RetryBaseDelay <= 0 {
+		return fetch.Options{}, usageErr(errors.New("config: INJECTOR_HTTP_TIMEOUT, INJECTOR_RETRY_ATTEMPTS and INJECTOR_RETRY_BASE_DELAY must be positive"))
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if s.CAFile != "" {
+		pem, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			return fetch.Options{}, usageErr(fmt.Errorf("config: INJECTOR_CA_FILE: %w", err))
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return fetch.Options{}, usageErr(fmt.Errorf("config: INJECTOR_CA_FILE %s: no PEM certificate found", s.CAFile))
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return fetch.Options{
+		Client:      &http.Client{Timeout: s.HTTPTimeout, Transport: transport},
+		Observe:     observe,
+		MaxAttempts: s.RetryAttempts,
+		BaseDelay:   s.RetryBaseDelay,
+	}, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/injector-dev/injector/internal/daemon"
 	"github.com/injector-dev/injector/internal/mask"
 	"github.com/injector-dev/injector/internal/metrics"
+	"github.com/injector-dev/injector/internal/pipeline"
 	"github.com/injector-dev/injector/internal/supervise"
 )
 
@@ -50,7 +51,7 @@ func (d *daemonOptions) register(fs *flag.FlagSet, withChild bool) {
 
 // daemonConfig turns the flags into the daemon's configuration for the
 // pipeline p and the command argv (empty for render).
-func (d *daemonOptions) daemonConfig(p *pipeline, argv []string) (daemon.Config, error) {
+func (d *daemonOptions) daemonConfig(p *pipeline.Pipeline, argv []string) (daemon.Config, error) {
 	cfg := daemon.Config{
 		Interval: d.interval, Splay: d.splay.or(d.interval / 10), MaxStale: d.maxStale.or(3 * d.interval),
 		WaitForSecrets: d.waitForSecrets,
@@ -65,11 +66,11 @@ func (d *daemonOptions) daemonConfig(p *pipeline, argv []string) (daemon.Config,
 		Reap:         os.Getpid() == 1,
 	}
 	dsts := map[string]bool{}
-	for _, f := range p.files {
-		dsts[f.dst] = true
-		cfg.Templates = append(cfg.Templates, f.dst)
+	for _, f := range p.Files() {
+		dsts[f.Dst] = true
+		cfg.Templates = append(cfg.Templates, f.Dst)
 	}
-	if len(p.envs) > 0 {
+	if len(p.EnvKeys()) > 0 {
 		cfg.Templates = append(cfg.Templates, daemon.EnvTemplate)
 	}
 	for _, spec := range d.onChange {
@@ -174,8 +175,8 @@ func isAction(s string) bool {
 // refresher adapts the pipeline to the daemon and keeps the last outcome,
 // which a one-shot run needs after the daemon has waited for secrets.
 type refresher struct {
-	p    *pipeline
-	last outcome
+	p    *pipeline.Pipeline
+	last pipeline.Outcome
 }
 
 func (r *refresher) Refresh(ctx context.Context) (daemon.Changes, error) {

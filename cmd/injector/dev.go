@@ -20,6 +20,7 @@ import (
 	"github.com/injector-dev/injector/internal/fetch/passagent/passagenttest"
 	"github.com/injector-dev/injector/internal/fetch/passbolt/passbolttest"
 	"github.com/injector-dev/injector/internal/fetch/passwork/passworktest"
+	"github.com/injector-dev/injector/internal/pipeline"
 	"github.com/injector-dev/injector/internal/render"
 	"github.com/injector-dev/injector/internal/template"
 )
@@ -56,11 +57,11 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := fset.Parse(args); err != nil {
 		return &exitError{code: exitUsage}
 	}
-	var files fs.FS = examples.FS
+	var examplesFS fs.FS = examples.FS
 	if *dir != "" {
-		files = os.DirFS(*dir)
+		examplesFS = os.DirFS(*dir)
 	}
-	seedFile, err := files.Open("dev/seed.json")
+	seedFile, err := examplesFS.Open("dev/seed.json")
 	if err != nil {
 		return &exitError{code: exitSetup, err: fmt.Errorf("dev: %w", err)}
 	}
@@ -90,11 +91,11 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 
 	// Render every example template into the work directory.
-	p := &pipeline{engine: &template.Engine{Providers: newProviders(cfg, fetch.Options{}, nil)}}
-	names, _ := fs.Glob(files, "templates/*.tpl")
+	var files []pipeline.File
+	names, _ := fs.Glob(examplesFS, "templates/*.tpl")
 	sort.Strings(names)
 	for _, name := range names {
-		text, err := fs.ReadFile(files, name)
+		text, err := fs.ReadFile(examplesFS, name)
 		if err != nil {
 			return &exitError{code: exitSetup, err: err}
 		}
@@ -103,8 +104,10 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return usageErr(err)
 		}
 		dst := filepath.Join(work, "out", strings.TrimSuffix(path.Base(name), ".tpl"))
-		p.files = append(p.files, fileSpec{src: name, dst: dst, mode: render.DefaultMode, tpl: tpl})
+		files = append(files, pipeline.File{Src: name, Dst: dst, Mode: render.DefaultMode, Template: tpl})
 	}
+	// Every template is parsed already: New has no problems to report.
+	p, _ := pipeline.New(pipeline.Config{Files: files, Providers: pipeline.Providers(cfg, fetch.Options{}, nil)})
 	start := time.Now()
 	res, err := p.Refresh(ctx)
 	if err != nil {
@@ -115,7 +118,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// For display, render again with every secret replaced by a marker, so
 	// values transformed by template functions (urlquery, b64enc) are
 	// hidden too. No request is made: the marker resolver answers locally.
-	shown := res.outputs
+	shown := res.Outputs
 	if !*show {
 		marker := template.ResolverFunc(func(_ context.Context, refs []fetch.Ref) ([]fetch.Result, error) {
 			out := make([]fetch.Result, len(refs))
@@ -126,15 +129,15 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		})
 		masked, err := (&template.Engine{Providers: map[string]template.Resolver{
 			"passwork": marker, "passbolt": marker, "passagent": marker,
-		}}).Render(ctx, p.templates())
+		}}).Render(ctx, p.Templates())
 		if err != nil {
 			return failureErr(err)
 		}
 		shown = masked.Outputs
 	}
-	fmt.Fprintf(stdout, "\nRendered %d templates into %s:\n", len(p.files), filepath.Join(work, "out"))
-	for i, f := range p.files {
-		fmt.Fprintf(stdout, "\n--- %s -> %s (mode %04o)\n%s", f.src, filepath.Base(f.dst), f.mode, shown[i])
+	fmt.Fprintf(stdout, "\nRendered %d templates into %s:\n", len(p.Files()), filepath.Join(work, "out"))
+	for i, f := range p.Files() {
+		fmt.Fprintf(stdout, "\n--- %s -> %s (mode %04o)\n%s", f.Src, filepath.Base(f.Dst), f.Mode, shown[i])
 		if !bytes.HasSuffix(shown[i], []byte("\n")) {
 			fmt.Fprintln(stdout)
 		}
@@ -179,8 +182,8 @@ Emulators are running until Ctrl-C. In another shell:
 
 // startEmulators starts and seeds one emulator per provider that has seed
 // data, and returns the settings that point injector at them.
-func startEmulators(seed *fetchtest.Seed, work string) ([]*devEmulator, *providerConfig, error) {
-	cfg := &providerConfig{}
+func startEmulators(seed *fetchtest.Seed, work string) ([]*devEmulator, *pipeline.ProviderConfig, error) {
+	cfg := &pipeline.ProviderConfig{}
 	var emus []*devEmulator
 
 	pw := passworktest.NewServer()

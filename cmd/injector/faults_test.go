@@ -13,6 +13,8 @@ import (
 	"github.com/injector-dev/injector/internal/fetch/passagent/passagenttest"
 	"github.com/injector-dev/injector/internal/fetch/passbolt/passbolttest"
 	"github.com/injector-dev/injector/internal/fetch/passwork/passworktest"
+	"github.com/injector-dev/injector/internal/pipeline"
+	"github.com/injector-dev/injector/internal/template"
 )
 
 // Fault injection: every provider's emulator misbehaves in each of the ways
@@ -28,7 +30,7 @@ type faultCase struct {
 	// up by itself).
 	inject, clear func()
 	// cfg, if set, changes the configuration for the faulty cycle only.
-	cfg func(*providerConfig)
+	cfg func(*pipeline.ProviderConfig)
 	// wantErr is a substring of the expected error, or several separated
 	// by "|" of which one must appear; "" means the fault is
 	// retried or recovered from and the cycle succeeds.
@@ -53,7 +55,7 @@ func passworkFaults(t *testing.T, srv *passworktest.Server) []faultCase {
 	return []faultCase{
 		// First: a second pipeline starts from the configured token pair,
 		// which the refresh in the next case rotates away.
-		{name: "wrong master key", cfg: func(c *providerConfig) { c.Passwork.MasterKey = other.Config().MasterKey }, wantErr: "invalid master key"},
+		{name: "wrong master key", cfg: func(c *pipeline.ProviderConfig) { c.Passwork.MasterKey = other.Config().MasterKey }, wantErr: "invalid master key"},
 		{name: "401 expired token is refreshed", inject: srv.ExpireAccessTokens},
 		{name: "429 once is retried", inject: add(passworktest.Fault{Status: 429, RetryAfter: "0", Times: 1})},
 		{name: "503 once is retried", inject: add(passworktest.Fault{Status: 503, Times: 1})},
@@ -81,7 +83,7 @@ func passboltFaults(t *testing.T, srv *passbolttest.Server) []faultCase {
 		{name: "503 persists", inject: add(passbolttest.Fault{Path: "/folders.json", Status: 503}), clear: srv.ClearFaults, wantErr: "HTTP 503"},
 		{name: "timeout", inject: add(passbolttest.Fault{Delay: slow}), clear: srv.ClearFaults, wantErr: timedOut},
 		{name: "truncated JSON", inject: add(passbolttest.Fault{Path: "/resources.json", Malformed: true}), clear: srv.ClearFaults, wantErr: "not a Passbolt JSON envelope"},
-		{name: "wrong private key", cfg: func(c *providerConfig) { c.Passbolt.PrivateKey = other.Config().PrivateKey }, wantErr: "passbolt"},
+		{name: "wrong private key", cfg: func(c *pipeline.ProviderConfig) { c.Passbolt.PrivateKey = other.Config().PrivateKey }, wantErr: "passbolt"},
 	}
 }
 
@@ -98,7 +100,7 @@ func passagentFaults(t *testing.T, srv *passagenttest.Server) []faultCase {
 		{name: "timeout", inject: add(passagenttest.Fault{Path: "/api/passwords", Delay: slow, Times: maxAttempts}), wantErr: timedOut},
 		{name: "garbage JSON", inject: add(passagenttest.Fault{Path: "/api/passwords", Body: "<html>oops</html>", Times: 1}), wantErr: "passagent"},
 		{name: "truncated JSON", inject: add(passagenttest.Fault{Path: "/api/passwords", Body: `{"data":[{"id":"`, Times: 1}), wantErr: "passagent"},
-		{name: "wrong master password", cfg: func(c *providerConfig) { c.PassAgent.MasterPassword = "not the master password" }, wantErr: "wrong master password"},
+		{name: "wrong master password", cfg: func(c *pipeline.ProviderConfig) { c.PassAgent.MasterPassword = "not the master password" }, wantErr: "wrong master password"},
 	}
 }
 
@@ -131,18 +133,20 @@ func TestFaults(t *testing.T) {
 			dir := t.TempDir()
 			src := writeFile(t, filepath.Join(dir, "app.tpl"), fx.tpl)
 			dst := filepath.Join(dir, "out", "app.conf")
-			newPipeline := func(cfg providerConfig) *pipeline {
-				o := &options{delims: "<< >>", templates: listFlag{src + ":" + dst}}
-				p, err := buildPipeline(&settings{Providers: cfg}, o, opt, false)
-				if err != nil {
-					t.Fatal(err)
+			newPipeline := func(cfg pipeline.ProviderConfig) *pipeline.Pipeline {
+				p, problems := pipeline.New(pipeline.Config{
+					Templates: []string{src + ":" + dst}, Delims: template.DefaultDelims,
+					Providers: pipeline.Providers(&cfg, opt, nil),
+				})
+				if len(problems) > 0 {
+					t.Fatal(problems)
 				}
 				return p
 			}
 			// One long-lived pipeline, as in daemon mode: provider state
 			// (tokens, keys) carries over from cycle to cycle.
 			daemon := newPipeline(fx.cfg)
-			refresh := func(p *pipeline) error {
+			refresh := func(p *pipeline.Pipeline) error {
 				_, err := p.Refresh(context.Background())
 				return err
 			}

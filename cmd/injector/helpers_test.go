@@ -10,6 +10,7 @@ import (
 	"github.com/injector-dev/injector/internal/fetch/passagent/passagenttest"
 	"github.com/injector-dev/injector/internal/fetch/passbolt/passbolttest"
 	"github.com/injector-dev/injector/internal/fetch/passwork/passworktest"
+	"github.com/injector-dev/injector/internal/pipeline"
 )
 
 // fixture is one seeded emulator with two canary secrets, and what a
@@ -17,10 +18,10 @@ import (
 // provider through it.
 type fixture struct {
 	name string
-	cfg  providerConfig // for in-process pipelines
-	env  []string       // for the injector process
-	tpl  string         // references both secrets
-	want string         // tpl rendered
+	cfg  pipeline.ProviderConfig // for in-process pipelines
+	env  []string                // for the injector process
+	tpl  string                  // references both secrets
+	want string                  // tpl rendered
 	// secrets are the seeded values, each containing canary.
 	secrets []string
 	// requests counts the HTTP requests the emulator received.
@@ -36,7 +37,7 @@ func passworkFixture(t *testing.T) (*fixture, *passworktest.Server) {
 	srv, env := passworkEnv(t) // seeds prod/db/postgres and prod/api/stripe
 	cfg := srv.Config()
 	return &fixture{
-		name: "passwork", cfg: providerConfig{Passwork: cfg}, env: env,
+		name: "passwork", cfg: pipeline.ProviderConfig{Passwork: cfg}, env: env,
 		tpl:     `db=<< passwork "prod/db/postgres" >> api=<< passwork "prod/api/stripe" >>`,
 		want:    "db=pg-" + canary + " api=sk-" + canary,
 		secrets: []string{"pg-" + canary, "sk-" + canary}, requests: srv.Requests,
@@ -58,7 +59,7 @@ func passboltFixture(t *testing.T) (*fixture, *passbolttest.Server) {
 	}
 	c := srv.Config()
 	return &fixture{
-		name: "passbolt", cfg: providerConfig{Passbolt: c},
+		name: "passbolt", cfg: pipeline.ProviderConfig{Passbolt: c},
 		env: []string{"PASSBOLT_URL=" + c.URL, "PASSBOLT_USER_ID=" + c.UserID, "PASSBOLT_PRIVATE_KEY=" + c.PrivateKey,
 			"PASSBOLT_PASSPHRASE=" + c.Passphrase, "PASSBOLT_SERVER_FINGERPRINT=" + c.ServerFingerprint},
 		tpl:     `db=<< passbolt "infra/db/postgres" >> api=<< passbolt "infra/api/stripe" >>`,
@@ -82,7 +83,7 @@ func passagentFixture(t *testing.T) (*fixture, *passagenttest.Server) {
 	}
 	c := srv.Config()
 	return &fixture{
-		name: "passagent", cfg: providerConfig{PassAgent: c},
+		name: "passagent", cfg: pipeline.ProviderConfig{PassAgent: c},
 		env:     []string{"PASSAGENT_URL=" + c.URL, "PASSAGENT_TOKEN=" + c.Token, "PASSAGENT_MASTER_PASSWORD=" + c.MasterPassword},
 		tpl:     `db=<< passagent "postgres" >> api=<< passagent "stripe" >>`,
 		want:    "db=" + fixtureSecrets[0] + " api=" + fixtureSecrets[1],

@@ -16,6 +16,8 @@ import (
 	"github.com/injector-dev/injector/internal/fetch/passbolt/passbolttest"
 	"github.com/injector-dev/injector/internal/fetch/passwork/passworktest"
 	"github.com/injector-dev/injector/internal/metrics"
+	"github.com/injector-dev/injector/internal/pipeline"
+	"github.com/injector-dev/injector/internal/template"
 )
 
 // The leak canary: every provider is seeded with secrets that contain
@@ -116,9 +118,12 @@ func TestLeakCanaryMetrics(t *testing.T) {
 	for _, lf := range leakFixtures(t) {
 		src := writeFile(t, filepath.Join(dir, lf.name+".tpl"), lf.tpl)
 		dst := filepath.Join(dir, lf.name+".conf")
-		p, err := buildPipeline(&settings{Providers: lf.cfg}, &options{delims: "<< >>", templates: listFlag{src + ":" + dst}}, opt, false)
-		if err != nil {
-			t.Fatal(err)
+		p, problems := pipeline.New(pipeline.Config{
+			Templates: []string{src + ":" + dst}, Delims: template.DefaultDelims,
+			Providers: pipeline.Providers(&lf.cfg, opt, nil),
+		})
+		if len(problems) > 0 {
+			t.Fatal(problems)
 		}
 		res, err := p.Refresh(context.Background())
 		if err != nil {

@@ -21,7 +21,7 @@ const (
 	exitOK      = 0
 	exitFailure = 1 // a secret could not be resolved or a file not written
 	exitUsage   = 2 // bad flags, settings or templates
-	exitSetup   = 3 // dev or webhook could not start
+	exitSetup   = 3 // dev could not start
 )
 
 const usage = `injector renders secrets from Passwork, Passbolt and PassAgent into files
@@ -33,7 +33,6 @@ Usage:
   injector get PROVIDER:PATH [--field F] print one secret
   injector check [flags]                resolve every reference, print problems, never values
   injector dev                          try it: embedded emulators seeded from examples/
-  injector webhook [flags]              Kubernetes mutating admission webhook
   injector version
 
 Run 'injector COMMAND -h' for a command's flags. Templates use << >>:
@@ -69,7 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "dev":
 		err = cmdDev(ctx, rest, stdout, stderr)
 	case "webhook":
-		return runWebhook(ctx, rest, stdout, stderr)
+		fmt.Fprintln(stderr, "injector: the Kubernetes webhook is its own binary and image: injector-webhook (see docs/kubernetes.md)")
+		return exitUsage
 	case "version", "--version":
 		fmt.Fprintln(stdout, "injector", version)
 		return exitOK

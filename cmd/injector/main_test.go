@@ -296,3 +296,14 @@ func TestRenderRejectsChildActionsWithoutChild(t *testing.T) {
 		t.Errorf("exit %d: %s", code, stderr)
 	}
 }
+
+// The webhook moved to its own binary; the old subcommand says where.
+func TestWebhookSubcommandPointsToItsBinary(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"webhook", "--image", "x"}, &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "injector-webhook") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+	if strings.Contains(usage, "webhook") {
+		t.Errorf("usage still lists the webhook:\n%s", usage)
+	}
+}

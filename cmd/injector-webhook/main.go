@@ -1,3 +1,8 @@
+// Command injector-webhook is the Kubernetes mutating admission webhook
+// that adds injector to annotated Pods, as an init container or a native
+// sidecar. It is a cluster component with its own binary and image, so the
+// injector that runs in every Pod carries no Kubernetes code. See
+// docs/kubernetes.md.
 package main
 
 import (
@@ -6,35 +11,62 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/injector-dev/injector/internal/envconfig"
+	"github.com/injector-dev/injector/internal/logging"
 	"github.com/injector-dev/injector/internal/webhook"
 )
 
-// runWebhook runs the Kubernetes mutating admission webhook until ctx is
-// done. Flags set the defaults that Pod annotations override; see
-// docs/kubernetes.md.
-func runWebhook(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	s, err := loadSettings()
-	if err != nil {
-		fmt.Fprintln(stderr, "injector webhook:", err)
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitUsage = 2 // bad flags or settings
+	exitSetup = 3 // the server could not start or stopped with an error
+)
+
+// settings is what the webhook reads from its environment; each setting
+// NAME may also be given as NAME_FILE.
+type settings struct {
+	Log logging.Settings
+}
+
+func main() {
+	// SIGINT/SIGTERM stop the server gracefully.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stderr))
+}
+
+// run runs the webhook until ctx is done and returns the exit code. Flags
+// set the defaults that Pod annotations override; see docs/kubernetes.md.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	var s settings
+	if err := envconfig.Load(&s, os.Environ()); err != nil {
+		fmt.Fprintln(stderr, "injector-webhook:", err)
 		return exitUsage
 	}
 	var (
-		o                                options
+		logLevel, logFormat              string
 		srv                              webhook.Server
 		cfg                              webhook.Config
 		mode, pullPolicy, credKeys       string
 		port                             int
 		cpuRequest, memRequest, memLimit string
 	)
-	fs := flag.NewFlagSet("webhook", flag.ContinueOnError)
+	fs := flag.NewFlagSet("injector-webhook", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.logLevel, "log-level", s.LogLevel, "debug, info, warn or error (INJECTOR_LOG_LEVEL)")
-	fs.StringVar(&o.logFormat, "log-format", s.LogFormat, "json or console (INJECTOR_LOG_FORMAT)")
+	fs.StringVar(&logLevel, "log-level", s.Log.Level, "debug, info, warn or error (INJECTOR_LOG_LEVEL)")
+	fs.StringVar(&logFormat, "log-format", s.Log.Format, "json or console (INJECTOR_LOG_FORMAT)")
 	fs.StringVar(&srv.Addr, "listen", ":8443", "HTTPS listen address for /mutate, /healthz and /readyz")
 	fs.StringVar(&srv.CertFile, "tls-cert-file", "", "PEM certificate (chain); reloaded when it changes (required)")
 	fs.StringVar(&srv.KeyFile, "tls-key-file", "", "PEM private key; reloaded when it changes (required)")
@@ -57,7 +89,7 @@ func runWebhook(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 	usage := func(err error) int {
-		fmt.Fprintln(stderr, "injector webhook:", err)
+		fmt.Fprintln(stderr, "injector-webhook:", err)
 		return exitUsage
 	}
 	if fs.NArg() > 0 {
@@ -106,7 +138,7 @@ func runWebhook(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return usage(fmt.Errorf("bad defaults: %w", err))
 	}
 
-	log, err := newLogger(&o, stderr)
+	log, err := logging.New(logLevel, logFormat, stderr)
 	if err != nil {
 		return usage(err)
 	}

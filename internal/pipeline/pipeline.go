@@ -1,0 +1,221 @@
+// Package pipeline turns templates into their outputs: files rendered
+// atomically and the environment of the process injector runs. It is the
+// heart of every command: New parses what the command line names (file
+// templates, env files, --env values, the inherited environment), and each
+// Refresh is one full resolve-and-render cycle, which daemon mode repeats
+// every interval.
+//
+// The data path is pipeline → template (parse, discover, resolve through
+// the providers of Providers) → fetch/<provider> → crypto, with render
+// writing the files.
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/injector-dev/injector/internal/render"
+	"github.com/injector-dev/injector/internal/template"
+)
+
+// Config is everything a pipeline is built from. It is plain data: the
+// command line parses flags and settings into it.
+type Config struct {
+	// Templates are file templates as SRC:DST[:MODE] (the -t flag); SRC
+	// is read from the file system, MODE is octal and defaults to 0600.
+	Templates []string
+	// Files are file templates already parsed, rendered before Templates
+	// (dev uses them for the examples built into the binary).
+	Files []File
+	// EnvFiles are files of KEY=TEMPLATE lines for the child's
+	// environment (--env-file).
+	EnvFiles []string
+	// Env are KEY=TEMPLATE values for the child's environment (--env).
+	Env []string
+	// Environ is the environment the child inherits, usually
+	// os.Environ(); nil for none (render runs no child). Variables whose
+	// value contains the left delimiter are templates themselves.
+	Environ []string
+	// OwnSetting reports whether an inherited variable configures
+	// injector itself, so it is withheld from the child. Nil means
+	// OwnSetting (this package's function).
+	OwnSetting func(key string) bool
+	// Delims are the left and right template delimiters.
+	Delims [2]string
+	// Owner, if set, is the owner of rendered files; nil leaves them to
+	// injector's user.
+	Owner *render.Owner
+	// Providers resolve the secrets, by template function name (see
+	// Providers).
+	Providers map[string]template.Resolver
+}
+
+// File is one file template and where it renders.
+type File struct {
+	Src, Dst string
+	Mode     fs.FileMode
+	Template *template.Template
+}
+
+// envVar is one environment variable whose value is a template.
+type envVar struct {
+	key string
+	tpl *template.Template
+}
+
+// Pipeline is everything one command renders: file templates and env
+// templates, with the engine that resolves their secrets. A Pipeline is not
+// safe for concurrent use: daemon mode refreshes it from one goroutine.
+type Pipeline struct {
+	engine *template.Engine
+	files  []File
+	envs   []envVar
+	owner  *render.Owner
+	// baseEnv is the environment the child inherits, without the
+	// templated variables and without injector's own settings.
+	baseEnv []string
+
+	lastEnv string // hash of the last rendered env, to detect changes
+}
+
+// Outcome is what one Refresh produced.
+type Outcome struct {
+	Changed    []string // destinations written because their content changed
+	Env        []string // the child's full environment, never nil
+	EnvChanged bool     // the templated variables differ from the last Refresh
+	Secrets    []string // every resolved value, for masking
+	Refs       int      // distinct references resolved
+	// Outputs is the rendered content, index-aligned with Templates
+	// (files, then env values); dev displays it.
+	Outputs [][]byte
+}
+
+// New parses every template cfg names. It keeps going past problems, so
+// one run shows every broken template: it always returns the pipeline of
+// the templates that parsed, with the problems of those that did not
+// (empty when all parsed). A command that renders must refuse to run when
+// there are problems; check reports them with what the rest resolves to.
+func New(cfg Config) (*Pipeline, template.Errors) {
+	own := cfg.OwnSetting
+	if own == nil {
+		own = OwnSetting
+	}
+	p := &Pipeline{engine: &template.Engine{Providers: cfg.Providers}, owner: cfg.Owner}
+	p.files = append(p.files, cfg.Files...)
+	var errs template.Errors
+	for _, spec := range cfg.Templates {
+		f, err := parseFileSpec(spec)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		text, err := os.ReadFile(f.Src)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		f.Template, err = template.Parse(template.Source{Name: f.Src}, string(text), cfg.Delims)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.files = append(p.files, f)
+	}
+	keep, templated, err := childEnv(cfg.Environ, cfg.Delims, own)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	p.baseEnv, p.envs = keep, templated
+	for _, path := range cfg.EnvFiles {
+		vars, err := parseEnvFile(path, cfg.Delims)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.envs = append(p.envs, vars...)
+	}
+	for i, kv := range cfg.Env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !validEnvKey(k) {
+			errs = append(errs, fmt.Errorf("--env %q: want KEY=TEMPLATE", kv))
+			continue
+		}
+		tpl, err := template.Parse(template.Source{Name: fmt.Sprintf("--env #%d (%s)", i+1, k), Col: len(k) + 2}, v, cfg.Delims)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.envs = append(p.envs, envVar{key: k, tpl: tpl})
+	}
+	p.envs = dedupeEnv(p.envs)
+	return p, errs
+}
+
+// Files returns the file templates, in render order.
+func (p *Pipeline) Files() []File { return p.files }
+
+// EnvKeys returns the names of the templated environment variables.
+func (p *Pipeline) EnvKeys() []string {
+	keys := make([]string, len(p.envs))
+	for i, e := range p.envs {
+		keys[i] = e.key
+	}
+	return keys
+}
+
+// Templates returns every template in a fixed order: files, then env.
+func (p *Pipeline) Templates() []*template.Template {
+	var out []*template.Template
+	for _, f := range p.files {
+		out = append(out, f.Template)
+	}
+	for _, e := range p.envs {
+		out = append(out, e.tpl)
+	}
+	return out
+}
+
+// Render resolves every secret and renders every template in memory; it
+// writes nothing (check uses it).
+func (p *Pipeline) Render(ctx context.Context) (*template.Rendered, error) {
+	return p.engine.Render(ctx, p.Templates())
+}
+
+// Refresh resolves every secret, writes the files whose content changed
+// (all or nothing) and builds the child's environment. On error nothing is
+// written and the previous output stays in place, except that Changed
+// names the files already replaced when a rename failed midway (their
+// change actions are still due).
+func (p *Pipeline) Refresh(ctx context.Context) (Outcome, error) {
+	out, err := p.Render(ctx)
+	if err != nil {
+		return Outcome{}, err
+	}
+	var files []render.File
+	for i, f := range p.files {
+		files = append(files, render.File{Path: f.Dst, Content: out.Outputs[i], Mode: f.Mode, Owner: p.owner})
+	}
+	changed, err := render.WriteAll(files)
+	if err != nil {
+		// Paths and OS errors only; nothing to scrub.
+		return Outcome{Changed: changed}, err
+	}
+	// Never nil: a nil Env makes os/exec pass injector's own environment,
+	// credentials included, to the child.
+	env := make([]string, 0, len(p.baseEnv)+len(p.envs))
+	env = append(env, p.baseEnv...)
+	h := sha256.New()
+	for i, e := range p.envs {
+		v := string(out.Outputs[len(p.files)+i])
+		env = append(env, e.key+"="+v)
+		fmt.Fprintf(h, "%d:%s=%d:%s;", len(e.key), e.key, len(v), v)
+	}
+	sum := string(h.Sum(nil))
+	envChanged := sum != p.lastEnv
+	p.lastEnv = sum
+	return Outcome{Changed: changed, Env: env, EnvChanged: envChanged, Secrets: out.Secrets, Refs: out.Refs, Outputs: out.Outputs}, nil
+}

@@ -1,0 +1,107 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+
+	"github.com/injector-dev/injector/internal/fetch"
+	"github.com/injector-dev/injector/internal/fetch/passagent"
+	"github.com/injector-dev/injector/internal/fetch/passbolt"
+	"github.com/injector-dev/injector/internal/fetch/passwork"
+	"github.com/injector-dev/injector/internal/template"
+)
+
+// ProviderConfig is every provider's settings. The fields carry env tags:
+// the command line reads them from the environment.
+type ProviderConfig struct {
+	Passwork  passwork.Config
+	Passbolt  passbolt.Config
+	PassAgent passagent.Config
+}
+
+// Reload re-reads the providers' settings; see Providers.
+type Reload func() (*ProviderConfig, error)
+
+// Providers returns the resolver of every provider, by template function
+// name, each built on first use from cfg with the transport options opt,
+// so a template set that never mentions Passbolt needs no Passbolt
+// settings. A provider, with its cached keys and tokens, then lives as long
+// as the process, except when reload is not nil: each Resolve calls it
+// first (credentials given as NAME_FILE change when Kubernetes rotates a
+// Secret) and rebuilds the provider if its settings changed.
+func Providers(cfg *ProviderConfig, opt fetch.Options, reload Reload) map[string]template.Resolver {
+	return map[string]template.Resolver{
+		"passwork": &lazyProvider{cfg: cfg, reload: reload,
+			pick: func(c *ProviderConfig) any { return c.Passwork },
+			build: func(c *ProviderConfig) (template.Resolver, error) {
+				if !c.Passwork.Configured() {
+					return nil, notConfigured("passwork", "PASSWORK_URL (or PASSWORK_HOST)", "PASSWORK_TOKEN (or PASSWORK_API_KEY)", "PASSWORK_MASTER_KEY")
+				}
+				return passwork.New(c.Passwork, opt)
+			}},
+		"passbolt": &lazyProvider{cfg: cfg, reload: reload,
+			pick: func(c *ProviderConfig) any { return c.Passbolt },
+			build: func(c *ProviderConfig) (template.Resolver, error) {
+				if c.Passbolt.URL == "" {
+					return nil, notConfigured("passbolt", "PASSBOLT_URL", "PASSBOLT_USER_ID", "PASSBOLT_PRIVATE_KEY", "PASSBOLT_PASSPHRASE")
+				}
+				return passbolt.New(c.Passbolt, opt)
+			}},
+		"passagent": &lazyProvider{cfg: cfg, reload: reload,
+			pick: func(c *ProviderConfig) any { return c.PassAgent },
+			build: func(c *ProviderConfig) (template.Resolver, error) {
+				if c.PassAgent.Token == "" {
+					return nil, notConfigured("passagent", "PASSAGENT_TOKEN", "PASSAGENT_MASTER_PASSWORD (or PASSAGENT_VAULT_KEY)")
+				}
+				return passagent.New(c.PassAgent, opt)
+			}},
+	}
+}
+
+// notConfigured is the error for a provider whose required settings are
+// missing, naming them.
+func notConfigured(name string, vars ...string) error {
+	return fmt.Errorf("%s: not configured: set %v (each also as NAME_FILE)", name, vars)
+}
+
+// lazyProvider builds its provider on first use and, with reload, rebuilds
+// it when its settings change (see Providers).
+type lazyProvider struct {
+	build  func(cfg *ProviderConfig) (template.Resolver, error)
+	pick   func(cfg *ProviderConfig) any // this provider's settings, to compare
+	reload Reload                        // nil: settings never change
+
+	mu    sync.Mutex
+	cfg   *ProviderConfig
+	built bool
+	r     template.Resolver
+	err   error
+}
+
+func (l *lazyProvider) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result, error) {
+	r, err := l.resolver()
+	if err != nil {
+		return nil, err
+	}
+	return r.Resolve(ctx, refs)
+}
+
+func (l *lazyProvider) resolver() (template.Resolver, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.built && l.reload != nil {
+		// A settings file caught mid-rotation (missing, half-written) is
+		// no reason to drop a working provider: keep it until the
+		// settings read cleanly again.
+		if fresh, err := l.reload(); err == nil && !reflect.DeepEqual(l.pick(fresh), l.pick(l.cfg)) {
+			l.cfg, l.built = fresh, false
+		}
+	}
+	if !l.built {
+		l.r, l.err = l.build(l.cfg)
+		l.built = true
+	}
+	return l.r, l.err
+}

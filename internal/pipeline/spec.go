@@ -1,0 +1,131 @@
+package pipeline
+
+import (
+	"bufio"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/injector-dev/injector/internal/render"
+	"github.com/injector-dev/injector/internal/template"
+)
+
+// parseFileSpec parses SRC:DST[:MODE].
+func parseFileSpec(s string) (File, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return File{}, fmt.Errorf("template %q: want SRC:DST[:MODE]", s)
+	}
+	f := File{Src: parts[0], Dst: parts[1], Mode: render.DefaultMode}
+	if len(parts) == 3 {
+		m, err := strconv.ParseUint(parts[2], 8, 32)
+		if err != nil || m > 0o777 {
+			return File{}, fmt.Errorf("template %q: mode %q is not an octal permission like 0600", s, parts[2])
+		}
+		f.Mode = fs.FileMode(m)
+	}
+	return f, nil
+}
+
+// parseEnvFile reads KEY=TEMPLATE lines. Blank lines and lines starting
+// with # are skipped; a leading "export " is allowed so the file can also
+// be sourced by a shell.
+func parseEnvFile(path string, delims [2]string) ([]envVar, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []envVar
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+			continue
+		}
+		indent := len(line) - len(strings.TrimLeft(line, " \t"))
+		rest := strings.TrimPrefix(line[indent:], "export ")
+		col := indent + (len(line[indent:]) - len(rest)) + 1
+		key, val, ok := strings.Cut(rest, "=")
+		if !ok || !validEnvKey(key) {
+			return nil, fmt.Errorf("%s:%d:%d: want KEY=TEMPLATE", path, n, col)
+		}
+		tpl, err := template.Parse(template.Source{Name: path, Line: n, Col: col + len(key) + 1}, val, delims)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, envVar{key: key, tpl: tpl})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return out, nil
+}
+
+func validEnvKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i, c := range k {
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// OwnSetting reports whether an environment variable configures injector
+// itself (INJECTOR_*, or a provider's PASSWORK_*, PASSBOLT_*, PASSAGENT_*).
+// Those are never passed to the child: the application should get its
+// secrets, not the keys to every secret.
+func OwnSetting(key string) bool {
+	for _, p := range []string{"INJECTOR_", "PASSWORK_", "PASSBOLT_", "PASSAGENT_"} {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// childEnv splits the inherited environment into what the child keeps and
+// the variables that are templates themselves, dropping those for which
+// own is true.
+func childEnv(vars []string, delims [2]string, own func(key string) bool) (keep []string, templated []envVar, err error) {
+	for _, kv := range vars {
+		k, v, _ := strings.Cut(kv, "=")
+		switch {
+		case own(k):
+		case strings.Contains(v, delims[0]):
+			tpl, err := template.Parse(template.Source{Name: "$" + k}, v, delims)
+			if err != nil {
+				return nil, nil, err
+			}
+			templated = append(templated, envVar{key: k, tpl: tpl})
+		default:
+			keep = append(keep, kv)
+		}
+	}
+	sort.Slice(templated, func(i, j int) bool { return templated[i].key < templated[j].key })
+	return keep, templated, nil
+}
+
+// dedupeEnv keeps the last definition of each key: later flags override
+// earlier ones and the inherited environment, as in env(1).
+func dedupeEnv(vars []envVar) []envVar {
+	last := map[string]int{}
+	for i, e := range vars {
+		last[e.key] = i
+	}
+	var out []envVar
+	for i, e := range vars {
+		if last[e.key] == i {
+			out = append(out, e)
+		}
+	}
+	return out
+}
