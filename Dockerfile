@@ -1,17 +1,23 @@
 # syntax=docker/dockerfile:1
 #
-# injector image: one static binary on distroless/static (CA certificates,
-# tzdata, /etc/passwd with the nonroot user), running as UID 65532.
+# Two images, each one static binary on distroless/static (CA certificates,
+# tzdata, /etc/passwd with the nonroot user), running as UID 65532:
 #
 #   docker build --build-arg VERSION=v1.2.3 -t injector .
+#   docker build --build-arg VERSION=v1.2.3 --target injector-webhook -t injector-webhook .
 #
-# The build stage runs scripts/build-static, the same script CI runs without
+# The default target is the injector image: the init container, the sidecar
+# and the wrapper. The injector-webhook image is the Kubernetes admission
+# webhook (deploy/helm/injector-webhook), a cluster component kept out of
+# the injector binary so the sidecar in every Pod carries no Kubernetes code.
+#
+# The build stages run scripts/build-static, the same script CI runs without
 # a Docker engine, so what is tested is what ships.
 #
-# Entry point. The image's ENTRYPOINT is the bare binary, so Kubernetes init
-# containers and sidecars pass a command (`render ...`). To wrap an
-# application, copy the binary into its image and make injector the entry
-# point, with the app as CMD:
+# Entry point. The injector image's ENTRYPOINT is the bare binary, so
+# Kubernetes init containers and sidecars pass a command (`render ...`). To
+# wrap an application, copy the binary into its image and make injector the
+# entry point, with the app as CMD:
 #
 #   COPY --from=ghcr.io/injector-dev/injector:v1.2.3 /usr/local/bin/injector /usr/local/bin/injector
 #   ENTRYPOINT ["injector", "run", "--"]
@@ -22,20 +28,35 @@
 
 ARG GO_VERSION=1.26
 
-FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
+FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS source
 WORKDIR /src
 # Modules first: this layer is reused until go.mod or go.sum change.
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
+
+# Each image builds only its own binary.
+FROM source AS build-webhook
 ARG VERSION=dev
 ARG TARGETOS TARGETARCH
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/injector scripts/build-static
+    GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/injector-webhook scripts/build-static ./cmd/injector-webhook
 
-FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/injector /usr/local/bin/injector
+FROM source AS build
+ARG VERSION=dev
+ARG TARGETOS TARGETARCH
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/injector scripts/build-static ./cmd/injector
+
+FROM gcr.io/distroless/static-debian12:nonroot AS injector-webhook
+COPY --from=build-webhook /out/injector-webhook /usr/local/bin/injector-webhook
 # Numeric, so Kubernetes can verify runAsNonRoot without a passwd lookup.
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/injector-webhook"]
+
+# The last stage is the default target.
+FROM gcr.io/distroless/static-debian12:nonroot AS injector
+COPY --from=build /out/injector /usr/local/bin/injector
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/injector"]
 CMD ["--help"]

@@ -24,7 +24,10 @@ var altValues = []string{
 	"--set-string", "webhook.objectSelector.matchLabels.injector\\.io/inject=true", // --set would make it a YAML boolean
 	"--set", "webhook.annotations.cert-manager\\.io/inject-ca-from=injector-system/webhook-cert",
 	"--set", "podDisruptionBudget.enabled=false",
-	"--set", "injectorImage=registry.example/injector:pinned",
+	"--set", "image.repository=registry.example/injector-webhook",
+	"--set", "injectorImage.repository=registry.example/injector",
+	"--set", "injectorImage.tag=pinned",
+	"--set", "injectorImage.pullPolicy=Always",
 }
 
 func TestChartLints(t *testing.T) {
@@ -96,8 +99,15 @@ func TestChartDefaults(t *testing.T) {
 
 	dep := byKind[*appsv1.Deployment](objs)[0]
 	c := dep.Spec.Template.Spec.Containers[0]
-	if !slices.Contains(c.Args, "--image=ghcr.io/injector-dev/injector:0.1.0") || !slices.Contains(c.Args, "--default-mode=init") {
-		t.Errorf("webhook args = %q", c.Args)
+	// The webhook runs its own image (the injector-webhook binary is the
+	// entry point, so no subcommand) and injects the injector image.
+	if c.Image != "ghcr.io/injector-dev/injector-webhook:0.1.0" || len(c.Command) != 0 || strings.HasPrefix(c.Args[0], "webhook") {
+		t.Errorf("webhook container runs %q %q %q", c.Image, c.Command, c.Args)
+	}
+	for _, want := range []string{"--image=ghcr.io/injector-dev/injector:0.1.0", "--image-pull-policy=IfNotPresent", "--default-mode=init"} {
+		if !slices.Contains(c.Args, want) {
+			t.Errorf("webhook args %q lack %q", c.Args, want)
+		}
 	}
 	if !*dep.Spec.Template.Spec.SecurityContext.RunAsNonRoot || !*c.SecurityContext.ReadOnlyRootFilesystem {
 		t.Errorf("webhook Pod is not locked down: %+v %+v", dep.Spec.Template.Spec.SecurityContext, c.SecurityContext)
@@ -116,8 +126,12 @@ func TestChartAlternativeValues(t *testing.T) {
 		t.Errorf("webhook configuration = %+v", mwc)
 	}
 	dep := byKind[*appsv1.Deployment](objs)[0]
-	args := strings.Join(dep.Spec.Template.Spec.Containers[0].Args, " ")
-	for _, want := range []string{"--image=registry.example/injector:pinned", "--default-mode=sidecar",
+	c := dep.Spec.Template.Spec.Containers[0]
+	if c.Image != "registry.example/injector-webhook:0.1.0" || c.ImagePullPolicy != corev1.PullIfNotPresent {
+		t.Errorf("webhook image %q, pull policy %q", c.Image, c.ImagePullPolicy)
+	}
+	args := strings.Join(c.Args, " ")
+	for _, want := range []string{"--image=registry.example/injector:pinned", "--image-pull-policy=Always", "--default-mode=sidecar",
 		"--credentials-secret=shared-injector", "--credentials-keys=PASSWORK_URL,PASSWORK_TOKEN"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args %q lack %q", args, want)

@@ -22,6 +22,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
+{{/* The injector image the webhook puts into Pods. */}}
+{{- define "injector-webhook.injectorImage" -}}
+{{- printf "%s:%s" .Values.injectorImage.repository (default .Chart.AppVersion .Values.injectorImage.tag) -}}
+{{- end -}}
+
 {{- define "injector-webhook.tlsSecret" -}}
 {{- default (printf "%s-tls" (include "injector-webhook.fullname" .)) .Values.tls.existingSecret -}}
 {{- end -}}
