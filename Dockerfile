@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # Two images, each one static binary on distroless/static (CA certificates,
 # tzdata, /etc/passwd with the nonroot user), running as UID 65532:
 #
@@ -26,27 +24,35 @@
 # `injector run` renders the templates, then exec(2)s the CMD with the
 # secrets in its environment (or supervises it when it is PID 1).
 
+# It builds with BuildKit (docker buildx, multi-platform: the build stages run
+# on the builder's platform and cross-compile for each target) and with the
+# legacy builder of distribution-packaged engines, which sets no platform
+# arguments: $BUILDPLATFORM then falls back to linux/amd64 and an empty
+# TARGETOS/TARGETARCH means the build stages' own platform. No `# syntax=`
+# line and no RUN --mount, which the legacy builder lacks: the modules layer
+# below is cached until go.mod or go.sum change.
+
 ARG GO_VERSION=1.26
 
-FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS source
+FROM --platform=${BUILDPLATFORM:-linux/amd64} golang:${GO_VERSION} AS source
 WORKDIR /src
 # Modules first: this layer is reused until go.mod or go.sum change.
 COPY go.mod go.sum ./
-RUN --mount=type=cache,target=/go/pkg/mod go mod download
+RUN go mod download
 COPY . .
 
 # Each image builds only its own binary.
 FROM source AS build-webhook
 ARG VERSION=dev
-ARG TARGETOS TARGETARCH
-RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/injector-webhook scripts/build-static ./cmd/injector-webhook
+ARG TARGETOS
+ARG TARGETARCH
+RUN GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/injector-webhook scripts/build-static ./cmd/injector-webhook
 
 FROM source AS build
 ARG VERSION=dev
-ARG TARGETOS TARGETARCH
-RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/injector scripts/build-static ./cmd/injector
+ARG TARGETOS
+ARG TARGETARCH
+RUN GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/injector scripts/build-static ./cmd/injector
 
 FROM gcr.io/distroless/static-debian12:nonroot AS injector-webhook
 COPY --from=build-webhook /out/injector-webhook /usr/local/bin/injector-webhook
