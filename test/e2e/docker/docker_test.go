@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/injector-dev/injector/internal/fetch/fetchtest"
+	"github.com/injector-dev/injector/internal/testutil"
 )
 
 const repoRoot = "../../.."
@@ -511,17 +512,17 @@ func (w *wrapper) startDetached(t *testing.T, app ...string) string {
 // waitLogs polls the container's output until it contains want.
 func (w *wrapper) waitLogs(t *testing.T, name, want string) string {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		r := w.docker(t, "logs", name)
-		if strings.Contains(r.stdout, want) {
-			return r.stdout
+	var out string
+	defer func() {
+		if t.Failed() {
+			t.Logf("container %s output:\n%s", name, out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("container %s never printed %q; output:\n%s%s", name, want, r.stdout, r.stderr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	}()
+	testutil.WaitFor(t, 2*time.Minute, fmt.Sprintf("container %s to print %q", name, want), func() bool {
+		out = w.docker(t, "logs", name).stdout
+		return strings.Contains(out, want)
+	})
+	return out
 }
 
 func (w *wrapper) exitCode(t *testing.T, name string) int {
