@@ -201,7 +201,10 @@ func runDev(binary string) (*devServer, error) {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
+				select {
+				case found <- m[1]:
+				default: // only the first one counts; keep draining
+				}
 			}
 		}
 		io.Copy(io.Discard, stdout)
