@@ -7,9 +7,11 @@
 //
 //	DOCKER_HOST           the engine (scripts/lib/dockerd.sh starts a private one)
 //	DOCKER                the docker client (default: docker)
-//	INJECTOR_E2E_IMAGE    the injector image, e.g. ghcr.io/injector-dev/injector:e2e
-//	INJECTOR_E2E_BASE     the distroless/static base it was built on (the app images' base)
-//	INJECTOR_E2E_BINARY   scripts/build-static's binary, built with the image's VERSION
+//	INJECTOR_E2E_IMAGE           the injector image, e.g. ghcr.io/injector-dev/injector:e2e
+//	INJECTOR_E2E_BINARY          scripts/build-static's binary, built with the image's VERSION
+//	INJECTOR_E2E_WEBHOOK_IMAGE   the injector-webhook image
+//	INJECTOR_E2E_WEBHOOK_BINARY  scripts/build-static ./cmd/injector-webhook's binary
+//	INJECTOR_E2E_BASE            the distroless/static base they were built on (the app images' base)
 package docker
 
 import (
@@ -45,6 +47,7 @@ const cmdTimeout = 3 * time.Minute
 
 type env struct {
 	client, image, base, binary string
+	webhookImage, webhookBinary string
 }
 
 // engine returns the settings of the engine under test, or skips the test
@@ -56,8 +59,12 @@ func engine(t *testing.T) env {
 		image:  os.Getenv("INJECTOR_E2E_IMAGE"),
 		base:   os.Getenv("INJECTOR_E2E_BASE"),
 		binary: os.Getenv("INJECTOR_E2E_BINARY"),
+
+		webhookImage:  os.Getenv("INJECTOR_E2E_WEBHOOK_IMAGE"),
+		webhookBinary: os.Getenv("INJECTOR_E2E_WEBHOOK_BINARY"),
 	}
-	if e.image == "" || e.base == "" || e.binary == "" || os.Getenv("DOCKER_HOST") == "" {
+	if e.image == "" || e.base == "" || e.binary == "" || e.webhookImage == "" || e.webhookBinary == "" ||
+		os.Getenv("DOCKER_HOST") == "" {
 		t.Skip("needs a Docker engine and the injector image: run scripts/e2e-docker")
 	}
 	if e.client == "" {
@@ -103,50 +110,63 @@ func (e env) must(t *testing.T, args ...string) string {
 	return r.stdout
 }
 
-// TestImageBinaryIsReproducible checks that the binary in the image is byte
-// for byte the one scripts/build-static builds on the host: the Dockerfile
-// adds nothing of its own to what is tested without an engine.
-func TestImageBinaryIsReproducible(t *testing.T) {
+// TestImageBinariesAreReproducible checks that the binary in each image is
+// byte for byte the one scripts/build-static builds on the host: the
+// Dockerfile adds nothing of its own to what is tested without an engine.
+func TestImageBinariesAreReproducible(t *testing.T) {
 	e := engine(t)
-	host, err := os.ReadFile(e.binary)
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct{ image, binary, path string }{
+		{e.image, e.binary, "/usr/local/bin/injector"},
+		{e.webhookImage, e.webhookBinary, "/usr/local/bin/injector-webhook"},
+	} {
+		t.Run(filepath.Base(tc.path), func(t *testing.T) {
+			host, err := os.ReadFile(tc.binary)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inImage, mode := e.copyOut(t, tc.image, tc.path)
+			if !bytes.Equal(inImage, host) {
+				t.Fatalf("the image's %s (%d bytes, sha256 %x) differs from scripts/build-static's (%d bytes, sha256 %x)",
+					tc.path, len(inImage), sha256.Sum256(inImage), len(host), sha256.Sum256(host))
+			}
+			if mode&0o111 == 0 {
+				t.Errorf("%s mode %o: not executable", tc.path, mode)
+			}
+
+			var cfg []struct {
+				Config struct {
+					User       string
+					Entrypoint []string
+				}
+			}
+			if err := json.Unmarshal([]byte(e.must(t, "image", "inspect", tc.image)), &cfg); err != nil || len(cfg) != 1 {
+				t.Fatalf("docker image inspect: %v", err)
+			}
+			if cfg[0].Config.User != "65532:65532" {
+				t.Errorf("image user = %q, want 65532:65532", cfg[0].Config.User)
+			}
+			if got := strings.Join(cfg[0].Config.Entrypoint, " "); got != tc.path {
+				t.Errorf("image entrypoint = %q, want %s", got, tc.path)
+			}
+		})
 	}
-	id := strings.TrimSpace(e.must(t, "create", e.image))
+}
+
+// copyOut returns the content and mode of one file of an image.
+func (e env) copyOut(t *testing.T, image, path string) ([]byte, int64) {
+	t.Helper()
+	id := strings.TrimSpace(e.must(t, "create", image))
 	defer e.docker(t, "rm", id)
-	archive := e.must(t, "cp", id+":/usr/local/bin/injector", "-")
-	tr := tar.NewReader(strings.NewReader(archive))
+	tr := tar.NewReader(strings.NewReader(e.must(t, "cp", id+":"+path, "-")))
 	hdr, err := tr.Next()
 	if err != nil {
-		t.Fatalf("docker cp: %v", err)
+		t.Fatalf("docker cp %s: %v", path, err)
 	}
-	inImage, err := io.ReadAll(tr)
+	data, err := io.ReadAll(tr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(inImage, host) {
-		t.Fatalf("the image's /usr/local/bin/injector (%d bytes, sha256 %x) differs from scripts/build-static's (%d bytes, sha256 %x)",
-			len(inImage), sha256.Sum256(inImage), len(host), sha256.Sum256(host))
-	}
-	if hdr.Mode&0o111 == 0 {
-		t.Errorf("/usr/local/bin/injector mode %o: not executable", hdr.Mode)
-	}
-
-	var cfg []struct {
-		Config struct {
-			User       string
-			Entrypoint []string
-		}
-	}
-	if err := json.Unmarshal([]byte(e.must(t, "image", "inspect", e.image)), &cfg); err != nil || len(cfg) != 1 {
-		t.Fatalf("docker image inspect: %v", err)
-	}
-	if cfg[0].Config.User != "65532:65532" {
-		t.Errorf("image user = %q, want 65532:65532", cfg[0].Config.User)
-	}
-	if got := strings.Join(cfg[0].Config.Entrypoint, " "); got != "/usr/local/bin/injector" {
-		t.Errorf("image entrypoint = %q", got)
-	}
+	return data, hdr.Mode
 }
 
 // devServer is a running `injector dev --serve`: the embedded emulators,
