@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/injector-dev/injector/internal/envconfig"
 	"github.com/injector-dev/injector/internal/fetch"
 	"github.com/injector-dev/injector/internal/template"
 )
@@ -193,9 +194,27 @@ func TestRefreshFailureWritesNothing(t *testing.T) {
 	}
 }
 
+// A PassAgent token without PASSAGENT_URL is refused before any request:
+// there is no default host, so a self-hosted token never reaches the public
+// service.
+func TestPassAgentNeedsExplicitURL(t *testing.T) {
+	var cfg ProviderConfig
+	if err := envconfig.Load(&cfg, []string{"PASSAGENT_TOKEN=t", "PASSAGENT_MASTER_PASSWORD=m"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PassAgent.URL != "" {
+		t.Fatalf("PASSAGENT_URL defaults to %q, want no default", cfg.PassAgent.URL)
+	}
+	r := Providers(&cfg, fetch.Options{}, nil)
+	_, err := r["passagent"].Resolve(context.Background(), []fetch.Ref{{Provider: "passagent", Path: "a", Field: "password"}})
+	if err == nil || !strings.Contains(err.Error(), "PASSAGENT_URL is required") {
+		t.Errorf("err = %v, want PASSAGENT_URL is required", err)
+	}
+}
+
 func TestUnconfiguredProviderNamesSettings(t *testing.T) {
 	r := Providers(&ProviderConfig{}, fetch.Options{}, nil)
-	for name, want := range map[string]string{"passwork": "PASSWORK_URL", "passbolt": "PASSBOLT_URL", "passagent": "PASSAGENT_TOKEN"} {
+	for name, want := range map[string]string{"passwork": "PASSWORK_URL", "passbolt": "PASSBOLT_URL", "passagent": "PASSAGENT_URL"} {
 		_, err := r[name].Resolve(context.Background(), []fetch.Ref{{Provider: name, Path: "a", Field: "password"}})
 		if err == nil || !strings.Contains(err.Error(), "not configured") || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want it to name %s", name, err, want)

@@ -52,8 +52,8 @@ func Providers(cfg *ProviderConfig, opt fetch.Options, reload Reload) map[string
 		"passagent": &lazyProvider{cfg: cfg, reload: reload,
 			pick: func(c *ProviderConfig) any { return c.PassAgent },
 			build: func(c *ProviderConfig) (template.Resolver, error) {
-				if c.PassAgent.Token == "" {
-					return nil, notConfigured("passagent", "PASSAGENT_TOKEN", "PASSAGENT_MASTER_PASSWORD (or PASSAGENT_VAULT_KEY)")
+				if c.PassAgent.Token == "" && c.PassAgent.URL == "" {
+					return nil, notConfigured("passagent", "PASSAGENT_URL", "PASSAGENT_TOKEN", "PASSAGENT_MASTER_PASSWORD (or PASSAGENT_VAULT_KEY)")
 				}
 				return passagent.New(c.PassAgent, opt)
 			}},

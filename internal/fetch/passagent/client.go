@@ -30,8 +30,10 @@ import (
 // Config is read from the environment. The CLI layer handles the _FILE
 // variants (PASSAGENT_TOKEN_FILE and so on).
 type Config struct {
-	// URL is the API base, ending in /api.
-	URL string `env:"PASSAGENT_URL" envDefault:"https://passagent.ai/api"`
+	// URL is the API base, ending in /api (the hosted service is
+	// https://passagent.ai/api). It has no default: the token goes only to
+	// a server the operator named, never to a host picked for them.
+	URL string `env:"PASSAGENT_URL"`
 	// Token is a Supabase access token (JWT), sent as a bearer token.
 	Token string `env:"PASSAGENT_TOKEN"`
 	// MasterPassword derives the vault key with the salt and Argon2id
@@ -81,6 +83,9 @@ type Client struct {
 
 // New checks cfg. It does no network I/O and runs no KDF.
 func New(cfg Config, opt fetch.Options) (*Client, error) {
+	if strings.TrimSpace(cfg.URL) == "" {
+		return nil, errors.New("passagent: PASSAGENT_URL is required (https://passagent.ai/api for the hosted service, or your server's API base): the token is sent only to a server you name")
+	}
 	base, err := fetch.BaseURL("passagent", "PASSAGENT_URL", cfg.URL)
 	if err != nil {
 		return nil, err

@@ -529,6 +529,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		wantErr string
 	}{
 		{"no token", func(c *passagent.Config) { c.Token = " " }, "PASSAGENT_TOKEN is empty"},
+		// No default host: a self-hosted token must never reach the public service.
+		{"no url", func(c *passagent.Config) { c.URL = "" }, "PASSAGENT_URL is required"},
 		{"no key", func(c *passagent.Config) { c.MasterPassword = "" }, "PASSAGENT_MASTER_PASSWORD or PASSAGENT_VAULT_KEY is required"},
 		{"both keys", func(c *passagent.Config) { c.VaultKey = envelope.EncodeBase64(make([]byte, 32)) }, "not both"},
 		{"short key", func(c *passagent.Config) { c.MasterPassword, c.VaultKey = "", "AAAA" }, "3 bytes, want 32"},
