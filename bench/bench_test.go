@@ -402,7 +402,7 @@ func BenchmarkRunCold(b *testing.B) {
 	}
 }
 
-// BenchmarkDaemonRSS runs the real daemon, `injector render --interval 5ms
+// BenchmarkDaemonRSS runs the real daemon, `injector render --interval 5ms --min-interval 0
 // --listen …`, against a Passwork emulator with 100 secrets in 3 vaults,
 // waits until /metrics counts 1,000 refresh cycles, and reports the
 // process's VmRSS from /proc/<pid>/status. One op is the whole soak; run it
@@ -427,7 +427,7 @@ func BenchmarkDaemonRSS(b *testing.B) {
 	c := srv.Config()
 	var rss, anon, file, perCycle float64
 	for i := 0; i < b.N; i++ {
-		cmd := exec.Command(bin, "render", "--interval", "5ms", "--splay", "0", "--listen", "127.0.0.1:0",
+		cmd := exec.Command(bin, "render", "--interval", "5ms", "--min-interval", "0", "--splay", "0", "--listen", "127.0.0.1:0",
 			"-t", src+":"+filepath.Join(dir, "app.conf"))
 		cmd.Env = []string{"PASSWORK_URL=" + c.URL, "PASSWORK_TOKEN=" + c.Token,
 			"PASSWORK_REFRESH_TOKEN=" + c.RefreshToken, "PASSWORK_MASTER_KEY=" + c.MasterKey, "INJECTOR_LOG_FORMAT=json"}

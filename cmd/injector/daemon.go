@@ -21,9 +21,14 @@ import (
 	"github.com/injector-dev/injector/internal/supervise"
 )
 
+// defaultMinInterval is the shortest --interval accepted without lowering
+// --min-interval: a shared password manager should not be polled faster.
+const defaultMinInterval = 30 * time.Second
+
 // daemonOptions are the flags of run and render that keep injector running.
 type daemonOptions struct {
-	interval, waitForSecrets       time.Duration
+	interval, minInterval          time.Duration
+	waitForSecrets                 time.Duration
 	splay, maxStale                optDuration // default derived from interval
 	killTimeout, commandTimeout    time.Duration
 	onChange                       listFlag
@@ -33,6 +38,7 @@ type daemonOptions struct {
 
 func (d *daemonOptions) register(fs *flag.FlagSet, withChild bool) {
 	fs.DurationVar(&d.interval, "interval", 0, "refresh every `D` (daemon mode); 0 renders once")
+	fs.DurationVar(&d.minInterval, "min-interval", defaultMinInterval, "refuse an --interval below `D`: every refresh calls the server (0: no minimum)")
 	fs.Var(&d.splay, "splay", "random extra delay up to `D` per interval (default interval/10)")
 	fs.Var(&d.maxStale, "max-stale", "/readyz fails when the last successful refresh is older than `D` (default 3×interval)")
 	fs.DurationVar(&d.waitForSecrets, "wait-for-secrets", 0, "at startup, retry with backoff for up to `D` instead of failing at once")
@@ -52,6 +58,9 @@ func (d *daemonOptions) register(fs *flag.FlagSet, withChild bool) {
 // daemonConfig turns the flags into the daemon's configuration for the
 // pipeline p and the command argv (empty for render).
 func (d *daemonOptions) daemonConfig(p *pipeline.Pipeline, argv []string) (daemon.Config, error) {
+	if d.interval > 0 && !d.once && d.interval < d.minInterval {
+		return daemon.Config{}, fmt.Errorf("--interval %v is below --min-interval %v: every refresh calls the password manager, which other clients share; lower --min-interval only for a server that is yours", d.interval, d.minInterval)
+	}
 	cfg := daemon.Config{
 		Interval: d.interval, Splay: d.splay.or(d.interval / 10), MaxStale: d.maxStale.or(3 * d.interval),
 		WaitForSecrets: d.waitForSecrets,

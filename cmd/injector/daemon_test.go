@@ -172,7 +172,7 @@ func TestDaemonRefreshesKeepsLastGoodAndServesMetrics(t *testing.T) {
 	dir := t.TempDir()
 	src := writeFile(t, filepath.Join(dir, "db.tpl"), `pw=<< passwork "prod/db/postgres" >>`)
 	dst := filepath.Join(dir, "db.conf")
-	p := startInjector(t, env, "render", "--interval", "50ms", "--max-stale", "1h", "--listen", "127.0.0.1:0", "-t", src+":"+dst)
+	p := startInjector(t, env, "render", "--interval", "50ms", "--min-interval", "0", "--max-stale", "1h", "--listen", "127.0.0.1:0", "-t", src+":"+dst)
 
 	eventually(t, "first render", fileIs(dst, "pw=pg-"+canary))
 	addr := p.metricsAddr(t)
@@ -225,7 +225,7 @@ func TestDaemonSignalsAndForwards(t *testing.T) {
 	dst := filepath.Join(dir, "db.conf")
 	log := filepath.Join(dir, "signals.log")
 	app := fmt.Sprintf(`trap 'echo HUP >> %[1]s' HUP; trap 'echo TERM >> %[1]s; exit 42' TERM; echo started >> %[1]s; while :; do sleep 0.02; done`, log)
-	p := startInjector(t, env, "run", "--interval", "50ms", "--on-change", "signal:SIGHUP", "-t", src+":"+dst, "--", "sh", "-c", app)
+	p := startInjector(t, env, "run", "--interval", "50ms", "--min-interval", "0", "--on-change", "signal:SIGHUP", "-t", src+":"+dst, "--", "sh", "-c", app)
 
 	eventually(t, "the app to start", fileIs(log, "started\n"))
 	updatePassword(t, srv, "prod/db/postgres", "v2")
@@ -248,7 +248,7 @@ func TestDaemonRestartsOnEnvChange(t *testing.T) {
 	srv, env := passworkEnv(t)
 	log := filepath.Join(t.TempDir(), "starts.log")
 	app := fmt.Sprintf(`echo "$DB_PASSWORD" >> %s; exec sleep 60`, log)
-	p := startInjector(t, env, "run", "--interval", "50ms", "--kill-timeout", "2s",
+	p := startInjector(t, env, "run", "--interval", "50ms", "--min-interval", "0", "--kill-timeout", "2s",
 		"--env", `DB_PASSWORD=<< passwork "prod/db/postgres" >>`, "--", "sh", "-c", app)
 	eventually(t, "first start", fileIs(log, "pg-"+canary+"\n"))
 	updatePassword(t, srv, "prod/db/postgres", "v2")
@@ -295,6 +295,29 @@ func TestOnChangeNamesUnknownDestination(t *testing.T) {
 	_, stderr, code := injector(t, nil, "render", "--interval", "1m", "-t", src+":"+filepath.Join(dir, "a"), "--on-change", "/etc/other=restart")
 	if code != exitUsage || !strings.Contains(stderr, `"/etc/other" is not the destination of any -t template`) {
 		t.Errorf("exit %d: %s", code, stderr)
+	}
+}
+
+// A shared password manager is not polled faster than --min-interval (30s
+// unless lowered): the daemon refuses to start, before any request.
+func TestIntervalBelowMinimum(t *testing.T) {
+	dir := t.TempDir()
+	src := writeFile(t, filepath.Join(dir, "a.tpl"), "x")
+	dst := filepath.Join(dir, "a")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--interval", "1ms"}, "--interval 1ms is below --min-interval 30s"},
+		{[]string{"--interval", "5m", "--min-interval", "10m"}, "--interval 5m0s is below --min-interval 10m0s"},
+	} {
+		_, stderr, code := injector(t, nil, append([]string{"render", "-t", src + ":" + dst}, tt.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%q: exit %d, stderr %q; want %d with %q", tt.args, code, stderr, exitUsage, tt.want)
+		}
+		if _, err := os.Stat(dst); !os.IsNotExist(err) {
+			t.Errorf("%q: rendered %s anyway (%v)", tt.args, dst, err)
+		}
 	}
 }
 
@@ -356,7 +379,7 @@ func TestDaemonRereadsRotatedCredentialFile(t *testing.T) {
 	src := writeFile(t, filepath.Join(dir, "a.tpl"), `<< passagent "db" >>`)
 	dst := filepath.Join(dir, "a")
 	p := startInjector(t, []string{"PASSAGENT_URL=" + c.URL, "PASSAGENT_TOKEN_FILE=" + tokenFile, "PASSAGENT_MASTER_PASSWORD=" + c.MasterPassword},
-		"render", "--interval", "50ms", "--wait-for-secrets", "1m", "-t", src+":"+dst)
+		"render", "--interval", "50ms", "--min-interval", "0", "--wait-for-secrets", "1m", "-t", src+":"+dst)
 	eventually(t, "a failed first refresh", func() bool { return strings.Contains(p.stderr.String(), "token expired or invalid") })
 	// The Secret is rotated: the file now holds a valid token.
 	writeFile(t, tokenFile, c.Token+"\n")
