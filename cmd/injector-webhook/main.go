@@ -13,7 +13,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	corev1 "k8s.io/api/core/v1"
@@ -56,12 +55,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitUsage
 	}
 	var (
-		logLevel, logFormat              string
-		srv                              webhook.Server
-		cfg                              webhook.Config
-		mode, pullPolicy, credKeys       string
-		port                             int
-		cpuRequest, memRequest, memLimit string
+		logLevel, logFormat                        string
+		srv                                        webhook.Server
+		cfg                                        webhook.Config
+		mode, pullPolicy                           string
+		port                                       int
+		cpuRequest, cpuLimit, memRequest, memLimit string
+		sizeLimit                                  string
 	)
 	fs := flag.NewFlagSet("injector-webhook", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -74,14 +74,21 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&pullPolicy, "image-pull-policy", string(corev1.PullIfNotPresent), "Always, IfNotPresent or Never")
 	fs.StringVar(&mode, "default-mode", string(webhook.ModeInit), "init or sidecar, for Pods without injector.io/mode")
 	fs.DurationVar(&cfg.Interval, "default-interval", webhook.DefaultInterval, "sidecar refresh period, for Pods without injector.io/interval")
+	fs.DurationVar(&cfg.MinInterval, "min-interval", webhook.DefaultMinInterval, "shortest injector.io/interval a Pod may ask for; the sidecar enforces it too")
 	fs.StringVar(&cfg.SecretsPath, "default-secrets-path", webhook.DefaultSecretsPath, "directory of rendered files, for Pods without injector.io/secrets-path")
 	fs.StringVar(&cfg.FileMode, "default-file-mode", webhook.DefaultFileMode, "octal mode of rendered files, for Pods without injector.io/file-mode")
-	fs.StringVar(&cfg.CredentialsSecret, "credentials-secret", "", "Secret with provider credentials, for Pods without injector.io/credentials-secret")
-	fs.StringVar(&credKeys, "credentials-keys", "", "comma-separated keys of that Secret, each passed as KEY_FILE")
-	fs.IntVar(&port, "sidecar-port", webhook.DefaultSidecarPort, "port of the sidecar's /healthz and /readyz")
+	fs.Func("credentials", "`NAMESPACE[/SERVICEACCOUNT]=SECRET:KEY,...`: the credentials Secret of those Pods (repeatable; NAMESPACE * for every namespace)", func(v string) error {
+		r, err := webhook.ParseCredentialsRule(v)
+		cfg.Credentials = append(cfg.Credentials, r)
+		return err
+	})
+	fs.BoolVar(&cfg.AllowPodCredentials, "allow-pod-credentials", false, "let Pods name their own credentials Secret with injector.io/credentials-secret")
+	fs.IntVar(&port, "sidecar-port", webhook.DefaultSidecarPort, "port of the sidecar's /metrics, /healthz and /readyz, for Pods without injector.io/port")
 	fs.StringVar(&cpuRequest, "cpu-request", "10m", "CPU request of the injected container")
+	fs.StringVar(&cpuLimit, "cpu-limit", "", "CPU limit of the injected container (\"\" = none)")
 	fs.StringVar(&memRequest, "memory-request", "32Mi", "memory request of the injected container")
 	fs.StringVar(&memLimit, "memory-limit", "128Mi", "memory limit of the injected container (\"\" = none)")
+	fs.StringVar(&sizeLimit, "secrets-size-limit", "1Mi", "size limit of the in-memory secrets volume (\"\" = none)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -109,11 +116,6 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return usage(fmt.Errorf("--sidecar-port %d: want 1-65535", port))
 	}
 	cfg.SidecarPort = int32(port)
-	for k := range strings.SplitSeq(credKeys, ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			cfg.CredentialsKeys = append(cfg.CredentialsKeys, k)
-		}
-	}
 	cfg.Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
 	for _, q := range []struct {
 		flag, value string
@@ -121,6 +123,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		name        corev1.ResourceName
 	}{
 		{"--cpu-request", cpuRequest, cfg.Resources.Requests, corev1.ResourceCPU},
+		{"--cpu-limit", cpuLimit, cfg.Resources.Limits, corev1.ResourceCPU},
 		{"--memory-request", memRequest, cfg.Resources.Requests, corev1.ResourceMemory},
 		{"--memory-limit", memLimit, cfg.Resources.Limits, corev1.ResourceMemory},
 	} {
@@ -133,6 +136,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		q.list[q.name] = v
 	}
+	if sizeLimit != "" {
+		v, err := resource.ParseQuantity(sizeLimit)
+		if err != nil {
+			return usage(fmt.Errorf("--secrets-size-limit %q: %v", sizeLimit, err))
+		}
+		cfg.SecretsSizeLimit = v
+	}
 
 	if err := cfg.Validate(); err != nil {
 		return usage(fmt.Errorf("bad defaults: %w", err))
@@ -144,7 +154,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	srv.Log = log
 	srv.Handler = &webhook.Handler{Config: cfg, Log: log}
-	log.Info().Str("version", version).Str("image", cfg.Image).Str("default_mode", mode).Msg("starting webhook")
+	log.Info().Str("version", version).Str("image", cfg.Image).Str("default_mode", mode).
+		Int("credentials_rules", len(cfg.Credentials)).Bool("allow_pod_credentials", cfg.AllowPodCredentials).Msg("starting webhook")
+	if len(cfg.Credentials) == 0 && !cfg.AllowPodCredentials {
+		log.Warn().Msg("no --credentials rules: every Pod that asks for injection is denied until one maps its namespace")
+	}
 	if err := srv.ListenAndServe(ctx); err != nil {
 		log.Error().Err(err).Msg("webhook stopped")
 		return exitSetup

@@ -24,10 +24,18 @@ func TestFlags(t *testing.T) {
 		{"pull policy", append(required, "--image-pull-policy", "Sometimes"), exitUsage, `--image-pull-policy "Sometimes"`},
 		{"port", append(required, "--sidecar-port", "0"), exitUsage, "--sidecar-port 0"},
 		{"quantity", append(required, "--memory-limit", "lots"), exitUsage, `--memory-limit "lots"`},
+		{"cpu limit", append(required, "--cpu-limit", "-1x"), exitUsage, `--cpu-limit "-1x"`},
+		{"size limit", append(required, "--secrets-size-limit", "big"), exitUsage, `--secrets-size-limit "big"`},
+		{"credentials format", append(required, "--credentials", "shop"), exitUsage, `want NAMESPACE[/SERVICEACCOUNT]=SECRET:KEY`},
+		{"credentials key", append(required, "--credentials", "shop=s:PASSWORK_URL,SSL_CERT"), exitUsage, "SSL_CERT is not a provider setting"},
+		{"credentials twice", append(required, "--credentials", "shop=a:PASSWORK_URL", "--credentials", "shop=b:PASSWORK_URL"), exitUsage, "a second rule for the same namespace"},
+		{"interval below minimum", append(required, "--default-interval", "10s"), exitUsage, "below the minimum interval 30s"},
 		{"mode", append(required, "--default-mode", "daemon"), exitUsage, "bad defaults"},
 		{"log level", append(required, "--log-level", "loud"), exitUsage, `--log-level "loud"`},
 		// Valid flags, but the server cannot load its certificate.
 		{"no certificate", required, exitSetup, "missing.pem"},
+		{"every setting", append(required, "--credentials", "*=injector:PASSWORK_URL,PASSWORK_TOKEN", "--credentials", "shop/checkout=checkout:PASSBOLT_URL",
+			"--allow-pod-credentials", "--min-interval", "1m", "--default-interval", "2m", "--cpu-limit", "200m", "--secrets-size-limit", "2Mi"), exitSetup, "missing.pem"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("INJECTOR_LOG_LEVEL", "info")

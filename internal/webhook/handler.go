@@ -52,7 +52,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Review decides one admission request. Anything that is not a Pod CREATE
-// is allowed untouched, so a broad webhook configuration is harmless.
+// is allowed untouched, and so is a Pod without the injector.io/inject
+// label (unless it carries injector.io/ annotations: it asked for secrets).
 func (h *Handler) Review(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
 	podKind := metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}
@@ -63,6 +64,10 @@ func (h *Handler) Review(req *admissionv1.AdmissionRequest) *admissionv1.Admissi
 	if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
 		return deny(resp, http.StatusBadRequest, fmt.Sprintf("injector: decode Pod: %v", err))
 	}
+	// The request names the namespace; the object may not.
+	if pod.Namespace == "" {
+		pod.Namespace = req.Namespace
+	}
 	// Pods from controllers have only generateName at admission time.
 	name := pod.Name
 	if name == "" {
@@ -72,7 +77,7 @@ func (h *Handler) Review(req *admissionv1.AdmissionRequest) *admissionv1.Admissi
 
 	res, err := Mutate(h.Config, &pod)
 	if err != nil {
-		log.Warn().Err(err).Msg("denied: bad injector annotations")
+		log.Warn().Err(err).Msg("denied")
 		return deny(resp, http.StatusUnprocessableEntity, "injector: "+err.Error())
 	}
 	resp.Warnings = res.Warnings

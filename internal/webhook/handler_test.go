@@ -16,9 +16,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
+// handlerConfig is what an admin of the fixtures' cluster would set: the
+// checkout ServiceAccount of namespace shop gets its own token.
+var handlerConfig = Config{Image: testConfig.Image, Credentials: []CredentialsRule{
+	{Namespace: "shop", ServiceAccount: "checkout", Secret: "checkout-injector", Keys: []string{"PASSWORK_URL", "PASSWORK_TOKEN"}},
+}}
+
 func newTestServer(t *testing.T, logs io.Writer) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(&Handler{Config: testConfig, Log: zerolog.New(logs)})
+	srv := httptest.NewServer(&Handler{Config: handlerConfig, Log: zerolog.New(logs)})
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -77,6 +83,10 @@ func TestHandlerPatchesAnnotatedPod(t *testing.T) {
 	if inj.Name != "injector" || inj.RestartPolicy == nil || len(pod.Spec.Volumes) != 4 {
 		t.Errorf("patched pod: init containers %+v, volumes %+v", pod.Spec.InitContainers, pod.Spec.Volumes)
 	}
+	// The namespace comes from the request: the Pod of a controller has none yet.
+	if v := pod.Spec.Volumes[3]; v.Secret == nil || v.Secret.SecretName != "checkout-injector" {
+		t.Errorf("credentials volume = %+v, want the Secret mapped to shop/checkout", v)
+	}
 	// The service account token volume is untouched and still mounted.
 	if pod.Spec.Volumes[0].Name != "kube-api-access-x7k2p" || len(pod.Spec.Containers[0].VolumeMounts) != 2 {
 		t.Errorf("pod's own volumes changed: %+v", pod.Spec.Volumes)
@@ -86,18 +96,41 @@ func TestHandlerPatchesAnnotatedPod(t *testing.T) {
 	}
 }
 
-func TestHandlerDeniesBadAnnotations(t *testing.T) {
-	_, got := post(t, newTestServer(t, io.Discard).URL+"/mutate", "create-pod-bad-annotation.json")
-	r := got.Response
-	if r.Allowed || r.Patch != nil || r.Result == nil || r.Result.Code != http.StatusUnprocessableEntity ||
-		r.Result.Message != `injector: annotation injector.io/mode: "daemonset" is not init or sidecar` {
-		t.Errorf("response = %+v, want denied with the annotation problem", r)
+// Crafted AdmissionReviews, each denied with a message naming the problem
+// (one of the issue's points each); none is silently admitted.
+func TestHandlerDenies(t *testing.T) {
+	srv := newTestServer(t, io.Discard)
+	for _, tt := range []struct {
+		fixture string
+		want    []string
+	}{
+		{"create-pod-bad-annotation.json", []string{`injector: annotation injector.io/mode: "daemonset" is not init or sidecar`}},
+		{"create-pod-label-typo.json", []string{`injector: label injector.io/inject: "ture" is not "true" or "false"`}},
+		{"create-pod-mounts-credentials.json", []string{`container "checkout" mounts volume "injector-credentials"`}},
+		{"create-pod-own-credentials.json", []string{"annotation injector.io/credentials-secret: per-Pod credentials are disabled"}},
+		{"create-pod-interval-1ms.json", []string{"annotation injector.io/interval: 1ms is below the minimum of 30s"}},
+		{"create-pod-never-starts.json", []string{`container "checkout" uses port 8099`,
+			`file mode 0400: container "checkout" runs as UID 1000 but the injector writes the files as UID 65532`,
+			`container "metrics" runs as UID 1001`}},
+	} {
+		t.Run(tt.fixture, func(t *testing.T) {
+			_, got := post(t, srv.URL+"/mutate", tt.fixture)
+			r := got.Response
+			if r.Allowed || r.Patch != nil || r.Result == nil || r.Result.Code != http.StatusUnprocessableEntity {
+				t.Fatalf("response = %+v, want denied with 422", r)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.Result.Message, w) {
+					t.Errorf("message %q does not contain %q", r.Result.Message, w)
+				}
+			}
+		})
 	}
 }
 
 func TestHandlerIgnoresOtherRequests(t *testing.T) {
 	srv := newTestServer(t, io.Discard)
-	for _, fixture := range []string{"update-pod.json", "create-deployment.json"} {
+	for _, fixture := range []string{"update-pod.json", "create-deployment.json", "create-pod-not-labelled.json"} {
 		t.Run(fixture, func(t *testing.T) {
 			_, got := post(t, srv.URL+"/mutate", fixture)
 			if r := got.Response; !r.Allowed || r.Patch != nil || r.PatchType != nil {

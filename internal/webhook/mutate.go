@@ -1,8 +1,9 @@
 // Package webhook is injector's Kubernetes mutating admission webhook. Pods
-// annotated injector.io/inject: "true" get an injector container (an init
+// labelled injector.io/inject: "true" get an injector container (an init
 // container, or a native sidecar that keeps refreshing) that renders their
 // templates into an in-memory volume mounted read-only into the app
-// containers.
+// containers, with the credentials Secret the cluster admin mapped to their
+// namespace and ServiceAccount.
 //
 // Mutate is the pure decision; Handler speaks AdmissionReview v1 over HTTP;
 // Server serves it over TLS, reloading its certificate when the files change.
@@ -11,29 +12,38 @@ package webhook
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// Config holds the webhook's defaults; annotations override the per-Pod ones.
+// Config holds the webhook's settings: the admin's rules and the defaults
+// that annotations may override.
 type Config struct {
 	Image           string // injector image for the injected container (required)
 	ImagePullPolicy corev1.PullPolicy
 
-	Mode              Mode          // default mode (init)
-	Interval          time.Duration // default sidecar refresh period
-	SecretsPath       string        // default directory of rendered files
-	FileMode          string        // default octal mode of rendered files
-	CredentialsSecret string        // default Secret with provider credentials ("" = none)
-	CredentialsKeys   []string      // default keys of that Secret
-	SidecarPort       int32         // port of the sidecar's /healthz and /readyz
+	Mode        Mode          // default mode (init)
+	Interval    time.Duration // default sidecar refresh period
+	MinInterval time.Duration // no Pod refreshes more often (default 30s)
+	SecretsPath string        // default directory of rendered files
+	FileMode    string        // default octal mode of rendered files
+	SidecarPort int32         // default port of the sidecar's /metrics, /healthz and /readyz
 
-	Resources corev1.ResourceRequirements // of the injected container
+	// Credentials maps namespaces and ServiceAccounts to credentials
+	// Secrets. AllowPodCredentials lets Pods name their own with the
+	// credentials-secret and credentials-keys annotations instead; it is
+	// off by default, so the admin decides which token a Pod gets.
+	Credentials         []CredentialsRule
+	AllowPodCredentials bool
+
+	Resources        corev1.ResourceRequirements // of the injected container
+	SecretsSizeLimit resource.Quantity           // of the secrets volume; zero: none
 }
 
 // Defaults: see docs/kubernetes.md.
@@ -41,18 +51,23 @@ const (
 	DefaultSecretsPath = "/injector/secrets"
 	DefaultFileMode    = "0444"
 	DefaultInterval    = 5 * time.Minute
+	DefaultMinInterval = 30 * time.Second
 	DefaultSidecarPort = 8099
 
-	// ContainerName is the injected container's name; a Pod that already
-	// has a container by this name is never injected again.
+	// ContainerName is the injected container's name, reserved: a Pod
+	// that has a container by this name and was not injected is denied.
 	ContainerName = "injector"
 	// binary is where the injector image keeps the binary (see Dockerfile).
 	binary = "/usr/local/bin/injector"
+	// imageUser is the injector image's numeric USER and group
+	// (distroless nonroot), used when neither Pod nor annotation set one.
+	imageUser = 65532
 
-	volSecrets     = "injector-secrets"
-	volTemplates   = "injector-templates"
-	volInline      = "injector-inline"
-	volCredentials = "injector-credentials"
+	volPrefix      = "injector-"
+	volSecrets     = volPrefix + "secrets"
+	volTemplates   = volPrefix + "templates"
+	volInline      = volPrefix + "inline"
+	volCredentials = volPrefix + "credentials"
 )
 
 // WithDefaults fills the zero fields of c.
@@ -66,14 +81,17 @@ func (c Config) WithDefaults() Config {
 	if c.Interval == 0 {
 		c.Interval = DefaultInterval
 	}
+	if c.MinInterval == 0 {
+		c.MinInterval = DefaultMinInterval
+	}
 	if c.SecretsPath == "" {
 		c.SecretsPath = DefaultSecretsPath
 	}
 	if c.FileMode == "" {
 		c.FileMode = DefaultFileMode
 	}
-	if n, err := strconv.ParseUint(c.FileMode, 8, 32); err == nil {
-		c.FileMode = fmt.Sprintf("%04o", n) // "644" -> "0644", as annotations are
+	if m, err := parseFileMode(c.FileMode); err == nil {
+		c.FileMode = m // "644" -> "0644", as annotations are
 	}
 	if c.SidecarPort == 0 {
 		c.SidecarPort = DefaultSidecarPort
@@ -81,7 +99,7 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate checks the defaults the way parsePlan checks annotations, so a
+// Validate checks the settings the way parsePlan checks annotations, so a
 // misconfigured webhook fails at startup rather than on every Pod.
 func (c Config) Validate() error {
 	c = c.WithDefaults()
@@ -92,25 +110,41 @@ func (c Config) Validate() error {
 	if _, err := parseMode(string(c.Mode)); err != nil {
 		errs = append(errs, fmt.Errorf("mode: %w", err))
 	}
-	if c.Interval < 0 {
-		errs = append(errs, fmt.Errorf("interval %v: must be positive", c.Interval))
+	if c.MinInterval < 0 {
+		errs = append(errs, fmt.Errorf("minimum interval %v: must be positive", c.MinInterval))
+	}
+	if c.Interval < c.MinInterval {
+		errs = append(errs, fmt.Errorf("interval %v: below the minimum interval %v", c.Interval, c.MinInterval))
 	}
 	if err := checkSecretsPath(c.SecretsPath); err != nil {
 		errs = append(errs, fmt.Errorf("secrets path: %w", err))
 	}
-	if n, err := strconv.ParseUint(c.FileMode, 8, 32); err != nil || n > 0o777 {
-		errs = append(errs, fmt.Errorf("file mode %q is not an octal file mode like 0440", c.FileMode))
-	}
-	for _, k := range c.CredentialsKeys {
-		if !envName.MatchString(k) {
-			errs = append(errs, fmt.Errorf("credentials key %q is not an environment variable name", k))
-		}
-	}
-	if c.CredentialsSecret != "" && len(c.CredentialsKeys) == 0 {
-		errs = append(errs, errors.New("a credentials Secret needs its keys"))
+	if _, err := parseFileMode(c.FileMode); err != nil {
+		errs = append(errs, fmt.Errorf("file mode: %w", err))
 	}
 	if c.SidecarPort < 1 || c.SidecarPort > 65535 {
 		errs = append(errs, fmt.Errorf("sidecar port %d: want 1-65535", c.SidecarPort))
+	}
+	seen := map[[2]string]bool{}
+	for _, r := range c.Credentials {
+		if err := r.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("credentials %s: %w", r, err))
+		}
+		if who := [2]string{r.Namespace, r.ServiceAccount}; seen[who] {
+			errs = append(errs, fmt.Errorf("credentials %s: a second rule for the same namespace and ServiceAccount", r))
+		} else {
+			seen[who] = true
+		}
+	}
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		req, hasReq := c.Resources.Requests[name]
+		lim, hasLim := c.Resources.Limits[name]
+		if hasReq && hasLim && req.Cmp(lim) > 0 {
+			errs = append(errs, fmt.Errorf("%s request %s is above its limit %s", name, req.String(), lim.String()))
+		}
+	}
+	if c.SecretsSizeLimit.Sign() < 0 {
+		errs = append(errs, fmt.Errorf("secrets size limit %s: must be positive", c.SecretsSizeLimit.String()))
 	}
 	return errors.Join(errs...)
 }
@@ -128,50 +162,63 @@ type Result struct {
 	Warnings []string // shown by kubectl; never contain template text
 }
 
-// Mutate decides what to add to pod. Pods that are not opted in, or are
-// already injected, get no patch. An opted-in Pod whose annotations are wrong
-// gets an error, which the Handler turns into a denied admission: failing at
-// `kubectl apply` beats a Pod that starts without its secrets.
+// Mutate decides what to add to pod. Pods without the injector.io/inject
+// label, with it set to "false", or already injected get no patch. An
+// opted-in Pod whose annotations are wrong, or that could never start once
+// injected, gets an error, which the Handler turns into a denied admission:
+// failing at `kubectl apply` beats a Pod that starts without its secrets.
 func Mutate(cfg Config, pod *corev1.Pod) (Result, error) {
 	cfg = cfg.WithDefaults()
-	ann := pod.Annotations
-	if ann[AnnotationInject] != "true" || alreadyInjected(pod) {
-		return Result{}, nil
+	inject, err := optedIn(pod)
+	if err != nil || !inject || alreadyInjected(pod) {
+		return Result{}, err
+	}
+	if err := checkReserved(pod); err != nil {
+		return Result{}, err
 	}
 	if cfg.Image == "" {
 		return Result{}, errors.New("webhook has no injector image configured")
 	}
-	p, warnings, err := parsePlan(cfg, ann)
+	sa := pod.Spec.ServiceAccountName
+	if sa == "" {
+		sa = "default" // what the API server's ServiceAccount admission sets
+	}
+	p, warnings, err := parsePlan(cfg, pod.Namespace, sa, pod.Annotations)
 	if err != nil {
 		return Result{}, err
 	}
-	targets, err := targetContainers(pod, p.containers)
+	targets, err := targetContainers(pod, p)
 	if err != nil {
 		return Result{}, err
 	}
-	if err := checkConflicts(pod, p.secretsPath); err != nil {
+	id, idWarnings, err := checkPod(pod, p, targets)
+	if err != nil {
 		return Result{}, err
 	}
+	warnings = append(warnings, idWarnings...)
 
 	var ops []PatchOp
-	// Annotations exist: the inject annotation is among them.
+	// Annotations exist: the injector.io/ ones are among them.
 	ops = append(ops, PatchOp{"add", "/metadata/annotations/" + escape(AnnotationStatus), StatusInjected})
 	ops = appendAll(ops, "/spec/volumes", len(pod.Spec.Volumes) == 0, volumes(p))
 
 	appMount := corev1.VolumeMount{Name: volSecrets, MountPath: p.secretsPath, ReadOnly: true}
-	// Existing init containers run after the injector, so they may use the
-	// secrets too. Their mounts go in before the injector is prepended, which
-	// shifts their indices.
+	// Existing init containers run after the injector (unless init-first
+	// is off), so they may use the secrets too. Their mounts go in before
+	// the injector is prepended, which shifts their indices.
 	for i, c := range pod.Spec.InitContainers {
 		if targets[c.Name] {
 			ops = appendAll(ops, fmt.Sprintf("/spec/initContainers/%d/volumeMounts", i), len(c.VolumeMounts) == 0, []corev1.VolumeMount{appMount})
 		}
 	}
-	injector := container(cfg, p)
-	if len(pod.Spec.InitContainers) == 0 {
+	injector := container(cfg, p, id)
+	switch {
+	case len(pod.Spec.InitContainers) == 0:
 		ops = append(ops, PatchOp{"add", "/spec/initContainers", []corev1.Container{injector}})
-	} else {
+	case p.initFirst:
 		ops = append(ops, PatchOp{"add", "/spec/initContainers/0", injector})
+	default:
+		ops = append(ops, PatchOp{"add", "/spec/initContainers/-", injector})
 	}
 	for i, c := range pod.Spec.Containers {
 		if targets[c.Name] {
@@ -181,32 +228,102 @@ func Mutate(cfg Config, pod *corev1.Pod) (Result, error) {
 	return Result{Patch: ops, Warnings: warnings}, nil
 }
 
-func alreadyInjected(pod *corev1.Pod) bool {
-	if pod.Annotations[AnnotationStatus] == StatusInjected {
-		return true
-	}
-	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
-		if c.Name == ContainerName {
-			return true
+// optedIn reads the injector.io/inject label.
+func optedIn(pod *corev1.Pod) (bool, error) {
+	v, ok := pod.Labels[LabelInject]
+	if !ok {
+		// The chart's objectSelector sends only labelled Pods; a broader
+		// webhook configuration may send others. One that carries
+		// injector annotations asked for secrets and must not start
+		// without them.
+		for k := range pod.Annotations {
+			if strings.HasPrefix(k, Prefix) {
+				return false, fmt.Errorf("the Pod has %s annotations but no label %s: \"true\"; add the label to opt in", Prefix, LabelInject)
+			}
 		}
+		return false, nil
 	}
-	return false
+	inject, err := parseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("label %s: %v", LabelInject, err)
+	}
+	return inject, nil
 }
 
-// targetContainers resolves injector.io/containers (nil names = all) to a
-// set of container names, init or app.
-func targetContainers(pod *corev1.Pod, names []string) (map[string]bool, error) {
-	all := map[string]bool{}
-	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
-		all[c.Name] = true
+// alreadyInjected reports a Pod this webhook has patched: reinvocation
+// after another webhook, or a Pod copied from an injected one.
+func alreadyInjected(pod *corev1.Pod) bool {
+	return pod.Annotations[AnnotationStatus] == StatusInjected &&
+		slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == ContainerName }) &&
+		slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == volSecrets })
+}
+
+// checkReserved denies a Pod that was not injected but uses what only the
+// webhook may add: the status annotation, the injector container's name,
+// injector-* volumes, or mounts of them (an app container listing a mount
+// of injector-credentials would otherwise get the provider token once the
+// webhook adds the volume).
+func checkReserved(pod *corev1.Pod) error {
+	var errs []error
+	if v, ok := pod.Annotations[AnnotationStatus]; ok {
+		errs = append(errs, fmt.Errorf("annotation %s: %q is written by the webhook, not by Pods; remove it", AnnotationStatus, v))
 	}
-	if names == nil {
-		return all, nil
+	for _, v := range pod.Spec.Volumes {
+		if strings.HasPrefix(v.Name, volPrefix) {
+			errs = append(errs, fmt.Errorf("volume name %q is reserved for the injector", v.Name))
+		}
+	}
+	check := func(kind, name string, mounts []corev1.VolumeMount, devices []corev1.VolumeDevice) {
+		if name == ContainerName {
+			errs = append(errs, fmt.Errorf("%s name %q is reserved for the injected container; rename yours", kind, name))
+		}
+		for _, m := range mounts {
+			if strings.HasPrefix(m.Name, volPrefix) {
+				errs = append(errs, fmt.Errorf("%s %q mounts volume %q: %s* volumes and their mounts are added by the webhook only", kind, name, m.Name, volPrefix))
+			}
+		}
+		for _, d := range devices {
+			if strings.HasPrefix(d.Name, volPrefix) {
+				errs = append(errs, fmt.Errorf("%s %q uses volume %q as a device: %s* volumes are the webhook's", kind, name, d.Name, volPrefix))
+			}
+		}
+	}
+	for _, c := range pod.Spec.InitContainers {
+		check("init container", c.Name, c.VolumeMounts, c.VolumeDevices)
+	}
+	for _, c := range pod.Spec.Containers {
+		check("container", c.Name, c.VolumeMounts, c.VolumeDevices)
+	}
+	for _, c := range pod.Spec.EphemeralContainers {
+		check("ephemeral container", c.Name, c.VolumeMounts, c.VolumeDevices)
+	}
+	return errors.Join(errs...)
+}
+
+// targetContainers resolves injector.io/containers to the set of
+// containers that get the secrets mount: by default every app container,
+// and the init containers when the injector runs before them.
+func targetContainers(pod *corev1.Pod, p plan) (map[string]bool, error) {
+	apps, inits := map[string]bool{}, map[string]bool{}
+	for _, c := range pod.Spec.Containers {
+		apps[c.Name] = true
+	}
+	for _, c := range pod.Spec.InitContainers {
+		inits[c.Name] = true
+	}
+	if p.containers == nil {
+		if p.initFirst {
+			maps.Copy(apps, inits)
+		}
+		return apps, nil
 	}
 	set := map[string]bool{}
 	var errs []error
-	for _, n := range names {
-		if !all[n] {
+	for _, n := range p.containers {
+		switch {
+		case inits[n] && !p.initFirst:
+			errs = append(errs, fmt.Errorf("annotation %s: init container %q runs before the injector (%s: \"false\"), so the secrets are not there yet", AnnotationContainers, n, AnnotationInitFirst))
+		case !apps[n] && !inits[n]:
 			errs = append(errs, fmt.Errorf("annotation %s: no container %q in the Pod", AnnotationContainers, n))
 		}
 		set[n] = true
@@ -214,31 +331,12 @@ func targetContainers(pod *corev1.Pod, names []string) (map[string]bool, error) 
 	return set, errors.Join(errs...)
 }
 
-// checkConflicts refuses Pods that already use the injector's volume names or
-// mount something else where the secrets go; the API server would reject the
-// patched Pod with a less helpful message.
-func checkConflicts(pod *corev1.Pod, secretsPath string) error {
-	var errs []error
-	for _, v := range pod.Spec.Volumes {
-		if strings.HasPrefix(v.Name, "injector-") {
-			errs = append(errs, fmt.Errorf("volume name %q is reserved for the injector", v.Name))
-		}
-	}
-	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
-		for _, m := range c.VolumeMounts {
-			if m.MountPath == secretsPath {
-				errs = append(errs, fmt.Errorf("container %q already mounts %s; choose another %s", c.Name, secretsPath, AnnotationSecretsPath))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
 func volumes(p plan) []corev1.Volume {
 	vols := []corev1.Volume{{
 		Name: volSecrets,
-		// Memory: rendered secrets never touch the node's disk.
-		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}},
+		// Memory: rendered secrets never touch the node's disk. The size
+		// limit caps the tmpfs, which counts toward the Pod's memory.
+		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: p.sizeLimit}},
 	}}
 	if p.configMap != "" {
 		var items []corev1.KeyToPath
@@ -263,31 +361,32 @@ func volumes(p plan) []corev1.Volume {
 		}
 		vols = append(vols, corev1.Volume{Name: volInline, VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: items}}})
 	}
-	if p.credSecret != "" {
-		var items []corev1.KeyToPath
-		for _, k := range p.credKeys {
-			items = append(items, corev1.KeyToPath{Key: k, Path: k})
-		}
-		vols = append(vols, corev1.Volume{Name: volCredentials, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: p.credSecret,
-			Items:      items,
-		}}})
+	var items []corev1.KeyToPath
+	for _, k := range p.credKeys {
+		items = append(items, corev1.KeyToPath{Key: k, Path: k})
 	}
+	vols = append(vols, corev1.Volume{Name: volCredentials, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		SecretName: p.credSecret,
+		Items:      items,
+	}}})
 	return vols
 }
 
 // container is the injected container: `injector render` with one -t per
-// template, plus --interval/--listen in sidecar mode.
-func container(cfg Config, p plan) corev1.Container {
+// template, plus --interval/--min-interval/--listen in sidecar mode.
+func container(cfg Config, p plan, id identity) corev1.Container {
 	args := []string{"render"}
 	if p.mode == ModeSidecar {
-		args = append(args, "--interval", p.interval.String(), "--listen", fmt.Sprintf(":%d", cfg.SidecarPort))
+		// The daemon enforces the same floor as the webhook; --listen
+		// serves /metrics, /healthz and /readyz on the port the probes use.
+		args = append(args, "--interval", p.interval.String(), "--min-interval", cfg.MinInterval.String(),
+			"--listen", fmt.Sprintf(":%d", p.port))
 	}
 	for _, k := range p.configMapKeys {
-		args = append(args, "-t", templatesDir+"/"+k+":"+p.secretsPath+"/"+k+":"+p.fileMode)
+		args = append(args, "-t", templatesDir+"/"+k+":"+p.secretsPath+"/"+k+":"+p.modeOf(k))
 	}
 	for _, name := range p.inline {
-		args = append(args, "-t", inlineDir+"/"+name+":"+p.secretsPath+"/"+name+":"+p.fileMode)
+		args = append(args, "-t", inlineDir+"/"+name+":"+p.secretsPath+"/"+name+":"+p.modeOf(name))
 	}
 
 	mounts := []corev1.VolumeMount{{Name: volSecrets, MountPath: p.secretsPath}}
@@ -297,14 +396,12 @@ func container(cfg Config, p plan) corev1.Container {
 	if len(p.inline) > 0 {
 		mounts = append(mounts, corev1.VolumeMount{Name: volInline, MountPath: inlineDir, ReadOnly: true})
 	}
+	// Only the injector mounts the credentials; app containers never see
+	// them. The CLI reads NAME_FILE for every NAME setting.
+	mounts = append(mounts, corev1.VolumeMount{Name: volCredentials, MountPath: credentialsDir, ReadOnly: true})
 	var env []corev1.EnvVar
-	if p.credSecret != "" {
-		// Only the injector mounts the credentials; app containers never
-		// see them. The CLI reads NAME_FILE for every NAME setting.
-		mounts = append(mounts, corev1.VolumeMount{Name: volCredentials, MountPath: credentialsDir, ReadOnly: true})
-		for _, k := range p.credKeys {
-			env = append(env, corev1.EnvVar{Name: k + "_FILE", Value: credentialsDir + "/" + k})
-		}
+	for _, k := range p.credKeys {
+		env = append(env, corev1.EnvVar{Name: k + "_FILE", Value: credentialsDir + "/" + k})
 	}
 
 	c := corev1.Container{
@@ -315,10 +412,13 @@ func container(cfg Config, p plan) corev1.Container {
 		Args:            args,
 		Env:             env,
 		VolumeMounts:    mounts,
-		Resources:       cfg.Resources,
-		// runAsUser is left to the Pod (or the image's numeric USER), so
-		// the injector writes files as the same user as the app.
+		Resources:       p.resources,
 		SecurityContext: &corev1.SecurityContext{
+			// Unset, runAsUser and runAsGroup come from the Pod (or the
+			// image's 65532), so the injector writes files as the app's
+			// user; see checkPod for when they are set.
+			RunAsUser:                id.uid,
+			RunAsGroup:               id.gid,
 			RunAsNonRoot:             ptr(true),
 			ReadOnlyRootFilesystem:   ptr(true),
 			AllowPrivilegeEscalation: ptr(false),
@@ -330,7 +430,7 @@ func container(cfg Config, p plan) corev1.Container {
 		c.RestartPolicy = ptr(corev1.ContainerRestartPolicyAlways)
 		probe := func(path string, period, failures int32) *corev1.Probe {
 			return &corev1.Probe{
-				ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromInt32(cfg.SidecarPort)}},
+				ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromInt32(p.port)}},
 				PeriodSeconds:    period,
 				FailureThreshold: failures,
 			}
