@@ -22,9 +22,10 @@ import (
 
 // objects holds the decoded example manifests by kind.
 type objects struct {
-	deployments []*appsv1.Deployment
-	secrets     map[string]*corev1.Secret
-	configMaps  map[string]*corev1.ConfigMap
+	deployments     []*appsv1.Deployment
+	secrets         map[string]*corev1.Secret
+	configMaps      map[string]*corev1.ConfigMap
+	serviceAccounts []string
 }
 
 // decodeExamples decodes every document of every deploy/kubernetes/*.yaml
@@ -55,6 +56,8 @@ func decodeExamples(t *testing.T) objects {
 				target = &corev1.Secret{}
 			case "v1 ConfigMap":
 				target = &corev1.ConfigMap{}
+			case "v1 ServiceAccount":
+				target = &corev1.ServiceAccount{}
 			default:
 				t.Fatalf("%s #%d: unexpected %s %s", f, i, tm.APIVersion, tm.Kind)
 			}
@@ -69,6 +72,8 @@ func decodeExamples(t *testing.T) objects {
 				objs.secrets[o.Name] = o
 			case *corev1.ConfigMap:
 				objs.configMaps[o.Name] = o
+			case *corev1.ServiceAccount:
+				objs.serviceAccounts = append(objs.serviceAccounts, o.Name)
 			}
 		}
 	}
@@ -139,9 +144,17 @@ func TestWebhookExample(t *testing.T) {
 		t.Fatal("no app-webhook Deployment")
 	}
 	tmpl := objs.deployments[i].Spec.Template
-	res, err := webhook.Mutate(webhook.Config{Image: "injector:test"}, &corev1.Pod{ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec})
+	// The rule the example's comment gives the chart.
+	rule := webhook.CredentialsRule{Namespace: "default", ServiceAccount: "app-webhook", Secret: "app-injector", Keys: []string{"PASSWORK_URL", "PASSWORK_TOKEN"}}
+	cfg := webhook.Config{Image: "injector:test", Credentials: []webhook.CredentialsRule{rule}}
+	pod := &corev1.Pod{ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec}
+	pod.Namespace = "default" // kubectl apply without -n
+	res, err := webhook.Mutate(cfg, pod)
 	if err != nil || res.Patch == nil || len(res.Warnings) > 0 {
 		t.Fatalf("Mutate = %+v, %v; want a patch, no warnings", res, err)
+	}
+	if !slices.ContainsFunc(objs.serviceAccounts, func(sa string) bool { return sa == tmpl.Spec.ServiceAccountName }) {
+		t.Errorf("ServiceAccount %q is not in the examples", tmpl.Spec.ServiceAccountName)
 	}
 	ann := tmpl.Annotations
 	for _, k := range strings.Split(ann[webhook.AnnotationTemplates], ",") {
@@ -149,8 +162,8 @@ func TestWebhookExample(t *testing.T) {
 			t.Errorf("template key %s missing from the ConfigMap", k)
 		}
 	}
-	for _, k := range strings.Split(ann[webhook.AnnotationCredentialsKeys], ",") {
-		if _, ok := objs.secrets[ann[webhook.AnnotationCredentialsSecret]].StringData[k]; !ok {
+	for _, k := range rule.Keys {
+		if _, ok := objs.secrets[rule.Secret].StringData[k]; !ok {
 			t.Errorf("credential key %s missing from the Secret", k)
 		}
 	}

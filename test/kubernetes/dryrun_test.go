@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -18,10 +19,13 @@ func TestServerSideDryRun(t *testing.T) {
 	ns := newNamespace(t, "dryrun")
 	// Another release name: the envtest cluster already has "injector"'s
 	// webhook configuration.
-	sources := map[string][]byte{
-		"helm template":                      helmTemplateRelease(t, "dryrun", "--namespace", ns),
-		"helm template (alternative values)": helmTemplateRelease(t, "dryrun", append(altValues, "--namespace", ns)...),
+	sources := map[string][]byte{}
+	for name, values := range valueSets() {
+		sources["helm template ("+name+")"] = helmTemplateRelease(t, "dryrun", append(values, "--namespace", ns)...)
 	}
+	// Unknown fields are errors, also in cert-manager's objects, which are
+	// decoded without Go types: the API server checks them against the CRDs.
+	c := client.WithFieldValidation(cluster.client, metav1.FieldValidationStrict)
 	for _, f := range exampleFiles(t) {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -35,7 +39,7 @@ func TestServerSideDryRun(t *testing.T) {
 				if obj.GetNamespace() == "" && obj.GetObjectKind().GroupVersionKind().Kind != "MutatingWebhookConfiguration" {
 					obj.SetNamespace(ns)
 				}
-				if err := cluster.client.Create(context.Background(), obj, client.DryRunAll); err != nil {
+				if err := c.Create(context.Background(), obj, client.DryRunAll); err != nil {
 					t.Errorf("%s %s: %v", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
 				}
 			}

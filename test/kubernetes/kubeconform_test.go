@@ -28,10 +28,13 @@ func TestKubeconform(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for name, data := range map[string][]byte{"chart.yaml": helmTemplate(t), "chart-alt.yaml": helmTemplate(t, altValues...)} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+	var files []string
+	for name, values := range valueSets() {
+		f := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".yaml")
+		if err := os.WriteFile(f, helmTemplate(t, values...), 0o600); err != nil {
 			t.Fatal(err)
 		}
+		files = append(files, f)
 	}
 	kubeconform := func(files ...string) ([]byte, error) {
 		args := append([]string{"-strict", "-summary", "-schema-location",
@@ -39,7 +42,7 @@ func TestKubeconform(t *testing.T) {
 		return exec.Command(bin, args...).CombinedOutput()
 	}
 
-	files := append(exampleFiles(t), filepath.Join(dir, "chart.yaml"), filepath.Join(dir, "chart-alt.yaml"))
+	files = append(files, exampleFiles(t)...)
 	if out, err := kubeconform(files...); err != nil {
 		t.Errorf("kubeconform: %v\n%s", err, out)
 	}
