@@ -73,6 +73,9 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, certs *certReloader
 	return nil
 }
 
+// renewWarning is how long before expiry loading a certificate warns.
+const renewWarning = 30 * 24 * time.Hour
+
 // certReloader hands out the serving certificate, reloading it when either
 // file changes (cert-manager and kubelet Secret updates replace the files in
 // place), so a rotated certificate needs no restart. A half-written pair
@@ -104,7 +107,16 @@ func (r *certReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, e
 		cert, err = tls.LoadX509KeyPair(r.certFile, r.keyFile)
 		if err == nil {
 			r.cert, r.version = &cert, v
-			r.log.Info().Str("cert", r.certFile).Msg("loaded TLS certificate")
+			// An expired certificate fails every labelled Pod's creation:
+			// say so early. Generated ones are renewed by helm upgrade.
+			ev := r.log.Info()
+			if leaf := cert.Leaf; leaf != nil {
+				if time.Until(leaf.NotAfter) < renewWarning {
+					ev = r.log.Warn().Str("renew", "the certificate expires soon: renew it (helm upgrade, or check cert-manager)")
+				}
+				ev = ev.Time("expires", leaf.NotAfter)
+			}
+			ev.Str("cert", r.certFile).Msg("loaded TLS certificate")
 			return r.cert, nil
 		}
 	}

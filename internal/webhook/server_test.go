@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,7 +86,8 @@ func TestServerReloadsCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &Server{Handler: &Handler{Config: testConfig}, Log: zerolog.Nop()}
-	certs := &certReloader{certFile: certFile, keyFile: keyFile, log: zerolog.Nop()}
+	var logs syncBuffer
+	certs := &certReloader{certFile: certFile, keyFile: keyFile, log: zerolog.New(&logs)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.serve(ctx, ln, certs) }()
@@ -106,6 +109,10 @@ func TestServerReloadsCertificate(t *testing.T) {
 	if got := servedSerial(); got != 1 {
 		t.Errorf("serving serial %d, want 1", got)
 	}
+	// The test certificates expire within the hour: loading one warns.
+	if l := logs.String(); !strings.Contains(l, `"level":"warn"`) || !strings.Contains(l, `"expires":"`) {
+		t.Errorf("log does not warn about the expiry: %s", l)
+	}
 	writePair(t, certFile, keyFile, cert2, key2, start.Add(time.Second))
 	if got := servedSerial(); got != 2 {
 		t.Errorf("after rotation serving serial %d, want 2", got)
@@ -120,6 +127,24 @@ func TestServerReloadsCertificate(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("serve after cancel = %v, want nil (graceful shutdown)", err)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestListenAndServeFailsFastWithoutCertificate(t *testing.T) {
