@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -123,17 +122,13 @@ func (p plan) modeOf(name string) string {
 	return p.fileMode
 }
 
-var (
-	envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-	knownAnnotations = []string{
-		AnnotationMode, AnnotationTemplatesConfigMap, AnnotationTemplates, AnnotationSecretsPath,
-		AnnotationFileMode, AnnotationInterval, AnnotationPort, AnnotationCredentialsSecret,
-		AnnotationCredentialsKeys, AnnotationContainers, AnnotationInitFirst, AnnotationRunAsUser,
-		AnnotationRunAsGroup, AnnotationCPURequest, AnnotationCPULimit, AnnotationMemoryRequest,
-		AnnotationMemoryLimit, AnnotationSecretsSizeLimit, AnnotationStatus,
-	}
-)
+var knownAnnotations = []string{
+	AnnotationMode, AnnotationTemplatesConfigMap, AnnotationTemplates, AnnotationSecretsPath,
+	AnnotationFileMode, AnnotationInterval, AnnotationPort, AnnotationCredentialsSecret,
+	AnnotationCredentialsKeys, AnnotationContainers, AnnotationInitFirst, AnnotationRunAsUser,
+	AnnotationRunAsGroup, AnnotationCPURequest, AnnotationCPULimit, AnnotationMemoryRequest,
+	AnnotationMemoryLimit, AnnotationSecretsSizeLimit, AnnotationStatus,
+}
 
 // parsePlan reads the injector.io/ annotations of a Pod in namespace
 // running as serviceAccount. Every problem is reported, not just the first,

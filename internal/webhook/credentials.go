@@ -123,11 +123,6 @@ func credentialsFor(cfg Config, namespace, serviceAccount string, ann map[string
 		if hasSecret && len(keys) == 0 {
 			bad(AnnotationCredentialsKeys, "required with %s: list the Secret's keys, like \"PASSWORK_URL,PASSWORK_TOKEN\"", AnnotationCredentialsSecret)
 		}
-		for _, k := range keys {
-			if !envName.MatchString(k) {
-				bad(AnnotationCredentialsKeys, "%q is not an environment variable name", k)
-			}
-		}
 		for _, p := range credkeys.Check(keys) {
 			bad(AnnotationCredentialsKeys, "%s", p)
 		}

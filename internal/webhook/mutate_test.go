@@ -437,7 +437,7 @@ func TestMutateRejects(t *testing.T) {
 		{"relative secrets path", testConfig, newPod(inline(map[string]string{AnnotationSecretsPath: "secrets"})), []string{"not a clean absolute directory"}},
 		{"secrets path with colon", testConfig, newPod(inline(map[string]string{AnnotationSecretsPath: "/a:b"})), []string{"must not contain ':'"}},
 		{"secrets path over own mounts", testConfig, newPod(inline(map[string]string{AnnotationSecretsPath: "/injector"})), []string{"overlaps the injector's own"}},
-		{"bad credential key", Config{Image: "i", AllowPodCredentials: true}, newPod(inline(map[string]string{AnnotationCredentialsSecret: "creds", AnnotationCredentialsKeys: "PASSWORK-TOKEN"})), []string{`"PASSWORK-TOKEN" is not an environment variable name`}},
+		{"bad credential key", Config{Image: "i", AllowPodCredentials: true}, newPod(inline(map[string]string{AnnotationCredentialsSecret: "creds", AnnotationCredentialsKeys: "PASSWORK-TOKEN"})), []string{`PASSWORK-TOKEN is not a provider setting injector reads`}},
 		{"credentials without keys", Config{Image: "i", AllowPodCredentials: true}, newPod(inline(map[string]string{AnnotationCredentialsSecret: "creds"})), []string{"injector.io/credentials-keys: required"}},
 		{"keys without credentials", Config{Image: "i", AllowPodCredentials: true}, newPod(inline(map[string]string{AnnotationCredentialsKeys: "PASSWORK_URL"})), []string{"injector.io/credentials-secret: required"}},
 		{"unknown container", testConfig, newPod(inline(map[string]string{AnnotationContainers: "app,web"})), []string{`no container "web"`}},
@@ -624,6 +624,15 @@ func deref(p *int64) any {
 		return nil
 	}
 	return *p
+}
+
+func TestMutateWarnsAboutHostNetwork(t *testing.T) {
+	pod := newPod(inline(map[string]string{AnnotationMode: "sidecar"}))
+	pod.Spec.HostNetwork = true
+	_, res := mutate(t, testConfig, pod)
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "hostNetwork: the injector sidecar listens on port 8099 of the node") {
+		t.Errorf("warnings = %q", res.Warnings)
+	}
 }
 
 func TestMutateWarnsAboutSidecarSettingsInInitMode(t *testing.T) {
