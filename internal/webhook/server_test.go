@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -17,11 +16,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/injector-dev/injector/internal/testutil"
 )
 
 // selfSigned returns a PEM certificate and key for 127.0.0.1.
@@ -86,7 +86,7 @@ func TestServerReloadsCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &Server{Handler: &Handler{Config: testConfig}, Log: zerolog.Nop()}
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	certs := &certReloader{certFile: certFile, keyFile: keyFile, log: zerolog.New(&logs)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -127,24 +127,6 @@ func TestServerReloadsCertificate(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("serve after cancel = %v, want nil (graceful shutdown)", err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestListenAndServeFailsFastWithoutCertificate(t *testing.T) {
