@@ -315,6 +315,9 @@ func parseFileMode(v string) (string, error) {
 	if err != nil || n > 0o777 {
 		return "", fmt.Errorf("%q is not an octal file mode like 0440", v)
 	}
+	if n&0o400 == 0 {
+		return "", fmt.Errorf("%q does not let even the file's owner read it; use a mode like 0440", v)
+	}
 	return fmt.Sprintf("%04o", n), nil
 }
 

@@ -432,6 +432,7 @@ func TestMutateRejects(t *testing.T) {
 		{"same name twice", testConfig, newPod(inline(map[string]string{AnnotationTemplatesConfigMap: "t", AnnotationTemplates: "app.env"})), []string{`template "app.env" is given twice`}},
 		{"bad file mode", testConfig, newPod(inline(map[string]string{AnnotationFileMode: "0999"})), []string{`"0999" is not an octal file mode`}},
 		{"per-file mode of no template", testConfig, newPod(inline(map[string]string{AnnotationFileModePrefix + "db.env": "0400"})), []string{`injector.io/file-mode.db.env: no template named "db.env" (templates: app.env)`}},
+		{"unreadable file mode", testConfig, newPod(inline(map[string]string{AnnotationFileMode: "0200"})), []string{`"0200" does not let even the file's owner read it`}},
 		{"bad per-file mode", testConfig, newPod(inline(map[string]string{AnnotationFileModePrefix + "app.env": "rw"})), []string{`injector.io/file-mode.app.env: "rw" is not an octal file mode`}},
 		{"bad interval", testConfig, newPod(inline(map[string]string{AnnotationMode: "sidecar", AnnotationInterval: "-5m"})), []string{`"-5m" is not a positive duration`}},
 		{"relative secrets path", testConfig, newPod(inline(map[string]string{AnnotationSecretsPath: "secrets"})), []string{"not a clean absolute directory"}},
