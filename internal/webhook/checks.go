@@ -101,8 +101,7 @@ func decideIdentity(pod *corev1.Pod, p plan, targets map[string]bool) (identity,
 	case p.runAsUser != nil:
 		id.uid, uid = p.runAsUser, *p.runAsUser
 	case psc.RunAsUser != nil && *psc.RunAsUser == 0:
-		id.uid = ptr(int64(imageUser))
-		warnings = append(warnings, fmt.Sprintf("the Pod runs as root (runAsUser: 0); the injector runs as UID %d instead (set %s to choose)", imageUser, AnnotationRunAsUser))
+		id.uid = ptr(int64(imageUser)) // warned about below, with the final choice
 	case psc.RunAsUser != nil:
 		uid = *psc.RunAsUser
 	}
@@ -157,6 +156,10 @@ func decideIdentity(pod *corev1.Pod, p plan, targets map[string]bool) (identity,
 				id.uid, uid = ptr(u), u
 			}
 		}
+	}
+
+	if p.runAsUser == nil && psc.RunAsUser != nil && *psc.RunAsUser == 0 {
+		warnings = append(warnings, fmt.Sprintf("the Pod runs as root (runAsUser: 0); the injector runs as UID %d instead (set %s to choose)", uid, AnnotationRunAsUser))
 	}
 
 	var errs []error
