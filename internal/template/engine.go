@@ -50,18 +50,27 @@ type Rendered struct {
 // Render resolves every reference in tpls and executes them. It is
 // all-or-nothing: any problem in any template returns Errors listing every
 // problem found, with positions, and no output.
+//
+// Error messages never carry text derived from a secret, by construction
+// rather than by redaction (see execError and computedError): replacing
+// each secret value wherever it occurs would hide a value that is also a
+// common word ("password") everywhere that word appears, telling whoever
+// reads the log what the value is, and would miss the fragments and
+// transformations of a value that other messages quote.
 func (e *Engine) Render(ctx context.Context, tpls []*Template) (*Rendered, error) {
 	res, err := e.resolveAll(ctx, tpls)
 	if err != nil {
 		return nil, err
 	}
-	secrets := res.secrets()
-	if errs := res.refErrors(tpls); len(errs) > 0 {
-		return nil, redact(errs, secrets)
-	}
-	out := &Rendered{Outputs: make([][]byte, len(tpls)), Secrets: secrets, Refs: len(res.results)}
-	var errs Errors
+	errs, failed := res.literalErrors(tpls)
+	out := &Rendered{Outputs: make([][]byte, len(tpls)), Secrets: res.secrets(), Refs: len(res.results)}
 	for i, t := range tpls {
+		if failed[i] {
+			// Its own reference failed and is reported; what executing it
+			// would add (a reference computed from the missing value) is
+			// noise.
+			continue
+		}
 		b, err := t.execute(res, false)
 		if err != nil {
 			errs = append(errs, t.execError(err))
@@ -70,7 +79,7 @@ func (e *Engine) Render(ctx context.Context, tpls []*Template) (*Rendered, error
 		out.Outputs[i] = b
 	}
 	if len(errs) > 0 {
-		return nil, redact(errs, secrets)
+		return nil, errs
 	}
 	return out, nil
 }
@@ -79,12 +88,14 @@ func (e *Engine) Render(ctx context.Context, tpls []*Template) (*Rendered, error
 type resolution struct {
 	mu      sync.Mutex
 	results map[fetch.Ref]fetch.Result
-	missing map[fetch.Ref]bool   // asked for during discovery, not yet resolved
-	order   []fetch.Ref          // refs in the order first asked for
-	askedBy map[fetch.Ref]string // the template that first asked, for errors
+	missing map[fetch.Ref]bool // asked for during discovery, not yet resolved
+	order   []fetch.Ref        // refs in the order first asked for
+	// literal are the references written literally in some template;
+	// every other reference was computed, from a secret or not.
+	literal map[fetch.Ref]bool
 }
 
-func (r *resolution) lookup(ref fetch.Ref, discover bool, asker string) (string, error) {
+func (r *resolution) lookup(ref fetch.Ref, discover bool) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res, ok := r.results[ref]
@@ -94,16 +105,19 @@ func (r *resolution) lookup(ref fetch.Ref, discover bool, asker string) (string,
 				r.missing[ref] = true
 				r.order = append(r.order, ref)
 			}
-			if _, seen := r.askedBy[ref]; !seen {
-				r.askedBy[ref] = asker
-			}
 			return "", nil
 		}
-		// Cannot happen after a complete discovery; say so plainly.
-		return "", fmt.Errorf("%s was not resolved before rendering", ref)
+		// Cannot happen after a complete discovery; say so plainly, but
+		// without the reference, which may be computed.
+		return "", &plainError{ref.Provider + ": a reference was not resolved before rendering (a bug: please report it)"}
 	}
 	if res.Err != nil {
-		return "", res.Err
+		if discover {
+			return "", res.Err
+		}
+		// Templates whose literal references failed are not executed,
+		// so a failure met here is that of a computed reference.
+		return "", &computedError{provider: ref.Provider, err: res.Err}
 	}
 	return res.Value, nil
 }
@@ -120,26 +134,23 @@ func (r *resolution) secrets() []string {
 	return out
 }
 
-// refErrors turns failed references into positioned errors: one per place a
-// failed reference is written, and one per template for references built at
-// run time (no literal position).
-func (r *resolution) refErrors(tpls []*Template) Errors {
+// literalErrors turns failed literal references into positioned errors,
+// one per place a failed reference is written, and reports which
+// templates have one. The provider's message is shown whole: it holds the
+// reference as written in the template and the names that exist near it,
+// never a value.
+func (r *resolution) literalErrors(tpls []*Template) (Errors, []bool) {
 	var errs Errors
-	reported := map[fetch.Ref]bool{}
-	for _, t := range tpls {
+	failed := make([]bool, len(tpls))
+	for i, t := range tpls {
 		for _, l := range t.refs {
 			if res, ok := r.results[l.ref]; ok && res.Err != nil {
 				errs = append(errs, refError(l.pos, l.ref, res.Err))
-				reported[l.ref] = true
+				failed[i] = true
 			}
 		}
 	}
-	for _, ref := range r.order {
-		if res := r.results[ref]; res.Err != nil && !reported[ref] {
-			errs = append(errs, refError(r.askedBy[ref]+": (computed reference)", ref, res.Err))
-		}
-	}
-	return errs
+	return errs, failed
 }
 
 // refError positions a reference's error, naming the reference unless the
@@ -152,10 +163,58 @@ func refError(pos string, ref fetch.Ref, err error) *Error {
 	return e
 }
 
+// computedError is the failure of a reference computed at run time, such
+// as passwork (passwork "meta/pointer" "url"). Its path may be a secret or
+// be built from one, so neither it nor the provider's message (which
+// quotes the path and lists the names near it) is shown: only the
+// provider and what kind of failure it was. The template execution error
+// around it gives the position of the call.
+type computedError struct {
+	provider string
+	err      error
+}
+
+func (e *computedError) Error() string {
+	return fmt.Sprintf("%s: reference computed at run time (not shown: it may be built from a secret): %s", e.provider, failureKind(e.err))
+}
+
+func (e *computedError) Unwrap() error { return e.err }
+
+// failureKind describes err by its type alone, never by its text.
+func failureKind(err error) string {
+	var nf *fetch.NotFoundError
+	var amb *fetch.AmbiguousError
+	var st *fetch.StatusError
+	switch {
+	case errors.As(err, &nf):
+		return nf.Kind + " not found"
+	case errors.As(err, &amb):
+		return fmt.Sprintf("%s is ambiguous (%d matches)", amb.Kind, len(amb.Candidates))
+	case errors.As(err, &st):
+		return fmt.Sprintf("the server answered HTTP %d", st.Status)
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	return "could not be resolved"
+}
+
+// plainError is an error whose message holds only fixed words, template
+// text and counts, so it is shown as it is.
+type plainError struct{ msg string }
+
+func (e *plainError) Error() string { return e.msg }
+
 // resolveAll runs discovery rounds until no template asks for a reference
 // that is not resolved yet.
 func (e *Engine) resolveAll(ctx context.Context, tpls []*Template) (*resolution, error) {
-	res := &resolution{results: map[fetch.Ref]fetch.Result{}, missing: map[fetch.Ref]bool{}, askedBy: map[fetch.Ref]string{}}
+	res := &resolution{results: map[fetch.Ref]fetch.Result{}, missing: map[fetch.Ref]bool{}, literal: map[fetch.Ref]bool{}}
+	for _, t := range tpls {
+		for _, l := range t.refs {
+			res.literal[l.ref] = true
+		}
+	}
 	for round := 0; ; round++ {
 		res.missing = map[fetch.Ref]bool{}
 		var argErrs Errors
@@ -201,14 +260,18 @@ func (e *Engine) resolveMissing(ctx context.Context, res *resolution) error {
 	sort.Strings(names)
 
 	type batch struct {
-		refs    []fetch.Ref
-		results []fetch.Result
-		err     error
+		refs     []fetch.Ref
+		results  []fetch.Result
+		err      error
+		computed bool // some refs are not written in any template
 	}
 	batches := make([]batch, len(names))
 	var wg sync.WaitGroup
 	for i, name := range names {
 		batches[i].refs = byProvider[name]
+		for _, ref := range batches[i].refs {
+			batches[i].computed = batches[i].computed || !res.literal[ref]
+		}
 		r, ok := e.Providers[name]
 		if !ok {
 			batches[i].err = fmt.Errorf("%s: provider is not configured (see `injector --help` for its environment variables)", name)
@@ -226,7 +289,13 @@ func (e *Engine) resolveMissing(ctx context.Context, res *resolution) error {
 	wg.Wait()
 
 	var errs Errors
-	for _, b := range batches {
+	for i, b := range batches {
+		if b.err != nil && b.computed {
+			// The provider's message may quote a computed path (a URL
+			// path, a name the server did not find).
+			errs = append(errs, &plainError{fmt.Sprintf("%s: resolving references computed at run time (not shown: they may be built from secrets): %s", names[i], failureKind(b.err))})
+			continue
+		}
 		if b.err != nil {
 			errs = append(errs, b.err)
 			continue
@@ -243,7 +312,10 @@ func (e *Engine) resolveMissing(ctx context.Context, res *resolution) error {
 
 // argError is a provider function called with bad arguments: a template
 // error, not a resolution error, so discovery stops on it.
-type argError struct{ err error }
+type argError struct {
+	provider string
+	err      error // newRef's: a count, no data
+}
 
 func (e *argError) Error() string { return e.err.Error() }
 func (e *argError) Unwrap() error { return e.err }
@@ -261,13 +333,13 @@ func (t *Template) execute(res *resolution, discover bool) ([]byte, error) {
 			ref, err := newRef(p, args)
 			switch {
 			case err != nil && (len(args) == 0 || len(args) > 2):
-				return "", &argError{err} // wrong in any round
+				return "", &argError{p, err} // wrong in any round
 			case err != nil && discover:
 				return "", nil // likely built from a placeholder; decided in the final run
 			case err != nil:
-				return "", err
+				return "", &plainError{p + ": " + err.Error()} // newRef's messages are fixed words
 			}
-			return res.lookup(ref, discover, t.Source.Name)
+			return res.lookup(ref, discover)
 		}
 	}
 	tm.Funcs(funcs)
@@ -276,48 +348,4 @@ func (t *Template) execute(res *resolution, discover bool) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// redact replaces secret values in error messages. Errors built by this
-// package and the providers never contain values, but a template can put
-// one into an error itself (sprig's fail, a bad b64dec input), and an error
-// message must never carry a secret to a log.
-func redact(errs Errors, secrets []string) error {
-	out := make(Errors, len(errs))
-	for i, e := range errs {
-		out[i] = ScrubError(e, secrets)
-	}
-	return out
-}
-
-// MinScrubLen is the shortest value Scrub replaces. Shorter values ("app",
-// "5432") are everywhere in paths and messages; replacing them would mangle
-// errors and, worse, show where the value occurs. Passwords are longer.
-const MinScrubLen = 4
-
-// Scrub replaces every occurrence of every secret of at least MinScrubLen
-// bytes in s with "[redacted]", longest first so a secret that contains
-// another is removed whole.
-func Scrub(s string, secrets []string) string {
-	sorted := append([]string(nil), secrets...)
-	sort.Slice(sorted, func(i, j int) bool { return len(sorted[i]) > len(sorted[j]) })
-	for _, v := range sorted {
-		if len(v) >= MinScrubLen {
-			s = strings.ReplaceAll(s, v, "[redacted]")
-		}
-	}
-	return s
-}
-
-// ScrubError returns err unchanged if its message holds no secret, else a
-// new error with the secrets replaced.
-func ScrubError(err error, secrets []string) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	if clean := Scrub(msg, secrets); clean != msg {
-		return errors.New(clean)
-	}
-	return err
 }

@@ -63,7 +63,8 @@ func FuzzParse(f *testing.F) {
 		}
 		out, err := e.Render(context.Background(), []*Template{tpl})
 		if err != nil {
-			if strings.Contains(err.Error(), secret) {
+			// Unless the template wrote it itself: template text may be quoted.
+			if strings.Contains(err.Error(), secret) && !strings.Contains(text, secret) {
 				t.Fatalf("render error carries a secret: %v", err)
 			}
 			return

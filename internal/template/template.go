@@ -1,7 +1,8 @@
 // Package template parses injector templates and renders them with secrets.
 //
 // Templates are Go text/template with "<<" ">>" delimiters and the sprig
-// function library, plus one function per secret provider:
+// function library, less the functions that are not hermetic (see
+// Withheld), plus one function per secret provider:
 //
 //	<< passwork "prod/db/postgres" "password" >>
 //	<< passbolt "infra/ci/deploy-key" >>          (field defaults to "password")
@@ -15,13 +16,18 @@
 package template
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"text/template"
 	"text/template/parse"
+	"time"
 
 	"github.com/Masterminds/sprig/v3"
 
@@ -65,6 +71,10 @@ type Template struct {
 	tmpl   *template.Template
 	// refs are the references written literally in the text, with where.
 	refs []located
+	// literals are the string constants written in the text. An error
+	// message may quote one of them (sprig's fail "port missing"): it is
+	// template text, not data.
+	literals map[string]bool
 }
 
 // located is a reference and the place it is written.
@@ -79,8 +89,11 @@ func Parse(src Source, text string, delims [2]string) (*Template, error) {
 	if delims[0] == "" || delims[1] == "" {
 		delims = DefaultDelims
 	}
-	t := &Template{Source: src, text: text, delims: delims}
+	t := &Template{Source: src, text: text, delims: delims, literals: map[string]bool{}}
 	funcs := sprig.TxtFuncMap()
+	for name := range Withheld {
+		delete(funcs, name)
+	}
 	for _, p := range Providers {
 		funcs[p] = func(...string) (string, error) { return "", nil }
 	}
@@ -133,6 +146,8 @@ func (t *Template) walk(tree *parse.Tree, n parse.Node) {
 		t.walkBranch(tree, &n.BranchNode)
 	case *parse.TemplateNode:
 		t.walk(tree, n.Pipe)
+	case *parse.StringNode:
+		t.literals[n.Text] = true
 	}
 }
 
@@ -184,7 +199,8 @@ func newRef(provider string, args []string) (fetch.Ref, error) {
 		return fetch.Ref{}, errors.New("empty path")
 	}
 	if args[1] == "" {
-		return fetch.Ref{}, fmt.Errorf("%q: empty field name", args[0])
+		// The path is not quoted: it may have been computed from a secret.
+		return fetch.Ref{}, errors.New("empty field name")
 	}
 	return fetch.Ref{Provider: provider, Path: args[0], Field: args[1]}, nil
 }
@@ -241,8 +257,15 @@ func (t *Template) parseError(err error) error {
 		line, _ = strconv.Atoi(u[2])
 		msg = u[1]
 	}
+	if f := undefinedRE.FindStringSubmatch(msg); f != nil {
+		if why, ok := Withheld[f[1]]; ok {
+			msg = fmt.Sprintf("function %q is not available: it %s; templates are hermetic, their only inputs are the secrets and their own text", f[1], why)
+		}
+	}
 	return &Error{Pos: t.position(line, actionColumn(t.text, line, t.delims[0])), Msg: msg}
 }
+
+var undefinedRE = regexp.MustCompile(`^function "(\w+)" not defined$`)
 
 // actionColumn returns the 1-based column of the first action opening on the
 // given line of text, or of the last one opened before it when the line has
@@ -289,17 +312,99 @@ func (es Errors) Error() string {
 func (es Errors) Unwrap() []error { return es }
 
 // execErrRE matches text/template execution errors:
-// `template: NAME:LINE:COL: executing "NAME" at <...>: msg`.
+// `template: NAME:LINE:COL: executing "NAME" at <ACTION>: msg`. ACTION is
+// template text (text/template prints the node, cut at 20 characters).
 var execErrRE = regexp.MustCompile(`^template: (.*?):(\d+):(\d+): executing "[^"]*" at <(.*?)>: (.*)$`)
 
-// execError rewrites a text/template execution error as "file:line:col: msg".
+// execError rewrites a text/template execution error as
+// "file:line:col: at <action>: what failed".
+//
+// What failed is said without the failing function's own message, except
+// where that message is known to hold no data: a function fed a secret
+// may quote it, whole or in part (a JSON decoder quotes the character it
+// choked on, text/template's range quotes the value it cannot iterate
+// over), and no redaction can find every transformation of a value. So a
+// message is shown only when it is ours (provider calls), a string
+// written in the template (sprig's fail "port is missing"), or one of
+// text/template's messages that name only types and template text;
+// otherwise the error's Go type tells what kind of input was bad.
 func (t *Template) execError(err error) error {
-	msg := err.Error()
-	m := execErrRE.FindStringSubmatch(msg)
+	m := execErrRE.FindStringSubmatch(err.Error())
 	if m == nil {
-		return &Error{Pos: t.Source.Name, Msg: strings.TrimPrefix(msg, "template: ")}
+		return &Error{Pos: t.Source.Name, Msg: "execution failed" + withheld}
 	}
 	line, _ := strconv.Atoi(m[2])
 	col, _ := strconv.Atoi(m[3])
-	return &Error{Pos: t.position(line, col+1), Msg: fmt.Sprintf("at <%s>: %s", m[4], strings.TrimPrefix(m[5], "error calling "))}
+	return &Error{Pos: t.position(line, col+1), Msg: fmt.Sprintf("at <%s>: %s", m[4], t.describe(err, m[5]))}
+}
+
+const withheld = " (details withheld: they may quote data derived from a secret)"
+
+// describe says what an execution error's message may show; see execError.
+func (t *Template) describe(err error, msg string) string {
+	var ce *computedError
+	var pe *plainError
+	var ae *argError
+	switch {
+	case errors.As(err, &ce):
+		return ce.Error()
+	case errors.As(err, &ae):
+		return ae.provider + ": " + ae.Error()
+	case errors.As(err, &pe):
+		return pe.Error()
+	}
+	if rest, ok := strings.CutPrefix(msg, "error calling "); ok {
+		name, fmsg, _ := strings.Cut(rest, ": ")
+		if name == "fail" && t.literals[fmsg] {
+			return "fail: " + fmsg
+		}
+		return name + ": " + inputKind(err)
+	}
+	for _, re := range typesOnlyRE {
+		if re.MatchString(msg) {
+			return msg
+		}
+	}
+	return "execution failed" + withheld
+}
+
+// typesOnlyRE match text/template execution messages whose variable parts
+// are Go types, counts or names written in the template, never values.
+var typesOnlyRE = []*regexp.Regexp{
+	regexp.MustCompile(`^wrong type for value; expected [\w.*\[\]{} ]+; got [\w.*\[\]{} ]+$`),
+	regexp.MustCompile(`^wrong number of args for \w+: want (at least )?\d+ got \d+$`),
+	regexp.MustCompile(`^can't evaluate field \w+ in type [\w.*\[\]{} ]+$`),
+	regexp.MustCompile(`^(nil data; no entry|map has no entry) for key "\w+"$`),
+	regexp.MustCompile(`^nil pointer evaluating [\w.*\[\]{} ]+\.\w+$`),
+	regexp.MustCompile(`^invalid value; expected [\w.*\[\]{} ]+$`),
+	regexp.MustCompile(`^undefined variable: \$\w*$`),
+}
+
+// inputKind names what was wrong with a function's input from the error's
+// type; see execError for why not from its text.
+func inputKind(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var b64 base64.CorruptInputError
+	var num *strconv.NumError
+	var tm *time.ParseError
+	var u *url.Error
+	var re *syntax.Error
+	switch {
+	case errors.As(err, &syn):
+		return "input is not valid JSON" + withheld
+	case errors.As(err, &typ):
+		return "JSON input does not have the expected type" + withheld
+	case errors.As(err, &b64):
+		return "input is not valid base64" + withheld
+	case errors.As(err, &num):
+		return "input is not a number" + withheld
+	case errors.As(err, &tm):
+		return "input is not a valid time" + withheld
+	case errors.As(err, &u):
+		return "input is not a valid URL" + withheld
+	case errors.As(err, &re):
+		return "input is not a valid regular expression" + withheld
+	}
+	return "failed" + withheld
 }

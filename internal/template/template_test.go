@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/Masterminds/sprig/v3"
+
 	"github.com/injector-dev/injector/internal/fetch"
 )
 
@@ -122,7 +124,7 @@ func TestErrorsNamePositions(t *testing.T) {
 		{"bad arity", `<< passwork "a" "b" "c" >>`, Source{Name: "f"},
 			[]string{`f:1:4: at <passwork "a" "b" "c">: passwork: takes a path and an optional field, got 3 arguments`}},
 		{"exec error after resolve", `<< passwork "ok" | fail >>`, Source{Name: "f"},
-			[]string{`f:1:20: at <fail>: fail: [redacted]`}},
+			[]string{`f:1:20: at <fail>: fail: failed (details withheld`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,26 +188,138 @@ func TestBatchFailureIsReported(t *testing.T) {
 	}
 }
 
-func TestScrub(t *testing.T) {
-	got := Scrub("pw=abcdefgh and abcd", []string{"abcd", "abcdefgh"})
-	if got != "pw=[redacted] and [redacted]" {
-		t.Errorf("got %q", got)
+// errorsOf renders text (as app.tpl) against values and returns the error.
+func errorsOf(t *testing.T, values map[string]string, text string) string {
+	t.Helper()
+	p := &fakeProvider{values: values}
+	_, err := (&Engine{Providers: map[string]Resolver{"passwork": p}}).Render(context.Background(), []*Template{mustParse(t, "app.tpl", text)})
+	if err == nil {
+		t.Fatalf("%s: want an error", text)
+	}
+	return err.Error()
+}
+
+// A reference computed from a secret is reported by the position of the
+// call, never by its text: the path, pieces of it, and the names the
+// provider lists near it are all derived from the secret.
+func TestComputedReferenceReportedByPosition(t *testing.T) {
+	msg := errorsOf(t, map[string]string{"ptr#password": "vault-x9/missingentry"},
+		"line one\nx=<< passwork (passwork \"ptr\") >>")
+	if !strings.Contains(msg, "app.tpl:2:6: ") || !strings.Contains(msg, "entry not found") || !strings.Contains(msg, "computed") {
+		t.Errorf("error = %q, want the call's position and the kind of failure", msg)
+	}
+	for _, leak := range []string{"vault-x9", "missingentry", "prod/db", "redacted"} {
+		if strings.Contains(msg, leak) {
+			t.Errorf("error %q carries %q, derived from the secret", msg, leak)
+		}
 	}
 }
 
-func TestComputedReferenceErrorNamesTemplate(t *testing.T) {
-	p := &fakeProvider{values: map[string]string{"ptr#password": "does/not/exist"}}
-	tp := mustParse(t, "app.tpl", `<< passwork (passwork "ptr") >>`)
-	_, err := (&Engine{Providers: map[string]Resolver{"passwork": p}}).Render(context.Background(), []*Template{tp})
-	// The path came from a secret, so it is scrubbed like one.
-	if err == nil || !strings.Contains(err.Error(), `app.tpl: (computed reference): passwork "[redacted]" "password"`) {
-		t.Errorf("err = %v", err)
+// Redaction must not become an oracle: a secret equal to a common word
+// leaves that word alone in messages, which read the same whatever the
+// secret is.
+func TestErrorsDoNotDependOnSecretValues(t *testing.T) {
+	text := `<< passwork "ok" >> << passwork "gone" "password" >>`
+	var msgs []string
+	for _, v := range []string{"password", "gone", "entry", "zq-unrelated-value"} {
+		msgs = append(msgs, errorsOf(t, map[string]string{"ok#password": v}, text))
+	}
+	for i, m := range msgs {
+		if m != msgs[0] {
+			t.Errorf("message %d differs with the secret's value:\n%s\n%s", i, m, msgs[0])
+		}
+	}
+	if !strings.Contains(msgs[0], `passwork "gone" "password"`) {
+		t.Errorf("error = %q, want the reference as written", msgs[0])
 	}
 }
 
-func TestScrubKeepsShortValues(t *testing.T) {
-	got := Scrub("render out/app-x: busy; pw=s3cret", []string{"app", "s3cret"})
-	if got != "render out/app-x: busy; pw=[redacted]" {
-		t.Errorf("got %q", got)
+// Function errors show the function and the kind of bad input, not the
+// function's message, which may quote the input; a fail message written in
+// the template is shown.
+func TestFunctionErrorsWithholdData(t *testing.T) {
+	values := map[string]string{"ok#password": "pZ-value-7"}
+	tests := []struct {
+		text, want string
+		leaks      []string
+	}{
+		{`<< passwork "ok" | mustFromJson >>`, "at <mustFromJson>: mustFromJson: input is not valid JSON", []string{"'p'", "pZ"}},
+		{`<< fail (passwork "ok") >>`, "fail: failed (details withheld", []string{"pZ"}},
+		{`<< fail (printf "bad %s" (passwork "ok")) >>`, "fail: failed (details withheld", []string{"pZ"}},
+		{`<< if passwork "ok" >><< fail "port is missing" >><< end >>`, "fail: port is missing", nil},
+		{`<< range passwork "ok" >>x<< end >>`, "execution failed (details withheld", []string{"pZ"}},
+		{`<< index (list 1 2) (passwork "ok" | len) >>`, "index: failed (details withheld", []string{"10"}},
+		{`<< mustRegexFind (passwork "ok" | printf "%s(") "x" >>`, "mustRegexFind: input is not a valid regular expression", []string{"pZ"}},
+	}
+	for _, tt := range tests {
+		msg := errorsOf(t, values, tt.text)
+		if !strings.Contains(msg, tt.want) {
+			t.Errorf("%s: error = %q, want %q", tt.text, msg, tt.want)
+		}
+		for _, l := range tt.leaks {
+			if strings.Contains(msg, l) {
+				t.Errorf("%s: error %q carries %q", tt.text, msg, l)
+			}
+		}
+	}
+}
+
+// Templates are hermetic: every function that reads the environment, the
+// network, the clock or randomness is a parse error that names it.
+func TestNonHermeticFunctionsAreParseErrors(t *testing.T) {
+	// Every function sprig itself calls non-hermetic is withheld.
+	hermetic := sprig.HermeticTxtFuncMap()
+	for name := range sprig.TxtFuncMap() {
+		if _, ok := hermetic[name]; !ok {
+			if _, ok := Withheld[name]; !ok {
+				t.Errorf("sprig's %s is not hermetic but not withheld", name)
+			}
+		}
+	}
+	for name, why := range Withheld {
+		_, err := Parse(Source{Name: "f.tpl"}, `x << `+name+` "PASSWORK_TOKEN" >>`, [2]string{})
+		want := fmt.Sprintf("f.tpl:1:3: function %q is not available: it %s", name, why)
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", name, err, want)
+		}
+	}
+	_, err := Parse(Source{Name: "f.tpl"}, `<< env "PASSWORK_TOKEN" >>`, [2]string{})
+	if err == nil || !strings.Contains(err.Error(), `"env" is not available: it reads injector's environment`) {
+		t.Errorf("env: err = %v", err)
+	}
+	// The repeatable remainder of sprig stays.
+	if _, err := Parse(Source{Name: "f.tpl"}, `<< "a" | b64enc | sha256sum | upper | toDate "2006" | unixEpoch >>`, [2]string{}); err != nil {
+		t.Errorf("hermetic functions: %v", err)
+	}
+}
+
+func TestCallsProvider(t *testing.T) {
+	tests := []struct {
+		text string
+		want bool
+	}{
+		{`<< passwork "prod/db" >>`, true},
+		{`postgres://app:<< passbolt "db" | urlquery >>@db/app`, true},
+		{`<<- passagent "x" "totp" ->>`, true},
+		{`<< (passwork "a") >>`, true},
+		{`<< printf "%s:%s" (passwork "a" "login") (passwork "a") >>`, true},
+		{`<< "x" | passwork >>`, true},
+		{`<< passwork "unclosed`, true}, // meant as a template: fails loudly
+		{`a << b`, false},
+		{`cat <<EOF > x`, false},
+		{"() {  cat <<EOF\nuse passwork to log in >> log\nEOF\n}", false},
+		{`x << passworkish >> y`, false},
+		{`<< "t" >>`, false},
+		{`<< .Values.passwork >>`, false},
+		{`1 << 3 >> 1`, false},
+		{`plain`, false},
+	}
+	for _, tt := range tests {
+		if got := CallsProvider(tt.text, DefaultDelims); got != tt.want {
+			t.Errorf("CallsProvider(%q) = %v, want %v", tt.text, got, tt.want)
+		}
+	}
+	if !CallsProvider(`[[ passwork "a" ]]`, [2]string{"[[", "]]"}) || CallsProvider(`<< passwork "a" >>`, [2]string{"[[", "]]"}) {
+		t.Error("custom delimiters are not honoured")
 	}
 }
