@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultMode is the mode of rendered files unless a template says
@@ -42,16 +44,20 @@ const tempPrefix = ".injector-tmp-"
 // WriteAll writes every file whose content or mode differs from what is on
 // disk and returns the paths it changed. If any file cannot be staged,
 // nothing is renamed into place and every temp file is removed.
+//
+// Several processes may render the same destination (two sidecars, a
+// sidecar and an init container): each stages its own temp file and
+// renames it into place, so the last rename wins and a reader always sees
+// one whole file. See removeStale for how leftovers are told from temp
+// files in flight.
 func WriteAll(files []File) (changed []string, err error) {
-	type staged struct {
-		tmp, dst string
-	}
-	var stage []staged
+	var stage []*staged
 	defer func() {
-		if err != nil {
-			for _, s := range stage {
-				os.Remove(s.tmp)
+		for _, s := range stage {
+			if err != nil {
+				os.Remove(s.tmp.Name())
 			}
+			s.tmp.Close() // and so unlock it
 		}
 	}()
 	// Clear what a killed run left behind first: removing stale temp
@@ -71,15 +77,15 @@ func WriteAll(files []File) (changed []string, err error) {
 		if same {
 			continue
 		}
-		tmp, err := stageFile(f, mode)
+		s, err := stageFile(f, mode)
 		if err != nil {
 			return nil, fmt.Errorf("render %s: %w", f.Path, err)
 		}
-		stage = append(stage, staged{tmp: tmp, dst: f.Path})
+		stage = append(stage, s)
 	}
 	dirs := map[string]bool{}
 	for i, s := range stage {
-		if err := os.Rename(s.tmp, s.dst); err != nil {
+		if err := os.Rename(s.tmp.Name(), s.dst); err != nil {
 			// Earlier renames have happened; say exactly which.
 			done := make([]string, i)
 			for j := range done {
@@ -96,18 +102,77 @@ func WriteAll(files []File) (changed []string, err error) {
 	return changed, nil
 }
 
+// staged is a temp file written and ready to be renamed to dst. tmp stays
+// open, and so locked, until then.
+type staged struct {
+	tmp *os.File
+	dst string
+}
+
+// CheckDestination returns an error when path cannot be a destination:
+// it ends in a slash, or it exists and is not a regular file. Rendering
+// replaces the file by renaming a new one over it, which for a symbolic
+// link would replace the link rather than write where it points (a
+// -t x:/dev/stdout run as root once replaced /dev/stdout with a file of
+// secrets), and for a device, a named pipe or a socket would replace
+// something that is not a file at all. The error says what the path is.
+func CheckDestination(path string) error {
+	if strings.HasSuffix(path, "/") || strings.HasSuffix(path, string(filepath.Separator)+".") || path == "." || path == ".." {
+		return fmt.Errorf("render %s: a destination is a file, and this names a directory; add the file name, e.g. %s", path, filepath.Join(path, "app.conf"))
+	}
+	st, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("render %s: %w", path, err)
+	}
+	if st.Mode().IsRegular() {
+		return nil
+	}
+	what := describe(st.Mode())
+	switch {
+	case st.Mode()&fs.ModeSymlink != 0:
+		target, _ := os.Readlink(path)
+		return fmt.Errorf("render %s: destination is %s (to %s); injector replaces files by renaming a new file over them, which would replace the link: name the file it points to instead", path, what, target)
+	case st.IsDir():
+		return fmt.Errorf("render %s: destination is %s; add the file name, e.g. %s", path, what, filepath.Join(path, "app.conf"))
+	}
+	return fmt.Errorf("render %s: destination is %s, not a regular file; injector writes only regular files (give - to print to stdout with injector render)", path, what)
+}
+
+// describe names a file type, with its article.
+func describe(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	}
+	return "not a regular file (" + m.Type().String() + ")"
+}
+
 // unchanged reports whether path already holds content with mode (and
-// owner, when one is asked for).
+// owner, when one is asked for). It never follows a symbolic link: path
+// must be absent or a regular file (see CheckDestination).
 func unchanged(path string, content []byte, mode fs.FileMode, owner *Owner) (bool, error) {
-	st, err := os.Stat(path)
+	if err := CheckDestination(path); err != nil {
+		return false, err
+	}
+	st, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("render %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return false, fmt.Errorf("render %s: destination exists and is not a regular file", path)
 	}
 	if st.Mode().Perm() != mode.Perm() || st.Size() != int64(len(content)) {
 		return false, nil
@@ -124,27 +189,35 @@ func unchanged(path string, content []byte, mode fs.FileMode, owner *Owner) (boo
 	return bytes.Equal(old, content), nil
 }
 
-// stageFile writes f to a temp file next to its destination and returns the
-// temp file's path.
-func stageFile(f File, mode fs.FileMode) (string, error) {
+// stageFile writes f to a temp file next to its destination, locked
+// (flock) for as long as it is open, so another process's removeStale
+// sees that it is in flight.
+func stageFile(f File, mode fs.FileMode) (*staged, error) {
 	dir, base := filepath.Split(f.Path)
 	if dir == "" {
 		dir = "."
 	}
 	if err := mkdirAll(dir, f.Owner); err != nil {
-		return "", err
+		return nil, err
 	}
+	// Creating and locking is one step for removeStale, which holds the
+	// directory's exclusive lock while it looks: it never sees this file
+	// created but not yet locked.
+	unlockDir, _ := lockDir(dir, unix.LOCK_SH)
 	// CreateTemp makes the file 0600, so the content is never readable by
 	// others, even before the chmod below.
 	tmp, err := os.CreateTemp(dir, tempPrefix+base+"-*")
-	if err != nil {
-		return "", err
+	if err == nil {
+		flock(tmp, unix.LOCK_EX|unix.LOCK_NB)
 	}
-	name := tmp.Name()
-	fail := func(err error) (string, error) {
+	unlockDir()
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*staged, error) {
+		os.Remove(tmp.Name())
 		tmp.Close()
-		os.Remove(name)
-		return "", err
+		return nil, err
 	}
 	if _, err := tmp.Write(f.Content); err != nil {
 		return fail(err)
@@ -160,17 +233,21 @@ func stageFile(f File, mode fs.FileMode) (string, error) {
 			return fail(err)
 		}
 	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(name)
-		return "", err
-	}
-	return name, nil
+	return &staged{tmp: tmp, dst: f.Path}, nil
 }
 
-// removeStale deletes temp files a killed injector left for the
+// removeStale deletes temp files that a killed injector left for the
 // destination path, so secrets do not linger in half-written files. Only
 // names CreateTemp could have made for exactly this destination match:
-// prefix, base name, "-", digits. ("app" must not match "app-x"'s files.)
+// prefix, base name, "-", digits ("app" must not match "app-x"'s files).
+//
+// A temp file is stale only when provably so: its writer holds an
+// exclusive flock on it from creation to rename, and the kernel drops the
+// lock when the writer dies, however it dies. So a file this function can
+// lock has no live writer, and one it cannot lock is left alone (another
+// injector is writing it). PIDs in file names would not do: they are
+// reused, and in another container's PID namespace mean nothing. Where
+// locks are not supported nothing is removed.
 func removeStale(path string) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -181,10 +258,55 @@ func removeStale(path string) {
 		return
 	}
 	prefix := tempPrefix + base + "-"
+	var candidates []string
 	for _, e := range entries {
 		rest, ok := strings.CutPrefix(e.Name(), prefix)
-		if ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
-			os.Remove(filepath.Join(dir, e.Name()))
+		if ok && rest != "" && strings.Trim(rest, "0123456789") == "" && e.Type().IsRegular() {
+			candidates = append(candidates, filepath.Join(dir, e.Name()))
+		}
+	}
+	if len(candidates) == 0 {
+		return
+	}
+	unlockDir, ok := lockDir(dir, unix.LOCK_EX)
+	if !ok {
+		return
+	}
+	defer unlockDir()
+	for _, name := range candidates {
+		f, err := os.OpenFile(name, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+		if err != nil {
+			continue // gone, or another user's
+		}
+		if flock(f, unix.LOCK_EX|unix.LOCK_NB) {
+			os.Remove(name)
+		}
+		f.Close()
+	}
+}
+
+// lockDir flocks the directory dir with how and returns the function that
+// unlocks it, and false when the directory cannot be locked: the caller
+// then goes without (a writer stages anyway, removeStale removes nothing).
+func lockDir(dir string, how int) (unlock func(), ok bool) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return func() {}, false
+	}
+	if !flock(d, how) {
+		d.Close()
+		return func() {}, false
+	}
+	return func() { d.Close() }, true
+}
+
+// flock applies how to f, retrying when interrupted, and reports whether
+// the lock is held.
+func flock(f *os.File, how int) bool {
+	for {
+		err := unix.Flock(int(f.Fd()), how)
+		if err != unix.EINTR {
+			return err == nil
 		}
 	}
 }

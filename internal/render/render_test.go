@@ -85,7 +85,7 @@ func TestWriteAllIsAllOrNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := WriteAll([]File{{Path: good, Content: []byte("new")}, {Path: bad, Content: []byte("x")}})
-	if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if err == nil || !strings.Contains(err.Error(), "destination is a directory") {
 		t.Fatalf("err = %v", err)
 	}
 	if b, _ := os.ReadFile(good); string(b) != "old" {
