@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -27,6 +28,7 @@ import (
 type Config struct {
 	// Templates are file templates as SRC:DST[:MODE] (the -t flag); SRC
 	// is read from the file system, MODE is octal and defaults to 0600.
+	// DST "-" prints the template to Stdout.
 	Templates []string
 	// Files are file templates already parsed, rendered before Templates
 	// (dev uses them for the examples built into the binary).
@@ -38,8 +40,11 @@ type Config struct {
 	Env []string
 	// Environ is the environment the child inherits, usually
 	// os.Environ(); nil for none (render runs no child). Variables whose
-	// value contains the left delimiter are templates themselves.
+	// value calls a provider are templates themselves (see childEnv).
 	Environ []string
+	// NoEnvTemplates passes every inherited value on unchanged, templates
+	// or not (--no-env-templates).
+	NoEnvTemplates bool
 	// OwnSetting reports whether an inherited variable configures
 	// injector itself, so it is withheld from the child. Nil means
 	// OwnSetting (this package's function).
@@ -49,6 +54,13 @@ type Config struct {
 	// Owner, if set, is the owner of rendered files; nil leaves them to
 	// injector's user.
 	Owner *render.Owner
+	// Stdout receives the templates whose destination is "-", after every
+	// file is written, in template order. Nil rejects "-": only a render
+	// that runs once prints (see checkDestinations).
+	Stdout io.Writer
+	// NoWrite says the pipeline will only Render (check): destinations
+	// are checked, but "-" and the null device are accepted.
+	NoWrite bool
 	// Providers resolve the secrets, by template function name (see
 	// Providers).
 	Providers map[string]template.Resolver
@@ -75,6 +87,7 @@ type Pipeline struct {
 	files  []File
 	envs   []envVar
 	owner  *render.Owner
+	stdout io.Writer
 	// baseEnv is the environment the child inherits, without the
 	// templated variables and without injector's own settings.
 	baseEnv []string
@@ -104,7 +117,7 @@ func New(cfg Config) (*Pipeline, template.Errors) {
 	if own == nil {
 		own = OwnSetting
 	}
-	p := &Pipeline{engine: &template.Engine{Providers: cfg.Providers}, owner: cfg.Owner}
+	p := &Pipeline{engine: &template.Engine{Providers: cfg.Providers}, owner: cfg.Owner, stdout: cfg.Stdout}
 	p.files = append(p.files, cfg.Files...)
 	var errs template.Errors
 	for _, spec := range cfg.Templates {
@@ -125,7 +138,8 @@ func New(cfg Config) (*Pipeline, template.Errors) {
 		}
 		p.files = append(p.files, f)
 	}
-	keep, templated, err := childEnv(cfg.Environ, cfg.Delims, own)
+	errs = append(errs, checkDestinations(p.files, cfg.Stdout != nil, cfg.NoWrite)...)
+	keep, templated, err := childEnv(cfg.Environ, cfg.Delims, own, !cfg.NoEnvTemplates)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -152,6 +166,8 @@ func New(cfg Config) (*Pipeline, template.Errors) {
 		p.envs = append(p.envs, envVar{key: k, tpl: tpl})
 	}
 	p.envs = dedupeEnv(p.envs)
+	// Every key once: the templated value replaces the inherited one.
+	p.baseEnv = withoutKeys(p.baseEnv, p.envs)
 	return p, errs
 }
 
@@ -196,13 +212,25 @@ func (p *Pipeline) Refresh(ctx context.Context) (Outcome, error) {
 		return Outcome{}, err
 	}
 	var files []render.File
+	var printed [][]byte
 	for i, f := range p.files {
+		if f.Dst == Stdout {
+			printed = append(printed, out.Outputs[i])
+			continue
+		}
 		files = append(files, render.File{Path: f.Dst, Content: out.Outputs[i], Mode: f.Mode, Owner: p.owner})
 	}
 	changed, err := render.WriteAll(files)
 	if err != nil {
 		// Paths and OS errors only; nothing to scrub.
 		return Outcome{Changed: changed}, err
+	}
+	// Printed last, so a failed write prints nothing. A stream has no
+	// mode and no atomic replacement: what was asked for is the text.
+	for _, b := range printed {
+		if _, err := p.stdout.Write(b); err != nil {
+			return Outcome{Changed: changed}, fmt.Errorf("render -: %w", err)
+		}
 	}
 	// Never nil: a nil Env makes os/exec pass injector's own environment,
 	// credentials included, to the child.

@@ -79,7 +79,7 @@ func TestParseEnvFile(t *testing.T) {
 func TestChildEnvDropsOwnSettings(t *testing.T) {
 	keep, tpl, err := childEnv([]string{
 		"HOME=/root", "PASSWORK_TOKEN=t0k", "INJECTOR_LOG_LEVEL=debug", "DB=<< passwork \"a\" >>",
-	}, delims, OwnSetting)
+	}, delims, OwnSetting, true)
 	if err != nil {
 		t.Fatal(err)
 	}
