@@ -33,6 +33,12 @@ type options struct {
 	logLevel, logFormat, delims string
 	owner                       string
 	templates, envFiles, envs   listFlag
+	noEnvTemplates              bool
+
+	// Set by the command, not by flags: where -t SRC:- prints (nil: it
+	// is refused), and whether nothing is written (check).
+	stdout  io.Writer
+	noWrite bool
 }
 
 // newFlagSet returns a flag set with the shared flags, defaulting to the
@@ -49,6 +55,7 @@ func newFlagSet(name string, s *settings, o *options, stderr io.Writer, withTemp
 		fs.Var(&o.envFiles, "env-file", "file of KEY=TEMPLATE lines (repeatable)")
 		fs.Var(&o.envs, "env", "KEY=TEMPLATE environment variable for the command (repeatable)")
 		fs.StringVar(&o.owner, "owner", "", "chown rendered files to numeric `UID[:GID]` (e.g. the app's user when injector runs as root)")
+		fs.BoolVar(&o.noEnvTemplates, "no-env-templates", s.NoEnvTemplates, "pass every inherited variable on unchanged, even one that calls a provider (INJECTOR_NO_ENV_TEMPLATES)")
 	}
 	return fs
 }
@@ -95,7 +102,8 @@ func parsePipeline(s *settings, o *options, opt fetch.Options, inheritEnv bool) 
 	}
 	cfg := pipeline.Config{
 		Templates: o.templates, EnvFiles: o.envFiles, Env: o.envs, Delims: delims,
-		Providers: pipeline.Providers(&s.Providers, opt, reload),
+		Providers:      pipeline.Providers(&s.Providers, opt, reload),
+		NoEnvTemplates: o.noEnvTemplates, Stdout: o.stdout, NoWrite: o.noWrite,
 	}
 	if o.owner != "" {
 		if cfg.Owner, err = parseOwner(o.owner); err != nil {
@@ -167,6 +175,9 @@ func cmdRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	opt, err := s.fetchOptions(m.Observer())
 	if err != nil {
 		return err
+	}
+	if d.interval == 0 || d.once {
+		o.stdout = stdout // -t SRC:- prints: rendering once is asking for the text
 	}
 	p, err := buildPipeline(s, o, opt, false)
 	if err != nil {
@@ -261,6 +272,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	o.noWrite = true
 	opt, err := s.fetchOptions(nil)
 	if err != nil {
 		return err

@@ -20,6 +20,8 @@ import (
 type settings struct {
 	Log    logging.Settings
 	Delims string `env:"INJECTOR_DELIMS" envDefault:"<< >>"`
+	// NoEnvTemplates is the default of --no-env-templates.
+	NoEnvTemplates bool `env:"INJECTOR_NO_ENV_TEMPLATES"`
 
 	// Transport settings shared by every provider.
 	HTTPTimeout    time.Duration `env:"INJECTOR_HTTP_TIMEOUT" envDefault:"30s"`

@@ -40,7 +40,7 @@ Run 'injector COMMAND -h' for a command's flags. Templates use << >>:
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(hardenThenRun(os.Args[1:]))
 }
 
 // run dispatches a command and returns the process exit code.

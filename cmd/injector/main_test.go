@@ -18,7 +18,7 @@ import (
 // INJECTOR_TEST_MAIN=1.
 func TestMain(m *testing.M) {
 	if os.Getenv("INJECTOR_TEST_MAIN") == "1" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+		os.Exit(hardenThenRun(os.Args[1:]))
 	}
 	os.Exit(m.Run())
 }
