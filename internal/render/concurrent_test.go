@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -24,12 +25,7 @@ func TestMain(m *testing.M) {
 		path, content := os.Getenv("RENDER_TEST_PATH"), os.Getenv("RENDER_TEST_CONTENT")
 		n, _ := strconv.Atoi(os.Getenv("RENDER_TEST_N"))
 		for i := range n {
-			// Alternate with a marker so every iteration really writes.
-			c := content
-			if i%2 == 1 {
-				c = "x" + content[1:]
-			}
-			if _, err := WriteAll([]File{{Path: path, Content: []byte(c)}}); err != nil {
+			if _, err := WriteAll([]File{{Path: path, Content: []byte(version(content, i))}}); err != nil {
 				fmt.Fprintln(os.Stderr, "write", i, err)
 				os.Exit(1)
 			}
@@ -61,15 +57,42 @@ func helper(t *testing.T, mode string, env ...string) *exec.Cmd {
 	return cmd
 }
 
-// whole fails the test unless b is one of the contents the writers write.
-func whole(t *testing.T, b []byte, contents ...string) {
-	t.Helper()
-	for _, c := range contents {
-		if string(b) == c || string(b) == "x"+c[1:] {
-			return
-		}
+// version is what a writer of content writes the i-th time: it alternates
+// with a marked copy, so every write really changes the file.
+func version(content string, i int) string {
+	if i%2 == 1 {
+		return "x" + content[1:]
 	}
-	t.Errorf("reader saw a file that is no writer's whole content (%d bytes)", len(b))
+	return content
+}
+
+// startReader reads path over and over until the returned stop is
+// called, failing the test unless each read is one writer's whole content.
+func startReader(t *testing.T, path string, contents []string) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			b, err := os.ReadFile(path)
+			if os.IsNotExist(err) {
+				continue
+			}
+			if err != nil {
+				t.Errorf("read: %v", err)
+				return
+			}
+			if !slices.ContainsFunc(contents, func(c string) bool { return string(b) == c || string(b) == version(c, 1) }) {
+				t.Errorf("reader saw a file that is no writer's whole content (%d bytes)", len(b))
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }
 
 // Two writers rendering the same destination both succeed, every time,
@@ -80,28 +103,9 @@ func TestConcurrentWritersOfOneDestination(t *testing.T) {
 	const n = 100
 	contents := []string{string(bytes.Repeat([]byte("a"), 16<<10)), string(bytes.Repeat([]byte("b"), 16<<10))}
 
-	// readUntil reads path until done is closed, checking each read.
-	readUntil := func(path string, done <-chan struct{}) {
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			if b, err := os.ReadFile(path); err == nil {
-				whole(t, b, contents...)
-			} else if !os.IsNotExist(err) {
-				t.Errorf("read: %v", err)
-			}
-		}
-	}
-
 	t.Run("goroutines", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "app.conf")
-		done := make(chan struct{})
-		var readers sync.WaitGroup
-		readers.Add(1)
-		go func() { defer readers.Done(); readUntil(path, done) }()
+		stopReader := startReader(t, path, contents)
 		var wg sync.WaitGroup
 		errs := make([]int, len(contents))
 		for w, c := range contents {
@@ -109,11 +113,7 @@ func TestConcurrentWritersOfOneDestination(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := range n {
-					body := c
-					if i%2 == 1 {
-						body = "x" + c[1:]
-					}
-					if _, err := WriteAll([]File{{Path: path, Content: []byte(body)}}); err != nil {
+					if _, err := WriteAll([]File{{Path: path, Content: []byte(version(c, i))}}); err != nil {
 						errs[w]++
 						if errs[w] == 1 {
 							t.Errorf("writer %d: %v", w, err)
@@ -123,8 +123,7 @@ func TestConcurrentWritersOfOneDestination(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		close(done)
-		readers.Wait()
+		stopReader()
 		if errs[0]+errs[1] > 0 {
 			t.Errorf("%d of %d writes failed", errs[0]+errs[1], 2*n)
 		}
@@ -133,10 +132,7 @@ func TestConcurrentWritersOfOneDestination(t *testing.T) {
 
 	t.Run("processes", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "app.conf")
-		done := make(chan struct{})
-		var readers sync.WaitGroup
-		readers.Add(1)
-		go func() { defer readers.Done(); readUntil(path, done) }()
+		stopReader := startReader(t, path, contents)
 		var cmds []*exec.Cmd
 		var outs []*bytes.Buffer
 		for _, c := range contents {
@@ -153,8 +149,7 @@ func TestConcurrentWritersOfOneDestination(t *testing.T) {
 				t.Errorf("writer process %d: %v\n%s", i, err, outs[i])
 			}
 		}
-		close(done)
-		readers.Wait()
+		stopReader()
 		assertNoTemps(t, filepath.Dir(path))
 	})
 }
