@@ -302,7 +302,7 @@ func TestErrorsCarryNoSecretDerivedText(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	for _, want := range []string{
-		computed + ":1:6: at <passwork (passwork \"prod/meta/pointer\")>: passwork: reference computed at run time (not shown: it may be built from a secret): entry not found",
+		computed + ":1:6: at <passwork (passwork \"prod/meta/pointer\")>: passwork: reference built from a secret (not shown): entry not found",
 		word + `:1:34: passwork: resolve passwork "prod/db/gone" "password": entry "gone" not found in folder "prod/db"`,
 	} {
 		if !strings.Contains(stderr, want) {

@@ -52,7 +52,7 @@ type Rendered struct {
 // problem found, with positions, and no output.
 //
 // Error messages never carry text derived from a secret, by construction
-// rather than by redaction (see execError and computedError): replacing
+// rather than by redaction (see execError and taintedError): replacing
 // each secret value wherever it occurs would hide a value that is also a
 // common word ("password") everywhere that word appears, telling whoever
 // reads the log what the value is, and would miss the fragments and
@@ -90,9 +90,14 @@ type resolution struct {
 	results map[fetch.Ref]fetch.Result
 	missing map[fetch.Ref]bool // asked for during discovery, not yet resolved
 	order   []fetch.Ref        // refs in the order first asked for
-	// literal are the references written literally in some template;
-	// every other reference was computed, from a secret or not.
-	literal map[fetch.Ref]bool
+	round   int                // the discovery round running
+	// tainted are the references built from a secret's value: those
+	// first asked for after the first round, unless written literally in
+	// a template. The first round runs with "" for every secret, so what
+	// it asks for is a function of the template text alone (literal
+	// references, and computed ones like passwork (printf "prod/%s" "db")).
+	tainted map[fetch.Ref]bool
+	literal map[fetch.Ref]bool // written in a template
 }
 
 func (r *resolution) lookup(ref fetch.Ref, discover bool) (string, error) {
@@ -104,6 +109,7 @@ func (r *resolution) lookup(ref fetch.Ref, discover bool) (string, error) {
 			if !r.missing[ref] {
 				r.missing[ref] = true
 				r.order = append(r.order, ref)
+				r.tainted[ref] = r.round > 0 && !r.literal[ref]
 			}
 			return "", nil
 		}
@@ -111,15 +117,21 @@ func (r *resolution) lookup(ref fetch.Ref, discover bool) (string, error) {
 		// without the reference, which may be computed.
 		return "", &plainError{ref.Provider + ": a reference was not resolved before rendering (a bug: please report it)"}
 	}
-	if res.Err != nil {
-		if discover {
-			return "", res.Err
-		}
-		// Templates whose literal references failed are not executed,
-		// so a failure met here is that of a computed reference.
-		return "", &computedError{provider: ref.Provider, err: res.Err}
+	switch {
+	case res.Err == nil:
+		return res.Value, nil
+	case discover:
+		return "", res.Err
+	case r.tainted[ref]:
+		return "", &taintedError{provider: ref.Provider, err: res.Err}
 	}
-	return res.Value, nil
+	// A reference computed from template text alone: the provider's
+	// message is as safe as for a literal one.
+	msg := res.Err.Error()
+	if !strings.Contains(msg, ref.String()) {
+		msg = ref.String() + ": " + msg
+	}
+	return "", &plainError{msg}
 }
 
 func (r *resolution) secrets() []string {
@@ -163,22 +175,22 @@ func refError(pos string, ref fetch.Ref, err error) *Error {
 	return e
 }
 
-// computedError is the failure of a reference computed at run time, such
-// as passwork (passwork "meta/pointer" "url"). Its path may be a secret or
-// be built from one, so neither it nor the provider's message (which
-// quotes the path and lists the names near it) is shown: only the
+// taintedError is the failure of a reference built from a secret's value,
+// such as passwork (passwork "meta/pointer" "url"). Its path is the secret
+// or is made from it, so neither the path nor the provider's message
+// (which quotes it and lists the names near it) is shown: only the
 // provider and what kind of failure it was. The template execution error
 // around it gives the position of the call.
-type computedError struct {
+type taintedError struct {
 	provider string
 	err      error
 }
 
-func (e *computedError) Error() string {
-	return fmt.Sprintf("%s: reference computed at run time (not shown: it may be built from a secret): %s", e.provider, failureKind(e.err))
+func (e *taintedError) Error() string {
+	return fmt.Sprintf("%s: reference built from a secret (not shown): %s", e.provider, failureKind(e.err))
 }
 
-func (e *computedError) Unwrap() error { return e.err }
+func (e *taintedError) Unwrap() error { return e.err }
 
 // failureKind describes err by its type alone, never by its text.
 func failureKind(err error) string {
@@ -209,13 +221,14 @@ func (e *plainError) Error() string { return e.msg }
 // resolveAll runs discovery rounds until no template asks for a reference
 // that is not resolved yet.
 func (e *Engine) resolveAll(ctx context.Context, tpls []*Template) (*resolution, error) {
-	res := &resolution{results: map[fetch.Ref]fetch.Result{}, missing: map[fetch.Ref]bool{}, literal: map[fetch.Ref]bool{}}
+	res := &resolution{results: map[fetch.Ref]fetch.Result{}, missing: map[fetch.Ref]bool{}, tainted: map[fetch.Ref]bool{}, literal: map[fetch.Ref]bool{}}
 	for _, t := range tpls {
 		for _, l := range t.refs {
 			res.literal[l.ref] = true
 		}
 	}
 	for round := 0; ; round++ {
+		res.round = round
 		res.missing = map[fetch.Ref]bool{}
 		var argErrs Errors
 		for _, t := range tpls {
@@ -260,17 +273,17 @@ func (e *Engine) resolveMissing(ctx context.Context, res *resolution) error {
 	sort.Strings(names)
 
 	type batch struct {
-		refs     []fetch.Ref
-		results  []fetch.Result
-		err      error
-		computed bool // some refs are not written in any template
+		refs    []fetch.Ref
+		results []fetch.Result
+		err     error
+		tainted bool // some refs were built from secrets
 	}
 	batches := make([]batch, len(names))
 	var wg sync.WaitGroup
 	for i, name := range names {
 		batches[i].refs = byProvider[name]
 		for _, ref := range batches[i].refs {
-			batches[i].computed = batches[i].computed || !res.literal[ref]
+			batches[i].tainted = batches[i].tainted || res.tainted[ref]
 		}
 		r, ok := e.Providers[name]
 		if !ok {
@@ -290,10 +303,10 @@ func (e *Engine) resolveMissing(ctx context.Context, res *resolution) error {
 
 	var errs Errors
 	for i, b := range batches {
-		if b.err != nil && b.computed {
-			// The provider's message may quote a computed path (a URL
-			// path, a name the server did not find).
-			errs = append(errs, &plainError{fmt.Sprintf("%s: resolving references computed at run time (not shown: they may be built from secrets): %s", names[i], failureKind(b.err))})
+		if b.err != nil && b.tainted {
+			// The provider's message may quote a path built from a
+			// secret (in a URL, a name the server did not find).
+			errs = append(errs, &plainError{fmt.Sprintf("%s: resolving references built from secrets (not shown): %s", names[i], failureKind(b.err))})
 			continue
 		}
 		if b.err != nil {

@@ -342,12 +342,12 @@ const withheld = " (details withheld: they may quote data derived from a secret)
 
 // describe says what an execution error's message may show; see execError.
 func (t *Template) describe(err error, msg string) string {
-	var ce *computedError
+	var te *taintedError
 	var pe *plainError
 	var ae *argError
 	switch {
-	case errors.As(err, &ce):
-		return ce.Error()
+	case errors.As(err, &te):
+		return te.Error()
 	case errors.As(err, &ae):
 		return ae.provider + ": " + ae.Error()
 	case errors.As(err, &pe):

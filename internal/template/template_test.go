@@ -205,13 +205,22 @@ func errorsOf(t *testing.T, values map[string]string, text string) string {
 func TestComputedReferenceReportedByPosition(t *testing.T) {
 	msg := errorsOf(t, map[string]string{"ptr#password": "vault-x9/missingentry"},
 		"line one\nx=<< passwork (passwork \"ptr\") >>")
-	if !strings.Contains(msg, "app.tpl:2:6: ") || !strings.Contains(msg, "entry not found") || !strings.Contains(msg, "computed") {
-		t.Errorf("error = %q, want the call's position and the kind of failure", msg)
+	want := `app.tpl:2:6: at <passwork (passwork "ptr")>: passwork: reference built from a secret (not shown): entry not found`
+	if !strings.Contains(msg, want) {
+		t.Errorf("error = %q, want %q", msg, want)
 	}
 	for _, leak := range []string{"vault-x9", "missingentry", "prod/db", "redacted"} {
 		if strings.Contains(msg, leak) {
 			t.Errorf("error %q carries %q, derived from the secret", msg, leak)
 		}
+	}
+
+	// Built from template text alone, a computed reference is as safe to
+	// show as a literal one, and is shown.
+	msg = errorsOf(t, nil, `<< range list "a" "b" >><< passwork (printf "prod/%s" .) >><< end >>`)
+	want = `app.tpl:1:28: at <passwork (printf "prod/%s" .)>: passwork "prod/a" "password": entry "prod/a" not found; available: "prod/db"`
+	if !strings.Contains(msg, want) {
+		t.Errorf("error = %q, want %q", msg, want)
 	}
 }
 
@@ -321,5 +330,30 @@ func TestCallsProvider(t *testing.T) {
 	}
 	if !CallsProvider(`[[ passwork "a" ]]`, [2]string{"[[", "]]"}) || CallsProvider(`<< passwork "a" >>`, [2]string{"[[", "]]"}) {
 		t.Error("custom delimiters are not honoured")
+	}
+}
+
+// A provider failure in a batch holding references built from secrets
+// may quote them (a URL path, a name the server did not find): it is
+// reported by kind only. A batch of literal references keeps its message.
+func TestTaintedBatchFailureWithholdsMessage(t *testing.T) {
+	p := ResolverFunc(func(_ context.Context, refs []fetch.Ref) ([]fetch.Result, error) {
+		out := make([]fetch.Result, len(refs))
+		for i, r := range refs {
+			if r.Path != "ptr" {
+				return nil, &fetch.StatusError{Provider: "passwork", Method: "GET", Path: "/api/v1/items/" + r.Path, Status: 503}
+			}
+			out[i].Value = "vault-x9/secret-item"
+		}
+		return out, nil
+	})
+	e := &Engine{Providers: map[string]Resolver{"passwork": p}}
+	_, err := e.Render(context.Background(), []*Template{mustParse(t, "app.tpl", `<< passwork (passwork "ptr") >>`)})
+	if err == nil || !strings.Contains(err.Error(), "passwork: resolving references built from secrets (not shown): the server answered HTTP 503") || strings.Contains(err.Error(), "vault-x9") {
+		t.Errorf("err = %v", err)
+	}
+	_, err = e.Render(context.Background(), []*Template{mustParse(t, "app.tpl", `<< passwork "lit" >>`)})
+	if err == nil || !strings.Contains(err.Error(), "GET /api/v1/items/lit: HTTP 503") {
+		t.Errorf("literal batch: err = %v", err)
 	}
 }
