@@ -28,7 +28,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -414,6 +413,7 @@ func TestWrapperDeliversSecret(t *testing.T) {
 		Env             []string
 		Proc1Environ    []string
 		Proc1EnvironErr string
+		Proc1Cmdline    []string
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("app output: %v\n%s\n%s", err, r.stdout, r.stderr)
@@ -438,15 +438,17 @@ func TestWrapperDeliversSecret(t *testing.T) {
 	if l := w.leaks(strings.Join(rep.Env, "\n"), false); len(l) > 0 {
 		t.Errorf("app's environment holds credentials: %v", l)
 	}
-	// injector is PID 1 and supervises the app; the app, being the same
-	// user, can read its environment: it must hold file names, not values.
-	if rep.Proc1EnvironErr != "" {
-		t.Errorf("app cannot read /proc/1/environ: %s", rep.Proc1EnvironErr)
-	} else if !slices.Contains(rep.Proc1Environ, "PASSWORK_TOKEN_FILE=/run/secrets/passwork_token") {
-		t.Errorf("PID 1 is not injector with the container's settings: /proc/1/environ = %q", rep.Proc1Environ)
+	// injector is PID 1 and supervises the app. The app is the same user,
+	// but injector is non-dumpable and the container has no
+	// CAP_SYS_PTRACE: its environment is closed to the app.
+	if len(rep.Proc1Cmdline) < 2 || !strings.HasSuffix(rep.Proc1Cmdline[0], "injector") || rep.Proc1Cmdline[1] != "run" {
+		t.Errorf("PID 1 is not injector run: /proc/1/cmdline = %q", rep.Proc1Cmdline)
 	}
-	if l := w.leaks(strings.Join(rep.Proc1Environ, "\n"), true); len(l) > 0 {
-		t.Errorf("injector's environment (/proc/1/environ) holds %v", l)
+	if !strings.Contains(rep.Proc1EnvironErr, "permission denied") {
+		t.Errorf("the app read injector's /proc/1/environ (%q, error %q); injector must be non-dumpable", rep.Proc1Environ, rep.Proc1EnvironErr)
+	}
+	if l := w.leaks(strings.Join(append(rep.Proc1Environ, rep.Proc1Cmdline...), "\n"), true); len(l) > 0 {
+		t.Errorf("injector's /proc/1 (environ, cmdline) holds %v", l)
 	}
 	if l := w.leaks(r.stderr, true); len(l) > 0 {
 		t.Errorf("injector's log holds %v:\n%s", l, r.stderr)

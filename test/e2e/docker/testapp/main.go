@@ -4,7 +4,7 @@
 // back out of `docker run` and `docker stop`.
 //
 //	testapp env          print a JSON report (uid, gid, environment, what
-//	                     /proc/1/environ shows) and exit 0
+//	                     /proc/1/environ and /proc/1/cmdline show) and exit 0
 //	testapp exit N       exit with code N
 //	testapp raise        die by its own SIGTERM (default disposition)
 //	testapp term N       print "ready", wait for SIGTERM, print
@@ -28,9 +28,12 @@ type Report struct {
 	UID, GID int
 	Env      []string
 	// Proc1Environ is the environment of PID 1 (injector, when it
-	// supervises), as any process of the container's user can read it.
+	// supervises), if a process of the container's user can read it
+	// (injector makes itself non-dumpable so that it cannot).
 	Proc1Environ    []string
 	Proc1EnvironErr string `json:",omitempty"`
+	// Proc1Cmdline is PID 1's command line, readable by anyone.
+	Proc1Cmdline []string
 }
 
 func main() {
@@ -44,6 +47,9 @@ func main() {
 			r.Proc1EnvironErr = err.Error()
 		} else {
 			r.Proc1Environ = strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		}
+		if b, err := os.ReadFile("/proc/1/cmdline"); err == nil {
+			r.Proc1Cmdline = strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 		}
 		if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
 			fail(err.Error())
