@@ -1,10 +1,8 @@
 package pipeline
 
 import (
-	"bufio"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,43 +29,6 @@ func parseFileSpec(s string) (File, error) {
 		f.Mode = fs.FileMode(m)
 	}
 	return f, nil
-}
-
-// parseEnvFile reads KEY=TEMPLATE lines. Blank lines and lines starting
-// with # are skipped; a leading "export " is allowed so the file can also
-// be sourced by a shell.
-func parseEnvFile(path string, delims [2]string) ([]envVar, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []envVar
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		trimmed := strings.TrimSpace(line)
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
-			continue
-		}
-		indent := len(line) - len(strings.TrimLeft(line, " \t"))
-		rest := strings.TrimPrefix(line[indent:], "export ")
-		col := indent + (len(line[indent:]) - len(rest)) + 1
-		key, val, ok := strings.Cut(rest, "=")
-		if !ok || !validEnvKey(key) {
-			return nil, fmt.Errorf("%s:%d:%d: want KEY=TEMPLATE", path, n, col)
-		}
-		tpl, err := template.Parse(template.Source{Name: path, Line: n, Col: col + len(key) + 1}, val, delims)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, envVar{key: key, tpl: tpl})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return out, nil
 }
 
 func validEnvKey(k string) bool {
