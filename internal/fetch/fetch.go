@@ -59,6 +59,25 @@ type Result struct {
 	Err   error
 }
 
+// ErrConfig is matched (errors.Is) by errors in a provider's settings:
+// missing or malformed, found before any request is made. The command line
+// reports them as configuration errors (exit 2), not as secrets that
+// failed to resolve.
+var ErrConfig = errors.New("configuration error")
+
+// ConfigError marks err as an error in the settings; the message is err's.
+func ConfigError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return configError{err}
+}
+
+type configError struct{ error }
+
+func (e configError) Unwrap() error        { return e.error }
+func (e configError) Is(target error) bool { return target == ErrConfig }
+
 // ErrNotFound is matched (errors.Is) by every NotFoundError.
 var ErrNotFound = errors.New("not found")
 
@@ -69,6 +88,10 @@ type NotFoundError struct {
 	Name   string   // the name that was looked for
 	Within string   // where it was looked for ("vault \"prod\""), may be empty
 	Nearby []string // names that do exist at that place (names only, never values)
+	// Folder, when set, is the path of a folder found where an entry was
+	// asked for; Nearby then lists what it holds (entries by their path,
+	// folders ending in "/").
+	Folder string
 }
 
 func (e *NotFoundError) Error() string {
@@ -76,6 +99,14 @@ func (e *NotFoundError) Error() string {
 	fmt.Fprintf(&b, "%s %q not found", e.Kind, e.Name)
 	if e.Within != "" {
 		fmt.Fprintf(&b, " in %s", e.Within)
+	}
+	if e.Folder != "" {
+		fmt.Fprintf(&b, ": %q is a folder", e.Folder)
+		if len(e.Nearby) > 0 {
+			b.WriteString(", holding ")
+			b.WriteString(QuoteList(e.Nearby, 10))
+		}
+		return b.String()
 	}
 	if len(e.Nearby) > 0 {
 		b.WriteString("; available: ")

@@ -100,7 +100,10 @@ func (l *lazyProvider) resolver() (template.Resolver, error) {
 		}
 	}
 	if !l.built {
+		// Building checks the settings and makes no request: whatever
+		// fails here is the configuration's to fix.
 		l.r, l.err = l.build(l.cfg)
+		l.err = fetch.ConfigError(l.err)
 		l.built = true
 	}
 	return l.r, l.err

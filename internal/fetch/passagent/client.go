@@ -81,48 +81,50 @@ type Client struct {
 	fixedKey bool // vaultKey came from PASSAGENT_VAULT_KEY and is never dropped
 }
 
-// New checks cfg. It does no network I/O and runs no KDF.
+// New checks cfg. It does no network I/O and runs no KDF. Every problem
+// is reported at once, so one run shows all there is to fix.
 func New(cfg Config, opt fetch.Options) (*Client, error) {
+	var problems []error
+	c := &Client{token: strings.TrimSpace(cfg.Token), http: opt.NewHTTP("passagent"), now: time.Now}
 	if strings.TrimSpace(cfg.URL) == "" {
-		return nil, errors.New("passagent: PASSAGENT_URL is required (https://passagent.ai/api for the hosted service, or your server's API base): the token is sent only to a server you name")
+		problems = append(problems, errors.New("passagent: PASSAGENT_URL is required (https://passagent.ai/api for the hosted service, or your server's API base): the token is sent only to a server you name"))
+	} else if base, err := fetch.BaseURL("passagent", "PASSAGENT_URL", cfg.URL); err != nil {
+		problems = append(problems, err)
+	} else {
+		u, _ := url.Parse(base) // cannot fail: BaseURL parsed it
+		c.base, c.basePath = base, u.EscapedPath()
 	}
-	base, err := fetch.BaseURL("passagent", "PASSAGENT_URL", cfg.URL)
-	if err != nil {
-		return nil, err
+	if c.token == "" {
+		problems = append(problems, errors.New("passagent: PASSAGENT_TOKEN is empty"))
 	}
-	token := strings.TrimSpace(cfg.Token)
-	if token == "" {
-		return nil, errors.New("passagent: PASSAGENT_TOKEN is empty")
-	}
-	u, err := url.Parse(base) // cannot fail: BaseURL parsed it
-	if err != nil {
-		return nil, fmt.Errorf("passagent: PASSAGENT_URL: %w", err)
-	}
-	c := &Client{base: base, basePath: u.EscapedPath(), token: token, http: opt.NewHTTP("passagent"), now: time.Now}
 	switch {
 	case cfg.VaultKey != "" && cfg.MasterPassword != "":
-		return nil, errors.New("passagent: set PASSAGENT_MASTER_PASSWORD or PASSAGENT_VAULT_KEY, not both")
+		problems = append(problems, errors.New("passagent: set PASSAGENT_MASTER_PASSWORD or PASSAGENT_VAULT_KEY, not both"))
 	case cfg.VaultKey != "":
 		key, err := envelope.DecodeBase64(cfg.VaultKey)
-		if err != nil {
-			return nil, fmt.Errorf("passagent: PASSAGENT_VAULT_KEY is not base64")
+		switch {
+		case err != nil:
+			problems = append(problems, errors.New("passagent: PASSAGENT_VAULT_KEY is not base64"))
+		case len(key) != envelope.KeySize:
+			problems = append(problems, fmt.Errorf("passagent: PASSAGENT_VAULT_KEY is %d bytes, want %d", len(key), envelope.KeySize))
+		default:
+			c.vaultKey, c.fixedKey = key, true
 		}
-		if len(key) != envelope.KeySize {
-			return nil, fmt.Errorf("passagent: PASSAGENT_VAULT_KEY is %d bytes, want %d", len(key), envelope.KeySize)
-		}
-		c.vaultKey, c.fixedKey = key, true
 	case cfg.MasterPassword != "":
 		c.password = cfg.MasterPassword
 	default:
-		return nil, errors.New("passagent: PASSAGENT_MASTER_PASSWORD or PASSAGENT_VAULT_KEY is required")
+		problems = append(problems, errors.New("passagent: PASSAGENT_MASTER_PASSWORD or PASSAGENT_VAULT_KEY is required"))
 	}
 	switch {
 	case cfg.PageSize == 0:
 		c.pageSize = DefaultPageSize
 	case cfg.PageSize < 1 || cfg.PageSize > MaxPageSize:
-		return nil, fmt.Errorf("passagent: PASSAGENT_PAGE_SIZE %d out of range 1..%d", cfg.PageSize, MaxPageSize)
+		problems = append(problems, fmt.Errorf("passagent: PASSAGENT_PAGE_SIZE %d out of range 1..%d", cfg.PageSize, MaxPageSize))
 	default:
 		c.pageSize = cfg.PageSize
+	}
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
 	}
 	return c, nil
 }

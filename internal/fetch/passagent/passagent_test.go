@@ -536,6 +536,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"short key", func(c *passagent.Config) { c.MasterPassword, c.VaultKey = "", "AAAA" }, "3 bytes, want 32"},
 		{"http remote", func(c *passagent.Config) { c.URL = "http://passagent.ai/api" }, "must use https"},
 		{"page size", func(c *passagent.Config) { c.PageSize = 2001 }, "PASSAGENT_PAGE_SIZE 2001 out of range"},
+		// Every problem at once, not one per run.
+		{"three problems", func(c *passagent.Config) { c.URL, c.Token, c.MasterPassword = "ftp://x", "", "" },
+			"passagent: PASSAGENT_URL \"ftp://x\" must use https\npassagent: PASSAGENT_TOKEN is empty\npassagent: PASSAGENT_MASTER_PASSWORD or PASSAGENT_VAULT_KEY is required"},
 	}
 	if _, err := passagent.New(good, fetch.Options{}); err != nil {
 		t.Fatalf("good config: %v", err)

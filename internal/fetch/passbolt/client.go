@@ -87,9 +87,11 @@ type Client struct {
 
 // New checks cfg and unlocks the private key. It does no network I/O.
 func New(cfg Config, opt fetch.Options) (*Client, error) {
+	// Every problem is collected, so one run shows all there is to fix.
+	var problems []error
 	base, err := fetch.BaseURL("passbolt", "PASSBOLT_URL", cfg.URL)
 	if err != nil {
-		return nil, err
+		problems = append(problems, err)
 	}
 	mode := strings.ToLower(strings.TrimSpace(cfg.Auth))
 	switch mode {
@@ -97,21 +99,23 @@ func New(cfg Config, opt fetch.Options) (*Client, error) {
 		mode = AuthAuto
 	case AuthAuto, AuthJWT, AuthGPGAuth:
 	default:
-		return nil, fmt.Errorf("passbolt: PASSBOLT_AUTH must be jwt, gpgauth or auto, not %q", cfg.Auth)
+		problems = append(problems, fmt.Errorf("passbolt: PASSBOLT_AUTH must be jwt, gpgauth or auto, not %q", cfg.Auth))
 	}
 	userID := strings.TrimSpace(cfg.UserID)
 	if userID != "" && !uuidRE.MatchString(userID) {
-		return nil, fmt.Errorf("passbolt: PASSBOLT_USER_ID %q is not a UUID", userID)
+		problems = append(problems, fmt.Errorf("passbolt: PASSBOLT_USER_ID %q is not a UUID", userID))
 	}
 	if userID == "" && mode == AuthJWT {
-		return nil, errors.New("passbolt: PASSBOLT_USER_ID is required for JWT login")
+		problems = append(problems, errors.New("passbolt: PASSBOLT_USER_ID is required for JWT login"))
 	}
+	var key *pgp.Key
 	if strings.TrimSpace(cfg.PrivateKey) == "" {
-		return nil, errors.New("passbolt: PASSBOLT_PRIVATE_KEY is empty")
+		problems = append(problems, errors.New("passbolt: PASSBOLT_PRIVATE_KEY is empty"))
+	} else if key, err = pgp.ParsePrivateKey(cfg.PrivateKey, []byte(cfg.Passphrase)); err != nil {
+		problems = append(problems, fmt.Errorf("passbolt: PASSBOLT_PRIVATE_KEY: %w", err))
 	}
-	key, err := pgp.ParsePrivateKey(cfg.PrivateKey, []byte(cfg.Passphrase))
-	if err != nil {
-		return nil, fmt.Errorf("passbolt: PASSBOLT_PRIVATE_KEY: %w", err)
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
 	}
 	return &Client{
 		base:     base,

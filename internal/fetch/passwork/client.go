@@ -6,6 +6,7 @@
 package passwork
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -77,18 +78,27 @@ func (cfg Config) serverURL() (value, name string, err error) {
 	return cfg.URL, "PASSWORK_URL", nil
 }
 
-// New checks cfg and returns a client. It does no network I/O.
+// New checks cfg and returns a client. It does no network I/O. Every
+// problem with the settings is reported at once, so one run shows all
+// there is to fix.
 func New(cfg Config, opt fetch.Options) (*Client, error) {
-	raw, name, err := cfg.serverURL()
-	if err != nil {
-		return nil, err
+	var problems []error
+	base := ""
+	if raw, name, err := cfg.serverURL(); err != nil {
+		problems = append(problems, err)
+	} else if base, err = fetch.BaseURL("passwork", name, raw); err != nil {
+		problems = append(problems, err)
 	}
-	base, err := fetch.BaseURL("passwork", name, raw)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.MasterKey != "" && cfg.MasterPassword != "" {
-		return nil, errors.New("passwork: set only one of PASSWORK_MASTER_KEY and PASSWORK_MASTER_PASSWORD")
+	switch {
+	case cfg.MasterKey != "" && cfg.MasterPassword != "":
+		problems = append(problems, errors.New("passwork: set only one of PASSWORK_MASTER_KEY and PASSWORK_MASTER_PASSWORD"))
+	case cfg.MasterKey != "":
+		// Checked here, before any request: a key that is not even
+		// base64 would otherwise come back as "server rejected the
+		// master key hash". The message never shows the key.
+		if k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cfg.MasterKey)); err != nil || len(k) == 0 {
+			problems = append(problems, errors.New("passwork: PASSWORK_MASTER_KEY is not base64: it is the derived key, as passwork-cli's --master-key takes it (88 characters for the default 64 bytes); to give the master password itself, set PASSWORK_MASTER_PASSWORD instead"))
+		}
 	}
 	batch := cfg.BatchSize
 	if batch <= 0 {
@@ -101,24 +111,30 @@ func New(cfg Config, opt fetch.Options) (*Client, error) {
 			api = "v4"
 		}
 	}
-	h := opt.NewHTTP("passwork")
 	c := &Client{batch: batch, now: time.Now}
 	switch api {
 	case "v1", "v7":
 		if cfg.Token == "" {
-			return nil, errors.New("passwork: PASSWORK_TOKEN is required for the Passwork 7 API")
+			problems = append(problems, errors.New("passwork: PASSWORK_TOKEN is required for the Passwork 7 API"))
 		}
-		c.backend = newV7(strings.TrimSuffix(base, "/api/v1"), cfg, h, batch)
 	case "v4":
 		if cfg.APIKey == "" {
-			return nil, errors.New("passwork: PASSWORK_API_KEY is required for the legacy /api/v4 API")
+			problems = append(problems, errors.New("passwork: PASSWORK_API_KEY is required for the legacy /api/v4 API"))
 		}
+	default:
+		problems = append(problems, fmt.Errorf("passwork: PASSWORK_API must be auto, v1 or v4, not %q", cfg.API))
+	}
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+	h := opt.NewHTTP("passwork")
+	if api == "v4" {
 		if !strings.HasSuffix(base, "/api/v4") {
 			base += "/api/v4"
 		}
 		c.backend = newV4(base, cfg, h)
-	default:
-		return nil, fmt.Errorf("passwork: PASSWORK_API must be auto, v1 or v4, not %q", cfg.API)
+	} else {
+		c.backend = newV7(strings.TrimSuffix(base, "/api/v1"), cfg, h, batch)
 	}
 	return c, nil
 }
