@@ -2,6 +2,7 @@ package passwork_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -318,6 +319,31 @@ func TestWrongMasterKey(t *testing.T) {
 	}
 }
 
+// A token the server turns down is reported with the setting to fix.
+func TestRejectedTokenNamesTheSetting(t *testing.T) {
+	ctx := context.Background()
+	refs := []fetch.Ref{ref("Prod/DB/postgres", "password")}
+	s := newServer(t)
+	bad := s.Config()
+	bad.Token = "not-the-token"
+	_, err := newClient(t, bad).Resolve(ctx, refs)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "check PASSWORK_TOKEN") {
+		t.Errorf("bad access token: %v", err)
+	}
+
+	// An expired access token with a refresh token the server refuses
+	// (before 7.6, the refresh token is the only way to a new token).
+	s = newServer(t, passworktest.WithoutRefreshAccessToken())
+	cfg := s.Config()
+	cfg.RefreshToken = "not-the-refresh-token"
+	c := newClient(t, cfg)
+	s.ExpireAccessTokens()
+	_, err = c.Resolve(ctx, refs)
+	if err == nil || !strings.Contains(err.Error(), "PASSWORK_REFRESH_TOKEN") {
+		t.Errorf("bad refresh token: %v", err)
+	}
+}
+
 func TestTokenRefresh(t *testing.T) {
 	ctx := context.Background()
 	refs := []fetch.Ref{ref("Prod/DB/postgres", "password")}
@@ -558,6 +584,17 @@ func TestConfigErrors(t *testing.T) {
 	if _, err := passwork.New(passwork.Config{URL: "https://x/api/v4/", APIKey: "k"}, fetch.Options{}); err != nil {
 		t.Errorf("v4 auto-detect: %v", err)
 	}
+	// Every problem at once, and a master key that is not base64 is
+	// caught here, before any request, without showing the key.
+	_, err := passwork.New(passwork.Config{URL: "http://pw.example.com", MasterKey: canary + "!not-base64"}, fetch.Options{})
+	for _, want := range []string{"http is allowed for loopback only", "PASSWORK_TOKEN is required", "PASSWORK_MASTER_KEY is not base64"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("New with three problems = %v; want %q among them", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), canary) {
+		t.Errorf("error shows the master key: %v", err)
+	}
 	// passwork-cli's PASSWORK_HOST stands for PASSWORK_URL, alone or agreeing.
 	for _, cfg := range []passwork.Config{{Host: "https://x", Token: "t"}, {URL: "https://x/", Host: "https://x", Token: "t"}} {
 		if _, err := passwork.New(cfg, fetch.Options{}); err != nil || !cfg.Configured() {
@@ -608,7 +645,7 @@ func TestCanaryNeverInErrors(t *testing.T) {
 			for _, cfg := range generations(s) {
 				collect(newClient(t, cfg).Resolve(ctx, append(badRefs, ref("Prod/DB/postgres", "attachment:cert.pem"))))
 				wrong := cfg
-				wrong.MasterKey = canary + "-masterkey"
+				wrong.MasterKey = base64.StdEncoding.EncodeToString([]byte(canary + "-masterkey"))
 				collect(newClient(t, wrong).Resolve(ctx, badRefs))
 				wrongPW := cfg
 				wrongPW.MasterKey, wrongPW.MasterPassword = "", canary+"-masterpw"

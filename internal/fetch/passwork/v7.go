@@ -55,6 +55,14 @@ func (e *apiError) Error() string {
 	if e.msg != "" {
 		s += ": " + e.msg
 	}
+	if e.status == http.StatusUnauthorized {
+		// Say which setting the server turned down.
+		if strings.HasPrefix(e.path, "/api/v1/sessions/refresh") {
+			s += " (the server rejected the refresh: check PASSWORK_REFRESH_TOKEN; a refresh replaces the pair, so keep the new one with PASSWORK_TOKEN_STATE_FILE)"
+		} else {
+			s += " (the server rejected the access token: check PASSWORK_TOKEN, or PASSWORK_TOKEN_FILE)"
+		}
+	}
 	return s
 }
 
