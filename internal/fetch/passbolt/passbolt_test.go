@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -248,6 +249,16 @@ func TestPathResolution(t *testing.T) {
 		{path: "a/b/c/nope", check: func(err error) bool {
 			var nf *fetch.NotFoundError
 			return errors.As(err, &nf) && nf.Kind == "resource" && len(nf.Nearby) == 1 && nf.Nearby[0] == "deep"
+		}},
+		// A folder where a resource is asked for: what is in it.
+		{path: "a/b", check: func(err error) bool {
+			var nf *fetch.NotFoundError
+			return errors.As(err, &nf) && nf.Folder == "a/b" && slices.Equal(nf.Nearby, []string{"a/b/c/"}) &&
+				strings.Contains(err.Error(), `resource "b" not found in folder "a": "a/b" is a folder, holding "a/b/c/"`)
+		}},
+		{path: "a", check: func(err error) bool {
+			var nf *fetch.NotFoundError
+			return errors.As(err, &nf) && nf.Folder == "a" && slices.Equal(nf.Nearby, []string{"a/twin", "a/twin", "a/b/"})
 		}},
 		{path: "a/twin", check: func(err error) bool {
 			var am *fetch.AmbiguousError
@@ -608,6 +619,8 @@ func TestNewConfigErrors(t *testing.T) {
 		{"bad auth", func(c *passbolt.Config) { c.Auth = "kerberos" }, "PASSBOLT_AUTH"},
 		{"jwt without user", func(c *passbolt.Config) { c.Auth, c.UserID = "jwt", "" }, "PASSBOLT_USER_ID"},
 		{"bad user id", func(c *passbolt.Config) { c.UserID = "ada" }, "not a UUID"},
+		// Every problem at once, not one per run.
+		{"three problems", func(c *passbolt.Config) { c.URL, c.Auth, c.Passphrase = "", "kerberos", "nope" }, "PASSBOLT_URL is empty\npassbolt: PASSBOLT_AUTH must be jwt, gpgauth or auto, not \"kerberos\"\npassbolt: PASSBOLT_PRIVATE_KEY: pgp: wrong passphrase"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

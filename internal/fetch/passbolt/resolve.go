@@ -187,6 +187,9 @@ func (rn *run) locate(ctx context.Context, ref fetch.Ref) (*resource, error) {
 		return hits[0], nil
 	case 0:
 		nf := &fetch.NotFoundError{Kind: "resource", Name: name, Within: where, Nearby: nearby}
+		if held, ok := rn.folderContents(ctx, parent, segs); ok {
+			nf.Folder, nf.Nearby = strings.Join(segs, "/"), held
+		}
 		if l.undecrypt > 0 {
 			return nil, fmt.Errorf("%w (%d resources there have metadata this user cannot decrypt)", nf, l.undecrypt)
 		}
@@ -197,6 +200,33 @@ func (rn *run) locate(ctx context.Context, ref fetch.Ref) (*resource, error) {
 		ids[i] = h.id
 	}
 	return nil, &fetch.AmbiguousError{Kind: "resource", Name: ref.Path, Candidates: ids}
+}
+
+// folderContents reports whether path (segs, in the folder parent) names a
+// folder rather than a resource, and lists what it holds: resources by
+// path, folders ending in "/". It runs only when a lookup failed; any
+// error just means there is nothing more to say.
+func (rn *run) folderContents(ctx context.Context, parent string, segs []string) ([]string, bool) {
+	if rn.loadFolders(ctx) != nil {
+		return nil, false
+	}
+	name, prefix := segs[len(segs)-1], strings.Join(segs, "/")+"/"
+	for _, f := range rn.folders[parent] {
+		if f.name != name {
+			continue
+		}
+		var held []string
+		if l, err := rn.listing(ctx, f.id); err == nil {
+			for _, r := range l.rows {
+				held = append(held, prefix+r.name)
+			}
+		}
+		for _, sub := range rn.folders[f.id] {
+			held = append(held, prefix+sub.name+"/")
+		}
+		return held, true
+	}
+	return nil, false
 }
 
 // walk follows folder names from the root and returns the leaf's id.

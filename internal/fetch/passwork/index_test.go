@@ -124,6 +124,8 @@ func TestIndexMatch(t *testing.T) {
 		{path: "A/f/x", id: "2"},
 		{path: "A/f/f/y", id: "3"},
 		{path: "A/f/y", err: `entry "y" not found in folder "A/f"`, nearby: []string{"x"}},
+		// A folder where an entry is asked for: what is in it.
+		{path: "A/f/f", err: `entry "f" not found in folder "A/f": "A/f/f" is a folder, holding "A/f/f/y"`, nearby: []string{"A/f/f/y"}},
 		{path: "A/g/x", err: `folder "g" not found in vault "A"`, nearby: []string{"f"}},
 		{path: "A/f/g/x", err: `folder "g" not found in folder "A/f"`, nearby: []string{"f"}},
 		{path: "A/nope", err: `entry "nope" not found in vault "A"`, nearby: []string{"f", "top"}},
@@ -149,7 +151,11 @@ func TestIndexMatch(t *testing.T) {
 			case !errors.As(err, &nf):
 				t.Errorf("got %q, %v; want %s", id, err, tt.err)
 			default:
-				if nf.Error() != tt.err+availableSuffix(tt.nearby) || !slices.Equal(nf.Nearby, tt.nearby) {
+				want := tt.err
+				if nf.Folder == "" {
+					want += availableSuffix(tt.nearby)
+				}
+				if nf.Error() != want || !slices.Equal(nf.Nearby, tt.nearby) {
 					t.Errorf("got %q (nearby %q), want %q (nearby %q)", nf, nf.Nearby, tt.err, tt.nearby)
 				}
 			}

@@ -255,8 +255,19 @@ func (idx *index) match(ref fetch.Ref) (string, error) {
 		if len(folders) > 0 {
 			within = fmt.Sprintf("folder %q", strings.Join(segs[:len(segs)-1], "/"))
 		}
-		return "", fmt.Errorf("passwork: resolve %s: %w", ref,
-			&fetch.NotFoundError{Kind: "entry", Name: name, Within: within, Nearby: keys(level.entries)})
+		nf := &fetch.NotFoundError{Kind: "entry", Name: name, Within: within, Nearby: keys(level.entries)}
+		if sub := level.folders[name]; sub != nil {
+			// A folder's path: say what is in it, as paths to copy.
+			nf.Folder = strings.Join(segs, "/")
+			nf.Nearby = nil
+			for _, e := range keys(sub.entries) {
+				nf.Nearby = append(nf.Nearby, nf.Folder+"/"+e)
+			}
+			for _, f := range keys(sub.folders) {
+				nf.Nearby = append(nf.Nearby, nf.Folder+"/"+f+"/")
+			}
+		}
+		return "", fmt.Errorf("passwork: resolve %s: %w", ref, nf)
 	case 1:
 		return hits[0], nil
 	}
