@@ -21,23 +21,30 @@ type Settings struct {
 
 // New returns a logger writing to w at level (debug, info, warn or error)
 // in format: json, console, or "" for console on a terminal and json
-// otherwise. The errors name the flags, for the command line.
+// otherwise. The console format is coloured only on a terminal, and never
+// when NO_COLOR is set (https://no-color.org), so a pipe or a log file
+// gets no escape codes. The errors name the flags, for the command line.
 func New(level, format string, w io.Writer) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil || level == "" {
 		return zerolog.Nop(), fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
 	out := w
+	terminal := false
+	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		terminal = true
+	}
 	if format == "" {
 		format = "json"
-		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		if terminal {
 			format = "console"
 		}
 	}
 	switch format {
 	case "json":
 	case "console":
-		out = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05"}
+		colour := terminal && os.Getenv("NO_COLOR") == ""
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05", NoColor: !colour}
 	default:
 		return zerolog.Nop(), fmt.Errorf("--log-format %q: want json or console", format)
 	}
