@@ -1,8 +1,16 @@
 # Two images, each one static binary on distroless/static (CA certificates,
 # tzdata, /etc/passwd with the nonroot user), running as UID 65532:
 #
-#   docker build --build-arg VERSION=v1.2.3 -t injector .
-#   docker build --build-arg VERSION=v1.2.3 --target injector-webhook -t injector-webhook .
+#   docker build -t injector .
+#   docker build --target injector-webhook -t injector-webhook .
+#
+# `injector version` shows VERSION, COMMIT and the date of SOURCE_DATE_EPOCH
+# (never the time of the build, so a rebuild is byte for byte the same).
+# The build context has no .git, so pass them from the checkout:
+#
+#   docker build --build-arg VERSION=$(git describe --tags --always --dirty) \
+#     --build-arg COMMIT=$(git rev-parse HEAD) \
+#     --build-arg SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) -t injector .
 #
 # The default target is the injector image: the init container, the sidecar
 # and the wrapper. The injector-webhook image is the Kubernetes admission
@@ -17,7 +25,10 @@
 # wrap an application, copy the binary into its image and make injector the
 # entry point, with the app as CMD:
 #
-#   COPY --from=ghcr.io/injector-dev/injector:v1.2.3 /usr/local/bin/injector /usr/local/bin/injector
+#   COPY --from=injector /usr/local/bin/injector /usr/local/bin/injector
+#
+# (injector being the image built above: no image is published to a
+# registry yet.)
 #   ENTRYPOINT ["injector", "run", "--"]
 #   CMD ["/app/server", "--port", "8080"]
 #
@@ -44,15 +55,21 @@ COPY . .
 # Each image builds only its own binary.
 FROM source AS build-webhook
 ARG VERSION=dev
+ARG COMMIT
+ARG SOURCE_DATE_EPOCH
 ARG TARGETOS
 ARG TARGETARCH
-RUN GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/injector-webhook scripts/build-static ./cmd/injector-webhook
+RUN GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION COMMIT=$COMMIT SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH \
+    OUT=/out/injector-webhook scripts/build-static ./cmd/injector-webhook
 
 FROM source AS build
 ARG VERSION=dev
+ARG COMMIT
+ARG SOURCE_DATE_EPOCH
 ARG TARGETOS
 ARG TARGETARCH
-RUN GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/injector scripts/build-static ./cmd/injector
+RUN GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION COMMIT=$COMMIT SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH \
+    OUT=/out/injector scripts/build-static ./cmd/injector
 
 FROM gcr.io/distroless/static-debian12:nonroot AS injector-webhook
 COPY --from=build-webhook /out/injector-webhook /usr/local/bin/injector-webhook

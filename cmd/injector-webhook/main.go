@@ -18,19 +18,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/injector-dev/injector/internal/buildinfo"
 	"github.com/injector-dev/injector/internal/envconfig"
 	"github.com/injector-dev/injector/internal/logging"
 	"github.com/injector-dev/injector/internal/webhook"
 )
 
-// version is set at build time: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
-
-// Exit codes.
+// Exit codes, as injector's (README.md, "Exit codes").
 const (
 	exitOK    = 0
+	exitSetup = 1 // the server could not start or stopped with an error
 	exitUsage = 2 // bad flags or settings
-	exitSetup = 3 // the server could not start or stopped with an error
 )
 
 // settings is what the webhook reads from its environment; each setting
@@ -43,12 +41,22 @@ func main() {
 	// SIGINT/SIGTERM stop the server gracefully.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run runs the webhook until ctx is done and returns the exit code. Flags
 // set the defaults that Pod annotations override; see docs/kubernetes.md.
-func run(ctx context.Context, args []string, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// --version answers even when the settings are broken.
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--version" || a == "-version" {
+			buildinfo.Get().Print(stdout, "injector-webhook")
+			return exitOK
+		}
+	}
 	var s settings
 	if err := envconfig.Load(&s, os.Environ()); err != nil {
 		fmt.Fprintln(stderr, "injector-webhook:", err)
@@ -65,6 +73,26 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	)
 	fs := flag.NewFlagSet("injector-webhook", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {} // package flag prints the error; help is asked for
+	help := func() {
+		fmt.Fprint(stdout, `injector-webhook is the Kubernetes mutating admission webhook that adds
+injector to annotated Pods, as an init container or a native sidecar
+(docs/kubernetes.md).
+
+Usage:
+  injector-webhook --tls-cert-file FILE --tls-key-file FILE --image IMAGE [flags]
+
+Flags:
+`)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fmt.Fprint(stdout, `  -version
+    	print the version, commit, build date, Go version and platform
+
+Exit codes: 0 stopped cleanly, 1 the server could not start or failed,
+2 bad flags or settings.
+`)
+	}
 	fs.StringVar(&logLevel, "log-level", s.Log.Level, "debug, info, warn or error (INJECTOR_LOG_LEVEL)")
 	fs.StringVar(&logFormat, "log-format", s.Log.Format, "json or console (INJECTOR_LOG_FORMAT)")
 	fs.StringVar(&srv.Addr, "listen", ":8443", "HTTPS listen address for /mutate, /healthz and /readyz")
@@ -91,8 +119,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&sizeLimit, "secrets-size-limit", "1Mi", "size limit of the in-memory secrets volume (\"\" = none)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			help()
 			return exitOK
 		}
+		fmt.Fprintln(stderr, "Run 'injector-webhook --help' for usage.")
 		return exitUsage
 	}
 	usage := func(err error) int {
@@ -154,7 +184,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	srv.Log = log
 	srv.Handler = &webhook.Handler{Config: cfg, Log: log}
-	log.Info().Str("version", version).Str("image", cfg.Image).Str("default_mode", mode).
+	log.Info().Str("version", buildinfo.Get().Version).Str("image", cfg.Image).Str("default_mode", mode).
 		Int("credentials_rules", len(cfg.Credentials)).Bool("allow_pod_credentials", cfg.AllowPodCredentials).Msg("starting webhook")
 	if len(cfg.Credentials) == 0 && !cfg.AllowPodCredentials {
 		log.Warn().Msg("no --credentials rules: every Pod that asks for injection is denied until one maps its namespace")

@@ -18,9 +18,13 @@ func TestFlags(t *testing.T) {
 		wantErr  string
 	}{
 		{"help", []string{"-h"}, exitOK, "-default-mode"},
+		{"long help", []string{"--help"}, exitOK, "Exit codes: 0 stopped cleanly, 1 the server could not start or failed,\n2 bad flags or settings."},
+		{"version", []string{"--version"}, exitOK, "injector-webhook "},
+		{"version with other flags", append(required, "--version"), exitOK, "  platform: "},
 		{"nothing", nil, exitUsage, "--tls-cert-file, --tls-key-file and --image are required"},
 		{"unknown flag", []string{"--nope"}, exitUsage, "flag provided but not defined"},
 		{"arguments", append(required, "webhook"), exitUsage, `unexpected arguments ["webhook"]`},
+		{"arguments first", append([]string{"webhook"}, required...), exitUsage, `unexpected arguments ["webhook"`},
 		{"pull policy", append(required, "--image-pull-policy", "Sometimes"), exitUsage, `--image-pull-policy "Sometimes"`},
 		{"port", append(required, "--sidecar-port", "0"), exitUsage, "--sidecar-port 0"},
 		{"quantity", append(required, "--memory-limit", "lots"), exitUsage, `--memory-limit "lots"`},
@@ -39,10 +43,15 @@ func TestFlags(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("INJECTOR_LOG_LEVEL", "info")
-			var stderr bytes.Buffer
-			code := run(context.Background(), tt.args, &stderr)
-			if code != tt.wantCode || !strings.Contains(stderr.String(), tt.wantErr) {
-				t.Errorf("exit %d, want %d with %q; stderr:\n%s", code, tt.wantCode, tt.wantErr, stderr.String())
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tt.args, &stdout, &stderr)
+			// What was asked for goes to stdout; errors to stderr.
+			out := stderr.String()
+			if tt.wantCode == exitOK {
+				out = stdout.String()
+			}
+			if code != tt.wantCode || !strings.Contains(out, tt.wantErr) {
+				t.Errorf("exit %d, want %d with %q; stdout:\n%s\nstderr:\n%s", code, tt.wantCode, tt.wantErr, stdout.String(), stderr.String())
 			}
 		})
 	}

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLinksNoKubernetesCode builds injector and asserts from the module
@@ -60,5 +65,49 @@ func TestLinksNoKubernetesCode(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(control, " ")+" ", "k8s.io/api ") {
 		t.Errorf("control: injector-webhook links %v, want k8s.io/api among them", control)
+	}
+}
+
+// TestReleaseBuild builds injector twice with scripts/build-static, the
+// script the Dockerfile runs: the two binaries are byte for byte the same
+// (the build is reproducible: no wall-clock time is stamped), and
+// `injector version` shows the commit and the commit's date.
+func TestReleaseBuild(t *testing.T) {
+	git := func(args ...string) string {
+		out, err := exec.Command("git", args...).Output()
+		if err != nil {
+			t.Fatalf("git %v: %v (the release build reads the commit from git)", args, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	commit := git("rev-parse", "HEAD")
+	epoch := git("log", "-1", "--format=%ct")
+	dir := t.TempDir()
+	var bins [2][]byte
+	for i := range bins {
+		out := filepath.Join(dir, fmt.Sprint("injector", i))
+		cmd := exec.Command("../../scripts/build-static", "./cmd/injector")
+		cmd.Env = append(os.Environ(), "OUT="+out, "VERSION=v9.9.9-test")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("scripts/build-static: %v\n%s", err, msg)
+		}
+		var err error
+		if bins[i], err = os.ReadFile(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(bins[0], bins[1]) {
+		t.Error("two builds of the same tree differ: the build is not reproducible")
+	}
+	v, err := exec.Command(filepath.Join(dir, "injector0"), "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, _ := strconv.ParseInt(epoch, 10, 64)
+	date := time.Unix(sec, 0).UTC().Format(time.RFC3339)
+	for _, want := range []string{"injector v9.9.9-test\n", "  commit:   " + commit, "  built:    " + date + "\n", "  go:       go1.", "  platform: " + runtime.GOOS + "/" + runtime.GOARCH + "\n"} {
+		if !strings.Contains(string(v), want) {
+			t.Errorf("version lacks %q:\n%s", want, v)
+		}
 	}
 }

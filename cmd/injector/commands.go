@@ -1,11 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/injector-dev/injector/internal/buildinfo"
 	"github.com/injector-dev/injector/internal/fetch"
 	"github.com/injector-dev/injector/internal/logging"
 	"github.com/injector-dev/injector/internal/metrics"
@@ -22,18 +24,11 @@ import (
 	"github.com/injector-dev/injector/internal/template"
 )
 
-// listFlag is a repeatable string flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
-
-// options are the flags shared by the commands that render templates.
-type options struct {
-	logLevel, logFormat, delims string
-	owner                       string
-	templates, envFiles, envs   listFlag
-	noEnvTemplates              bool
+// templateOptions are the flags that name templates.
+type templateOptions struct {
+	templates, envFiles, envs listFlag
+	owner, delims             string
+	noEnvTemplates            optBool // default: INJECTOR_NO_ENV_TEMPLATES
 
 	// Set by the command, not by flags: where -t SRC:- prints (nil: it
 	// is refused), and whether nothing is written (check).
@@ -41,27 +36,52 @@ type options struct {
 	noWrite bool
 }
 
-// newFlagSet returns a flag set with the shared flags, defaulting to the
-// INJECTOR_* settings.
-func newFlagSet(name string, s *settings, o *options, stderr io.Writer, withTemplates bool) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.logLevel, "log-level", s.Log.Level, "debug, info, warn or error (INJECTOR_LOG_LEVEL)")
-	fs.StringVar(&o.logFormat, "log-format", s.Log.Format, "json or console; default console on a terminal, else json (INJECTOR_LOG_FORMAT)")
-	fs.StringVar(&o.delims, "delims", s.Delims, "left and right template delimiters, space-separated (INJECTOR_DELIMS)")
-	if withTemplates {
-		fs.Var(&o.templates, "t", "file template `SRC:DST[:MODE]` (repeatable; MODE octal, default 0600)")
-		fs.Var(&o.templates, "template", "same as -t")
-		fs.Var(&o.envFiles, "env-file", "file of KEY=TEMPLATE lines (repeatable)")
-		fs.Var(&o.envs, "env", "KEY=TEMPLATE environment variable for the command (repeatable)")
-		fs.StringVar(&o.owner, "owner", "", "chown rendered files to numeric `UID[:GID]` (e.g. the app's user when injector runs as root)")
-		fs.BoolVar(&o.noEnvTemplates, "no-env-templates", s.NoEnvTemplates, "pass every inherited variable on unchanged, even one that calls a provider (INJECTOR_NO_ENV_TEMPLATES)")
+// templateUse is which command the template flags are for: their help
+// says what each does there, and check has no --owner (it writes nothing).
+type templateUse int
+
+const (
+	forRun templateUse = iota
+	forRender
+	forCheck
+)
+
+// register adds the template flags for the command use.
+func (o *templateOptions) register(f *flagSet, use templateUse) {
+	f.group("Templates")
+	switch use {
+	case forRun:
+		f.listVar(&o.envs, "env", "KEY=TEMPLATE", "set KEY in CMD's environment to the rendered TEMPLATE (repeatable)")
+		f.listVar(&o.envFiles, "env-file", "FILE", "KEY=TEMPLATE lines for CMD's environment; dotenv quoting (repeatable)").complete = "file"
+	case forCheck:
+		f.listVar(&o.envs, "env", "KEY=TEMPLATE", "an environment template, as run --env takes it (repeatable)")
+		f.listVar(&o.envFiles, "env-file", "FILE", "KEY=TEMPLATE lines, as run --env-file takes them (repeatable)").complete = "file"
 	}
-	return fs
+	if use == forCheck {
+		f.listVar(&o.templates, "template", "SRC:DST[:MODE]", "the file template SRC, as render takes it; nothing is written to DST (repeatable)").complete = "file"
+	} else {
+		f.listVar(&o.templates, "template", "SRC:DST[:MODE]", "render the file template SRC to DST (repeatable); MODE is octal, default 0600").complete = "file"
+		f.stringVar(&o.owner, "owner", "UID[:GID]", "", "chown rendered files to this numeric owner, e.g. the app's user when injector runs as root")
+	}
+	f.shorthand("template", "t")
+	f.stringVar(&o.delims, "delims", `"L R"`, "", `left and right template delimiters (default $INJECTOR_DELIMS, else "<< >>")`)
+	if use != forRender {
+		f.add(&o.noEnvTemplates, flagDoc{long: "no-env-templates", usage: "pass every inherited variable on unchanged, even one that calls a provider (default $INJECTOR_NO_ENV_TEMPLATES)"})
+	}
 }
 
-func newLogger(o *options, stderr io.Writer) (zerolog.Logger, error) {
-	log, err := logging.New(o.logLevel, o.logFormat, stderr)
+// logOptions are the logging flags of the commands that log.
+type logOptions struct{ level, format string }
+
+func (l *logOptions) register(f *flagSet) {
+	f.group("Logging")
+	f.stringVar(&l.level, "log-level", "LEVEL", "", "debug, info, warn or error (default $INJECTOR_LOG_LEVEL, else info)").choices = []string{"debug", "info", "warn", "error"}
+	f.stringVar(&l.format, "log-format", "FORMAT", "", "json or console (default $INJECTOR_LOG_FORMAT, else console on a terminal and json otherwise)").choices = []string{"json", "console"}
+}
+
+// logger builds the logger; flags override the INJECTOR_LOG_* settings.
+func (l *logOptions) logger(s *settings, stderr io.Writer) (zerolog.Logger, error) {
+	log, err := logging.New(cmp.Or(l.level, s.Log.Level), cmp.Or(l.format, s.Log.Format), stderr)
 	if err != nil {
 		return log, usageErr(err)
 	}
@@ -78,21 +98,21 @@ func parseDelims(s string) ([2]string, error) {
 
 // buildPipeline parses every template the flags name. Parse errors are all
 // collected, so one run shows every broken template.
-func buildPipeline(s *settings, o *options, opt fetch.Options, inheritEnv bool) (*pipeline.Pipeline, error) {
+func buildPipeline(s *settings, o *templateOptions, opt fetch.Options, inheritEnv bool) (*pipeline.Pipeline, error) {
 	p, problems, err := parsePipeline(s, o, opt, inheritEnv)
 	if err != nil {
 		return nil, err
 	}
 	if len(problems) > 0 {
-		return nil, usageErr(problems)
+		return nil, problems
 	}
 	return p, nil
 }
 
 // parsePipeline is buildPipeline that keeps going: it returns the pipeline
 // of every template that parsed, and the problems of those that did not.
-func parsePipeline(s *settings, o *options, opt fetch.Options, inheritEnv bool) (*pipeline.Pipeline, template.Errors, error) {
-	delims, err := parseDelims(o.delims)
+func parsePipeline(s *settings, o *templateOptions, opt fetch.Options, inheritEnv bool) (*pipeline.Pipeline, template.Errors, error) {
+	delims, err := parseDelims(cmp.Or(o.delims, s.Delims))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -103,7 +123,7 @@ func parsePipeline(s *settings, o *options, opt fetch.Options, inheritEnv bool) 
 	cfg := pipeline.Config{
 		Templates: o.templates, EnvFiles: o.envFiles, Env: o.envs, Delims: delims,
 		Providers:      pipeline.Providers(&s.Providers, opt, reload),
-		NoEnvTemplates: o.noEnvTemplates, Stdout: o.stdout, NoWrite: o.noWrite,
+		NoEnvTemplates: o.noEnvTemplates.or(s.NoEnvTemplates), Stdout: o.stdout, NoWrite: o.noWrite,
 	}
 	if o.owner != "" {
 		if cfg.Owner, err = parseOwner(o.owner); err != nil {
@@ -133,45 +153,48 @@ func parseOwner(s string) (*render.Owner, error) {
 	return &render.Owner{UID: uid, GID: gid}, nil
 }
 
-// setup does what every rendering command starts with.
-func setup(name string, args []string, stderr io.Writer, withTemplates bool, extra func(*flag.FlagSet)) (*settings, *options, *flag.FlagSet, zerolog.Logger, error) {
-	s, err := loadSettings()
-	if err != nil {
-		return nil, nil, nil, zerolog.Nop(), err
+func renderCommand() *command {
+	var (
+		o templateOptions
+		d daemonOptions
+		l logOptions
+	)
+	return &command{
+		name: "render", summary: "render file templates, once or every --interval",
+		extraHint: "templates are given as -t SRC:DST (to run a command, use injector run -- CMD)",
+		about: `Every reference is resolved before anything is written; then each file whose
+content changed is replaced atomically. On any error nothing is written and
+the previous files stay. With --interval, render keeps running (a sidecar):
+a failed refresh keeps the last good files and is retried with backoff.`,
+		examples: []example{
+			{"Kubernetes init container: render once, mode 0600", "injector render -t /templates/app.env.tpl:/secrets/app.env"},
+			{"Sidecar: re-render every 5 minutes; serve /metrics, /healthz and /readyz", "injector render --interval 5m --listen :8099 -t /templates/app.env.tpl:/secrets/app.env"},
+		},
+		flags: func(f *flagSet) { o.register(f, forRender); d.register(f, false); l.register(f) },
+		run: func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+			return cmdRender(ctx, &o, &d, &l, stdout, stderr)
+		},
 	}
-	o := &options{}
-	fs := newFlagSet(name, s, o, stderr, withTemplates)
-	if extra != nil {
-		extra(fs)
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, nil, nil, zerolog.Nop(), &exitError{code: exitOK}
-		}
-		return nil, nil, nil, zerolog.Nop(), &exitError{code: exitUsage}
-	}
-	log, err := newLogger(o, stderr)
-	if err != nil {
-		return nil, nil, nil, zerolog.Nop(), err
-	}
-	return s, o, fs, log, nil
 }
 
 // cmdRender renders the -t templates: once (init container), or every
 // --interval (sidecar).
-func cmdRender(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var d daemonOptions
-	s, o, fs, log, err := setup("render", args, stderr, true, func(fs *flag.FlagSet) { d.register(fs, false) })
+func cmdRender(ctx context.Context, o *templateOptions, d *daemonOptions, l *logOptions, stdout, stderr io.Writer) error {
+	if len(o.templates) == 0 {
+		return usageErr(errors.New("render: no templates; give -t SRC:DST[:MODE] (to run a command with secrets in its environment, use injector run)"))
+	}
+	if d.listen != "" && (d.interval == 0 || d.once) {
+		return usageErr(errors.New("render: --listen serves metrics and probes while injector keeps running, but without --interval (or with --once) render exits as soon as the files are written; add --interval, or drop --listen"))
+	}
+	s, err := loadSettings()
 	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageErr(fmt.Errorf("render: unexpected arguments %q (did you mean `injector run -- CMD`?)", fs.Args()))
+	log, err := l.logger(s, stderr)
+	if err != nil {
+		return err
 	}
-	if len(o.templates) == 0 {
-		return usageErr(errors.New("render: no templates; give -t SRC:DST[:MODE]"))
-	}
-	m := metrics.New(version)
+	m := metrics.New(buildinfo.Get().Version)
 	opt, err := s.fetchOptions(m.Observer())
 	if err != nil {
 		return err
@@ -190,11 +213,11 @@ func cmdRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := startMetrics(ctx, m, d.listen, log); err != nil {
 		return err
 	}
-	if cfg.Once && d.waitForSecrets == 0 && d.listen == "" {
+	if cfg.Once && d.waitForSecrets == 0 {
 		// The plain init-container case: no loop, errors straight to stderr.
 		res, err := p.Refresh(ctx)
 		if err != nil {
-			return failureErr(err)
+			return err
 		}
 		log.Info().Int("templates", len(p.Files())).Int("references", res.Refs).Strs("changed", res.Changed).Msg("rendered")
 		return nil
@@ -202,24 +225,49 @@ func cmdRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return runDaemon(ctx, cfg, &refresher{p: p}, m, log)
 }
 
+func runCommand() *command {
+	var (
+		o templateOptions
+		d daemonOptions
+		l logOptions
+	)
+	return &command{
+		name: "run", summary: "render templates, then run CMD with the secrets in its environment",
+		args: "[--] CMD [ARGS...]", minArgs: 1, maxArgs: -1, passthrough: true,
+		about: `Flags come before CMD: everything from CMD on is CMD's own command line.
+CMD gets the rendered --env and --env-file variables and the inherited
+environment, without injector's own settings (PASSWORK_*, PASSBOLT_*,
+PASSAGENT_*, INJECTOR_*). Without --interval, run replaces itself with CMD
+(exec), so signals and the exit code are CMD's own; as PID 1, or with
+--mask or --listen, it supervises CMD instead and passes its exit code on.`,
+		examples: []example{
+			{"Wrap an application: the secret is in its environment, nowhere on disk", `injector run --env 'DB_PASSWORD=<< passwork "prod/db/postgres" >>' -- ./server --port 8080`},
+			{"Supervise it: refresh every minute, restart it when its environment changes", "injector run --interval 1m --env-file app.env -- ./server --port 8080"},
+		},
+		flags: func(f *flagSet) { o.register(f, forRun); d.register(f, true); l.register(f) },
+		run: func(ctx context.Context, argv []string, stdout, stderr io.Writer) error {
+			return cmdRun(ctx, argv, &o, &d, &l, stdout, stderr)
+		},
+	}
+}
+
 // cmdRun renders templates, then runs the command with the secrets in its
 // environment: by exec(2) when injector has nothing left to do, as a
 // supervised child otherwise (daemon mode, PID 1, --mask).
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var d daemonOptions
-	s, o, fs, log, err := setup("run", args, stderr, true, func(fs *flag.FlagSet) { d.register(fs, true) })
+func cmdRun(ctx context.Context, argv []string, o *templateOptions, d *daemonOptions, l *logOptions, stdout, stderr io.Writer) error {
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return &exitError{code: execErrorCode(err), err: fmt.Errorf("run: %w", err)}
+	}
+	s, err := loadSettings()
 	if err != nil {
 		return err
 	}
-	argv := fs.Args()
-	if len(argv) == 0 {
-		return usageErr(errors.New("run: no command; usage: injector run [flags] -- CMD ARGS..."))
-	}
-	path, err := exec.LookPath(argv[0])
+	log, err := l.logger(s, stderr)
 	if err != nil {
-		return usageErr(fmt.Errorf("run: %w", err))
+		return err
 	}
-	m := metrics.New(version)
+	m := metrics.New(buildinfo.Get().Version)
 	opt, err := s.fetchOptions(m.Observer())
 	if err != nil {
 		return err
@@ -250,25 +298,55 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		res = r.last
 	} else if res, err = p.Refresh(ctx); err != nil {
-		return failureErr(err)
+		return err
 	}
 	log.Info().Int("templates", len(p.Files())).Int("env", len(p.EnvKeys())).Int("references", res.Refs).Str("command", argv[0]).Msg("starting command")
 	if os.Getpid() == 1 || d.mask || d.listen != "" {
-		return superviseOnce(ctx, append([]string{path}, argv[1:]...), res.Env, res.Secrets, &d, stdout, stderr)
+		return superviseOnce(ctx, append([]string{path}, argv[1:]...), res.Env, res.Secrets, d, stdout, stderr)
 	}
 	// exec keeps the PID, so the command receives signals sent to injector
 	// directly and its exit code is the container's.
 	if err := syscall.Exec(path, argv, res.Env); err != nil {
-		return failureErr(fmt.Errorf("run: exec %s: %w", argv[0], err))
+		return &exitError{code: execErrorCode(err), err: fmt.Errorf("run: exec %s: %w", argv[0], err)}
 	}
 	return nil
+}
+
+// execErrorCode is the exit code for a command that could not be started,
+// as env(1) and shells report it: 127 when it does not exist, 126 when it
+// exists but cannot be executed.
+func execErrorCode(err error) int {
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		return exitNotFound
+	}
+	return exitCannotExecute
+}
+
+func checkCommand() *command {
+	var o templateOptions
+	return &command{
+		name: "check", summary: "resolve every reference and list every problem; prints no value",
+		extraHint: "templates are given as -t SRC:DST, --env-file FILE or --env KEY=TEMPLATE",
+		about: `check parses every template, resolves every reference and reports every
+problem at once, with file:line:col, the reference and what exists nearby.
+It writes nothing (the DST of -t is not used) and never prints a value.
+Inherited variables that are templates are checked too, as run renders them.`,
+		examples: []example{
+			{"Does every reference in these templates resolve?", "injector check -t app.env.tpl:/dev/null -t config.json.tpl:/dev/null"},
+			{"An env file and one more variable", `injector check --env-file app.env --env 'API_KEY=<< passagent "Stripe" >>'`},
+		},
+		flags: func(f *flagSet) { o.register(f, forCheck) },
+		run: func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+			return cmdCheck(ctx, &o, stdout)
+		},
+	}
 }
 
 // cmdCheck resolves every reference without printing any value. It
 // reports every problem at once: templates that do not parse, and every
 // reference that does not resolve in those that do.
-func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	s, o, _, _, err := setup("check", args, stderr, true, nil)
+func cmdCheck(ctx context.Context, o *templateOptions, stdout io.Writer) error {
+	s, err := loadSettings()
 	if err != nil {
 		return err
 	}
@@ -281,44 +359,65 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	parseFailed := len(problems) > 0
+	if len(problems) == 0 && len(p.Templates()) == 0 {
+		return usageErr(errors.New("check: nothing to check; give -t SRC:DST, --env-file FILE or --env KEY=TEMPLATE"))
+	}
 	out, err := p.Render(ctx)
 	if err != nil {
 		problems = append(problems, err)
 	}
 	if len(problems) > 0 {
-		code := exitFailure
-		if parseFailed {
-			code = exitUsage
-		}
-		return &exitError{code: code, err: fmt.Errorf("check failed:\n%w", problems)}
+		return fmt.Errorf("check failed:\n%w", problems)
 	}
-	fmt.Fprintf(stdout, "ok: %d templates, %d references resolved\n", len(p.Templates()), out.Refs)
+	fmt.Fprintf(stdout, "ok: %s, %s resolved\n", plural(len(p.Templates()), "template"), plural(out.Refs, "reference"))
 	return nil
 }
 
+// plural is "1 template", "2 templates".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+func getCommand() *command {
+	var (
+		field     string
+		noNewline bool
+	)
+	return &command{
+		name: "get", summary: "print one secret, for scripts",
+		args: "PROVIDER:PATH", minArgs: 1, maxArgs: 1,
+		about: `PROVIDER is passwork, passbolt or passagent; PATH is what a template names,
+like prod/db/postgres or id:65a1…. Only the value is printed, on stdout.`,
+		examples: []example{
+			{"The password (the default field)", "injector get passwork:prod/db/postgres"},
+			{"Another field, without the trailing newline", "injector get passbolt:infra/ci/deploy-key --field username -n"},
+		},
+		flags: func(f *flagSet) {
+			f.stringVar(&field, "field", "F", "password", "the field to print: password, login or username, url, totp, a custom field's name…")
+			f.boolVar(&noNewline, "no-newline", false, "do not print a trailing newline")
+			f.shorthand("no-newline", "n")
+		},
+		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			return cmdGet(ctx, args[0], field, noNewline, stdout)
+		},
+	}
+}
+
 // cmdGet prints one secret, for scripts.
-func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var field string
-	var noNewline bool
-	// Flags may come after the reference: `injector get passwork:a/b --field login`.
-	var ref string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		ref, args = args[0], args[1:]
-	}
-	s, _, fs, _, err := setup("get", args, stderr, false, func(fs *flag.FlagSet) {
-		fs.StringVar(&field, "field", "password", "field to print")
-		fs.BoolVar(&noNewline, "n", false, "do not print a trailing newline")
-	})
-	if err != nil {
-		return err
-	}
-	if ref == "" && fs.NArg() > 0 {
-		ref = fs.Arg(0)
-	}
+func cmdGet(ctx context.Context, ref, field string, noNewline bool, stdout io.Writer) error {
 	provider, path, ok := strings.Cut(ref, ":")
 	if !ok || path == "" {
 		return usageErr(fmt.Errorf("get: want PROVIDER:PATH, like passwork:prod/db/postgres or passwork:id:65a1…, got %q", ref))
+	}
+	if field == "" {
+		return usageErr(errors.New("get: --field is empty"))
+	}
+	s, err := loadSettings()
+	if err != nil {
+		return err
 	}
 	opt, err := s.fetchOptions(nil)
 	if err != nil {
@@ -326,19 +425,53 @@ func cmdGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	r, ok := pipeline.Providers(&s.Providers, opt, nil)[provider]
 	if !ok {
-		return usageErr(fmt.Errorf("get: unknown provider %q (have %v)", provider, template.Providers))
+		return usageErr(fmt.Errorf("get: unknown provider %q (have %s)", provider, strings.Join(template.Providers, ", ")))
 	}
 	want := fetch.Ref{Provider: provider, Path: path, Field: field}
 	res, err := r.Resolve(ctx, []fetch.Ref{want})
 	if err != nil {
-		return failureErr(err)
+		return err
 	}
-	if res[0].Err != nil {
-		return failureErr(fmt.Errorf("%s: %w", want, res[0].Err))
+	if err := res[0].Err; err != nil {
+		if !strings.Contains(err.Error(), want.String()) {
+			err = fmt.Errorf("%s: %w", want, err)
+		}
+		return err
 	}
 	io.WriteString(stdout, res[0].Value)
 	if !noNewline {
 		io.WriteString(stdout, "\n")
 	}
 	return nil
+}
+
+func versionCommand() *command {
+	return &command{
+		name: "version", summary: "print the version, commit, build date, Go version and platform",
+		examples: []example{{"", "injector version"}, {"The same", "injector --version"}},
+		run: func(_ context.Context, _ []string, stdout, _ io.Writer) error {
+			buildinfo.Get().Print(stdout, "injector")
+			return nil
+		},
+	}
+}
+
+func helpCommand() *command {
+	return &command{
+		name: "help", summary: "show the commands, or one command's help",
+		args: "[COMMAND]", maxArgs: 1,
+		examples: []example{{"", "injector help"}, {"", "injector help render"}},
+		run: func(_ context.Context, args []string, stdout, _ io.Writer) error {
+			if len(args) == 0 {
+				mainHelp(stdout, commands())
+				return nil
+			}
+			c := lookup(args[0])
+			if c == nil {
+				return usageErr(fmt.Errorf("help: unknown command %q; run 'injector --help' for the list", args[0]))
+			}
+			c.help(stdout)
+			return nil
+		},
+	}
 }

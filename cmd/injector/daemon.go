@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/injector-dev/injector/internal/daemon"
+	"github.com/injector-dev/injector/internal/fetch"
 	"github.com/injector-dev/injector/internal/mask"
 	"github.com/injector-dev/injector/internal/metrics"
 	"github.com/injector-dev/injector/internal/pipeline"
@@ -36,23 +38,27 @@ type daemonOptions struct {
 	exitWhenChildExits, once, mask bool
 }
 
-func (d *daemonOptions) register(fs *flag.FlagSet, withChild bool) {
-	fs.DurationVar(&d.interval, "interval", 0, "refresh every `D` (daemon mode); 0 renders once")
-	fs.DurationVar(&d.minInterval, "min-interval", defaultMinInterval, "refuse an --interval below `D`: every refresh calls the server (0: no minimum)")
-	fs.Var(&d.splay, "splay", "random extra delay up to `D` per interval (default interval/10)")
-	fs.Var(&d.maxStale, "max-stale", "/readyz fails when the last successful refresh is older than `D` (default 3×interval)")
-	fs.DurationVar(&d.waitForSecrets, "wait-for-secrets", 0, "at startup, retry with backoff for up to `D` instead of failing at once")
-	fs.DurationVar(&d.commandTimeout, "command-timeout", 30*time.Second, "time limit for command: actions")
-	fs.Var(&d.onChange, "on-change", "`ACTION` when a rendered file changes: signal:SIGHUP, restart, command:CMD or none; DST=ACTION for one file (repeatable)")
-	fs.StringVar(&d.listen, "listen", "", "serve /metrics, /healthz and /readyz on `ADDR`, e.g. :8099")
+func (d *daemonOptions) register(f *flagSet, withChild bool) {
+	f.group("Daemon mode")
+	f.durationVar(&d.interval, "interval", 0, "keep running and refresh every D; without it, render once")
+	f.durationVar(&d.minInterval, "min-interval", defaultMinInterval, "refuse an --interval below D: every refresh calls the server (0: no minimum)")
+	f.add(&d.splay, flagDoc{long: "splay", arg: "D", usage: "random extra delay up to D per interval (default interval/10)"})
+	f.add(&d.maxStale, flagDoc{long: "max-stale", arg: "D", usage: "/readyz fails when the last successful refresh is older than D (default 3×interval)"})
+	f.durationVar(&d.waitForSecrets, "wait-for-secrets", 0, "at startup, retry with backoff for up to D instead of failing at once")
+	f.listVar(&d.onChange, "on-change", "ACTION", "when a rendered file changes: signal:SIGHUP (any signal), restart, command:CMD or none; DST=ACTION for one file (repeatable)")
+	f.durationVar(&d.commandTimeout, "command-timeout", 30*time.Second, "time limit for command: actions")
 	if withChild {
-		fs.DurationVar(&d.killTimeout, "kill-timeout", supervise.DefaultKillTimeout, "grace period between SIGTERM and SIGKILL when stopping the command")
-		fs.StringVar(&d.onEnvChange, "on-env-change", "restart", "`ACTION` when the command's environment changes: restart, signal:SIG or none")
-		fs.BoolVar(&d.exitWhenChildExits, "exit-when-child-exits", true, "exit with the command's code when it exits (Kubernetes Jobs)")
-		fs.BoolVar(&d.mask, "mask", false, "replace secret values in the command's stdout and stderr with ********")
+		f.stringVar(&d.listen, "listen", "ADDR", "", "serve /metrics, /healthz and /readyz on ADDR, e.g. :8099, while injector runs (daemon mode, or supervising CMD)")
 	} else {
-		fs.BoolVar(&d.once, "once", false, "render once and exit 0, even with --interval (Jobs, init containers)")
+		f.stringVar(&d.listen, "listen", "ADDR", "", "serve /metrics, /healthz and /readyz on ADDR, e.g. :8099 (needs --interval)")
+		f.boolVar(&d.once, "once", false, "render once and exit 0, even with --interval (Jobs, init containers)")
+		return
 	}
+	f.group("Command")
+	f.stringVar(&d.onEnvChange, "on-env-change", "ACTION", "restart", "when CMD's environment changes: restart, signal:SIG or none")
+	f.durationVar(&d.killTimeout, "kill-timeout", supervise.DefaultKillTimeout, "grace period between SIGTERM and SIGKILL when stopping CMD")
+	f.boolVar(&d.exitWhenChildExits, "exit-when-child-exits", true, "in daemon mode, exit with CMD's code when it exits (Kubernetes Jobs); =false keeps refreshing")
+	f.boolVar(&d.mask, "mask", false, "replace secret values in CMD's stdout and stderr with ********")
 }
 
 // daemonConfig turns the flags into the daemon's configuration for the
@@ -224,7 +230,16 @@ func runDaemon(ctx context.Context, cfg daemon.Config, r daemon.Refresher, m *me
 	// waiting for it), so it must not see them as a cancelled context.
 	code, err := daemon.Run(context.WithoutCancel(ctx), cfg, r, m, log)
 	if err != nil {
-		return &exitError{code: max(code, exitFailure), err: err}
+		var pe *fs.PathError
+		switch {
+		case errors.Is(err, fetch.ErrConfig):
+			code = exitUsage
+		case errors.As(err, &pe) && pe.Op == "fork/exec":
+			code = execErrorCode(err) // the command could not be started
+		default:
+			code = max(code, exitFailure)
+		}
+		return &exitError{code: code, err: err}
 	}
 	if code != 0 {
 		return &exitError{code: code}
@@ -240,7 +255,7 @@ func superviseOnce(ctx context.Context, argv, env, secrets []string, d *daemonOp
 	if os.Getpid() == 1 {
 		r, err := supervise.NewReaper(false)
 		if err != nil {
-			return failureErr(err)
+			return err
 		}
 		defer r.Close()
 		reaper = r
@@ -256,7 +271,7 @@ func superviseOnce(ctx context.Context, argv, env, secrets []string, d *daemonOp
 		KillTimeout: d.killTimeout, ProcessGroup: !onTerminal(), Reaper: reaper,
 	})
 	if err != nil {
-		return failureErr(fmt.Errorf("run: %w", err))
+		return &exitError{code: execErrorCode(err), err: fmt.Errorf("run: %w", err)}
 	}
 	fwdCtx, stop := context.WithCancel(context.Background())
 	defer stop()

@@ -3,11 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"sort"
@@ -44,37 +45,74 @@ type devEmulator struct {
 	serveNote string
 }
 
+func devCommand() *command {
+	var o devOptions
+	return &command{
+		name: "dev", summary: "try it: embedded emulators seeded from examples/, no server needed",
+		about: `dev starts an emulator of Passwork, Passbolt and PassAgent on loopback, seeds
+them from examples/dev/seed.json (encrypting the entries as the official
+clients do), renders examples/templates against them and shows the result
+with every secret value shown as REDACTED. The rendered files live in a
+temporary directory that dev removes when it exits (--out DIR keeps them).`,
+		examples: []example{
+			{"Render the examples against the emulators", "injector dev"},
+			{"Keep the emulators running and print the settings to use them from another shell", "injector dev --serve"},
+		},
+		flags: func(f *flagSet) {
+			f.boolVar(&o.serve, "serve", false, "keep the emulators running until Ctrl-C and print the settings and commands to use them")
+			f.boolVar(&o.show, "show-secrets", false, "print secret values instead of REDACTED")
+			f.stringVar(&o.out, "out", "DIR", "", "render into DIR and keep the files (default: a temporary directory, removed on exit)").complete = "dir"
+			f.stringVar(&o.examples, "examples", "DIR", "", "directory with dev/seed.json and templates/*.tpl (default: the copy built into injector)").complete = "dir"
+		},
+		run: func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+			return cmdDev(ctx, &o, stdout)
+		},
+	}
+}
+
+type devOptions struct {
+	serve, show   bool
+	out, examples string
+}
+
 // cmdDev starts every provider's emulator on loopback, seeds it from
 // examples/dev/seed.json, renders examples/templates and shows the result
 // with secret values masked. With --serve it keeps the emulators running
-// and prints the settings to use them from another shell.
-func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := flag.NewFlagSet("dev", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	serve := fset.Bool("serve", false, "keep the emulators running and print the settings to use them")
-	show := fset.Bool("show-secrets", false, "print secret values instead of masking them")
-	dir := fset.String("examples", "", "directory with dev/seed.json and templates/ (default: the copy built into injector)")
-	if err := fset.Parse(args); err != nil {
-		return &exitError{code: exitUsage}
-	}
+// and prints the settings to use them from another shell. Everything it
+// creates in its temporary directory is removed when it returns, however
+// it returns.
+func cmdDev(ctx context.Context, o *devOptions, stdout io.Writer) error {
 	var examplesFS fs.FS = examples.FS
-	if *dir != "" {
-		examplesFS = os.DirFS(*dir)
+	if o.examples != "" {
+		examplesFS = os.DirFS(o.examples)
 	}
 	seedFile, err := examplesFS.Open("dev/seed.json")
 	if err != nil {
-		return &exitError{code: exitSetup, err: fmt.Errorf("dev: %w", err)}
+		return usageErr(fmt.Errorf("dev: %w", err))
 	}
 	seed, err := fetchtest.ParseSeed(seedFile)
 	seedFile.Close()
 	if err != nil {
-		return &exitError{code: exitSetup, err: fmt.Errorf("dev: dev/seed.json: %w", err)}
+		return usageErr(fmt.Errorf("dev: dev/seed.json: %w", err))
+	}
+	names, _ := fs.Glob(examplesFS, "templates/*.tpl")
+	sort.Strings(names)
+	if len(names) == 0 {
+		return usageErr(errors.New("dev: no templates/*.tpl in the examples"))
 	}
 
 	work, err := os.MkdirTemp("", "injector-dev-")
 	if err != nil {
-		return &exitError{code: exitSetup, err: err}
+		return fmt.Errorf("dev: %w", err)
 	}
+	defer os.RemoveAll(work)
+	out := filepath.Join(work, "out")
+	if o.out != "" {
+		if out, err = filepath.Abs(o.out); err != nil {
+			return usageErr(fmt.Errorf("dev: --out: %w", err))
+		}
+	}
+
 	emus, cfg, err := startEmulators(seed, work)
 	defer func() {
 		for _, e := range emus {
@@ -82,28 +120,34 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}()
 	if err != nil {
-		return &exitError{code: exitSetup, err: fmt.Errorf("dev: %w", err)}
+		return fmt.Errorf("dev: %w", err)
 	}
 
 	fmt.Fprintln(stdout, "injector dev: embedded emulators on loopback, seeded from examples/dev/seed.json")
 	for _, e := range emus {
-		fmt.Fprintf(stdout, "  %-9s %s  %s, %d entries\n", e.name, e.url, e.about, e.entries)
+		fmt.Fprintf(stdout, "  %-9s %s  %s, %s\n", e.name, e.url, e.about, plural(e.entries, "entry"))
 	}
 
-	// Render every example template into the work directory.
+	// Render every example template. Copies of the templates go to the
+	// work directory, so the commands --serve prints work from anywhere.
 	var files []pipeline.File
-	names, _ := fs.Glob(examplesFS, "templates/*.tpl")
-	sort.Strings(names)
 	for _, name := range names {
 		text, err := fs.ReadFile(examplesFS, name)
 		if err != nil {
-			return &exitError{code: exitSetup, err: err}
+			return fmt.Errorf("dev: %w", err)
+		}
+		copyPath := filepath.Join(work, name)
+		if err := os.MkdirAll(filepath.Dir(copyPath), 0o700); err != nil {
+			return fmt.Errorf("dev: %w", err)
+		}
+		if err := os.WriteFile(copyPath, text, 0o600); err != nil {
+			return fmt.Errorf("dev: %w", err)
 		}
 		tpl, err := template.Parse(template.Source{Name: "examples/" + name}, string(text), template.DefaultDelims)
 		if err != nil {
-			return usageErr(err)
+			return err
 		}
-		dst := filepath.Join(work, "out", strings.TrimSuffix(path.Base(name), ".tpl"))
+		dst := filepath.Join(out, strings.TrimSuffix(path.Base(name), ".tpl"))
 		files = append(files, pipeline.File{Src: name, Dst: dst, Mode: render.DefaultMode, Template: tpl})
 	}
 	// Every template is parsed already: New has no problems to report.
@@ -111,7 +155,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	start := time.Now()
 	res, err := p.Refresh(ctx)
 	if err != nil {
-		return failureErr(err)
+		return err
 	}
 	took := time.Since(start)
 
@@ -119,7 +163,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// values transformed by template functions (urlquery, b64enc) are
 	// hidden too. No request is made: the marker resolver answers locally.
 	shown := res.Outputs
-	if !*show {
+	if !o.show {
 		marker := template.ResolverFunc(func(_ context.Context, refs []fetch.Ref) ([]fetch.Result, error) {
 			out := make([]fetch.Result, len(refs))
 			for i := range out {
@@ -131,11 +175,18 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			"passwork": marker, "passbolt": marker, "passagent": marker,
 		}}).Render(ctx, p.Templates())
 		if err != nil {
-			return failureErr(err)
+			return err
 		}
 		shown = masked.Outputs
 	}
-	fmt.Fprintf(stdout, "\nRendered %d templates into %s:\n", len(p.Files()), filepath.Join(work, "out"))
+	switch {
+	case o.out != "":
+		fmt.Fprintf(stdout, "\nRendered %s into %s:\n", plural(len(p.Files()), "template"), out)
+	case o.serve:
+		fmt.Fprintf(stdout, "\nRendered %s into %s (removed when dev stops):\n", plural(len(p.Files()), "template"), out)
+	default:
+		fmt.Fprintf(stdout, "\nRendered %s (into a temporary directory, removed when dev exits; --out DIR keeps the files):\n", plural(len(p.Files()), "template"))
+	}
 	for i, f := range p.Files() {
 		fmt.Fprintf(stdout, "\n--- %s -> %s (mode %04o)\n%s", f.Src, filepath.Base(f.Dst), f.Mode, shown[i])
 		if !bytes.HasSuffix(shown[i], []byte("\n")) {
@@ -148,36 +199,63 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		counts = append(counts, fmt.Sprintf("%s %d", e.name, e.emu.Requests()))
 		total += e.emu.Requests()
 	}
-	fmt.Fprintf(stdout, "\n%d references resolved with %d HTTP requests (%s) in %s, decrypted client-side.\n",
-		res.Refs, total, strings.Join(counts, ", "), took.Round(time.Millisecond))
-	if !*show {
+	fmt.Fprintf(stdout, "\n%s resolved with %s (%s) in %s, decrypted client-side.\n",
+		plural(res.Refs, "reference"), plural(total, "HTTP request"), strings.Join(counts, ", "), took.Round(time.Millisecond))
+	if !o.show {
 		fmt.Fprintln(stdout, "Secret values are shown as REDACTED; --show-secrets prints them.")
 	}
 
-	if !*serve {
+	if !o.serve {
 		fmt.Fprintln(stdout, "Next: `injector dev --serve` keeps the emulators up so you can try `injector run`, `get` and `check` against them.")
-		os.RemoveAll(work)
 		return nil
 	}
 	envFile := filepath.Join(work, "dev.env")
 	if err := writeDevEnv(envFile, emus); err != nil {
-		return &exitError{code: exitSetup, err: err}
+		return fmt.Errorf("dev: %w", err)
 	}
-	fmt.Fprintf(stdout, `
-Emulators are running until Ctrl-C. In another shell:
-  set -a; . %s; set +a
-  injector get passwork:prod/db/postgres --field login
-  injector check -t examples/templates/app.env.tpl:/dev/null
+	fmt.Fprintf(stdout, "\nEmulators are running until Ctrl-C. In another shell (any directory):\n  set -a; . %s; set +a\n", shellQuote(envFile))
+	if fn := selfFunction(); fn != "" {
+		fmt.Fprintf(stdout, "  %s\n", fn)
+	}
+	fmt.Fprintf(stdout, `  injector get passwork:prod/db/postgres --field login
+  injector check -t %s:/dev/null
   injector run --env 'DB_PASSWORD=<< passwork "prod/db/postgres" >>' -- sh -c 'echo "password has ${#DB_PASSWORD} characters"'
-`, envFile)
+`, shellQuote(filepath.Join(work, "templates", "app.env.tpl")))
 	for _, e := range emus {
 		if e.serveNote != "" {
 			fmt.Fprintf(stdout, "%s\n", e.serveNote)
 		}
 	}
 	<-ctx.Done()
-	os.RemoveAll(work)
 	return nil
+}
+
+// selfFunction is a shell function that makes `injector` this very binary
+// in the user's other shell, so the commands dev prints work as printed;
+// "" when `injector` on PATH is this binary already.
+func selfFunction() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	if onPath, err := exec.LookPath("injector"); err == nil && sameFile(onPath, exe) {
+		return ""
+	}
+	return fmt.Sprintf(`injector() { %s "$@"; }   # this binary; go install ./cmd/injector puts one on PATH`, shellQuote(exe))
+}
+
+func sameFile(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:@%=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // startEmulators starts and seeds one emulator per provider that has seed

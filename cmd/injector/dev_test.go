@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,9 +17,9 @@ import (
 
 func TestDevRendersExamplesMasked(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir())
-	var stdout, stderr bytes.Buffer
-	if err := cmdDev(context.Background(), nil, &stdout, &stderr); err != nil {
-		t.Fatalf("dev: %v\n%s", err, stderr.String())
+	var stdout bytes.Buffer
+	if err := cmdDev(context.Background(), &devOptions{}, &stdout); err != nil {
+		t.Fatalf("dev: %v", err)
 	}
 	out := stdout.String()
 	for _, want := range []string{"passwork  http://127.0.0.1:", "passbolt  http://127.0.0.1:", "passagent http://127.0.0.1:",
@@ -45,8 +48,8 @@ func TestDevRendersExamplesMasked(t *testing.T) {
 }
 
 func TestDevShowSecrets(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	if err := cmdDev(context.Background(), []string{"--show-secrets"}, &stdout, &stderr); err != nil {
+	var stdout bytes.Buffer
+	if err := cmdDev(context.Background(), &devOptions{show: true}, &stdout); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"DB_PASSWORD=pg-Sup3r-s3cret!", "DB_URL=postgres://app:pg-Sup3r-s3cret%21@", "REDIS_URL=redis://default:r3dis-cache-pw@cache.internal:6379/2", "-----BEGIN CERTIFICATE-----"} {
@@ -115,4 +118,122 @@ func TestDevEnvFileWorks(t *testing.T) {
 	if stdout, stderr, code := injector(t, v4env, "get", "passwork:prod/db/postgres"); code != 0 || stdout != "pg-Sup3r-s3cret!\n" {
 		t.Errorf("v4 get: exit %d, %q, %s", code, stdout, stderr)
 	}
+}
+
+// A render that fails leaves nothing behind: no work directory, no files.
+func TestDevFailedRenderLeavesNothing(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	dir := t.TempDir()
+	seed, _ := fs.ReadFile(examples.FS, "dev/seed.json")
+	writeFile(t, filepath.Join(mkdir(t, filepath.Join(dir, "dev")), "seed.json"), string(seed))
+	writeFile(t, filepath.Join(mkdir(t, filepath.Join(dir, "templates")), "bad.tpl"), `<< passwork "prod/db/nope" >>`)
+	var stdout bytes.Buffer
+	err := cmdDev(context.Background(), &devOptions{examples: dir}, &stdout)
+	if err == nil || !strings.Contains(err.Error(), `entry "nope" not found`) {
+		t.Fatalf("err = %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "injector-dev-*")); len(left) != 0 {
+		t.Errorf("a failed dev left %v behind", left)
+	}
+}
+
+// With --out the files stay where dev says they are.
+func TestDevOut(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	out := filepath.Join(t.TempDir(), "rendered")
+	var stdout bytes.Buffer
+	if err := cmdDev(context.Background(), &devOptions{out: out}, &stdout); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), "Rendered 3 templates into "+out+":") {
+		t.Errorf("output does not name %s:\n%s", out, stdout.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "app.env"))
+	if err != nil || !strings.Contains(string(b), "DB_PASSWORD=pg-Sup3r-s3cret!") {
+		t.Errorf("app.env: %v %q", err, b)
+	}
+	// Without --out, no path is printed that would be gone after dev exits.
+	stdout.Reset()
+	if err := cmdDev(context.Background(), &devOptions{}, &stdout); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stdout.String(), os.Getenv("TMPDIR")) {
+		t.Errorf("dev prints a temporary path it removes on exit:\n%s", stdout.String())
+	}
+}
+
+// TestDevServeStepsWorkAsPrinted runs `dev --serve`, then runs the commands
+// it prints exactly as printed, from another directory, in a shell with
+// nothing but PATH, and checks that Ctrl-C leaves nothing behind.
+func TestDevServeStepsWorkAsPrinted(t *testing.T) {
+	tmp := t.TempDir()
+	cmd := exec.Command(os.Args[0], "dev", "--serve")
+	cmd.Env = []string{"INJECTOR_TEST_MAIN=1", "PATH=" + os.Getenv("PATH"), "TMPDIR=" + tmp}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	// Read until the note of the legacy API, the last thing printed.
+	var printed strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		printed.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "PASSWORK_API_KEY=") {
+			break
+		}
+	}
+	_, steps, ok := strings.Cut(printed.String(), "In another shell (any directory):\n")
+	if !ok {
+		t.Fatalf("no next steps printed:\n%s", printed.String())
+	}
+	// The setup lines (settings, and the function that makes `injector`
+	// this binary, which is not on PATH), then the commands.
+	var setup, commands []string
+	for _, l := range strings.Split(steps, "\n") {
+		switch {
+		case !strings.HasPrefix(l, "  "):
+		case len(commands) == 0 && !strings.HasPrefix(l, "  injector ") && !strings.Contains(l, " injector "):
+			setup = append(setup, strings.TrimSpace(l))
+		default:
+			commands = append(commands, strings.TrimSpace(l))
+		}
+	}
+	if len(setup) != 2 || !strings.HasPrefix(setup[1], "injector() { ") || len(commands) != 4 {
+		t.Fatalf("want the settings line, the injector function, three commands and the legacy API's; got %q, %q", setup, commands)
+	}
+	// Each command runs after the setup lines, as a user would paste them.
+	// The test binary stands in for injector: INJECTOR_TEST_MAIN makes it
+	// one.
+	for i, want := range []string{"app\n", "ok: 1 template, 10 references resolved\n", "password has 16 characters\n", "pg-Sup3r-s3cret!\n"} {
+		sh := exec.Command("sh", "-c", strings.Join(setup, "\n")+"\n"+commands[i])
+		sh.Dir = t.TempDir()
+		sh.Env = []string{"PATH=" + os.Getenv("PATH"), "INJECTOR_TEST_MAIN=1", "INJECTOR_LOG_LEVEL=warn"}
+		out, err := sh.CombinedOutput()
+		if err != nil || string(out) != want {
+			t.Errorf("%s: %v, %q, want %q", commands[i], err, out, want)
+		}
+	}
+
+	// Ctrl-C: dev stops and removes its work directory.
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("dev --serve after Ctrl-C: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "injector-dev-*")); len(left) != 0 {
+		t.Errorf("dev --serve left %v behind", left)
+	}
+}
+
+func mkdir(t *testing.T, path string) string {
+	t.Helper()
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
