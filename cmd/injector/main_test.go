@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -307,5 +311,37 @@ func TestWebhookSubcommandPointsToItsBinary(t *testing.T) {
 	mainHelp(&help, commands())
 	if strings.Contains(help.String(), "webhook") {
 		t.Errorf("usage still lists the webhook:\n%s", help.String())
+	}
+}
+
+// TestHTTPSProxy: requests to a provider go through HTTPS_PROXY, as the
+// README says (the transport takes the proxy from the environment; NO_PROXY
+// and loopback servers bypass it).
+func TestHTTPSProxy(t *testing.T) {
+	var mu sync.Mutex
+	var tunnels []string
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		tunnels = append(tunnels, r.Method+" "+r.Host)
+		mu.Unlock()
+		http.Error(w, "no tunnels today", http.StatusForbidden)
+	}))
+	defer proxy.Close()
+	env := []string{"HTTPS_PROXY=" + proxy.URL, "INJECTOR_RETRY_ATTEMPTS=1", "INJECTOR_HTTP_TIMEOUT=5s",
+		"PASSWORK_URL=https://passwork.example.test", "PASSWORK_TOKEN=t", "PASSWORK_MASTER_KEY=" + base64.StdEncoding.EncodeToString(make([]byte, 64))}
+	_, stderr, code := injector(t, env, "get", "passwork:prod/db/postgres")
+	mu.Lock()
+	defer mu.Unlock()
+	if code != exitFailure || len(tunnels) == 0 || tunnels[0] != "CONNECT passwork.example.test:443" {
+		t.Errorf("exit %d, proxy saw %q; stderr:\n%s", code, tunnels, stderr)
+	}
+
+	// NO_PROXY bypasses it.
+	tunnels = nil
+	mu.Unlock()
+	_, stderr, _ = injector(t, append(env, "NO_PROXY=.example.test"), "get", "passwork:prod/db/postgres")
+	mu.Lock()
+	if len(tunnels) != 0 {
+		t.Errorf("NO_PROXY ignored: proxy saw %q; stderr:\n%s", tunnels, stderr)
 	}
 }
