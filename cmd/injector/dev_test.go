@@ -103,6 +103,11 @@ func TestDevEnvFileWorks(t *testing.T) {
 		}
 	}
 
+	// examples/run.env resolves against the same sandbox.
+	if stdout, stderr, code := injector(t, env, "check", "--env-file", "../../examples/run.env"); code != 0 || stdout != "ok: 2 templates, 2 references resolved\n" {
+		t.Errorf("check examples/run.env: exit %d, %q, %s", code, stdout, stderr)
+	}
+
 	// The legacy Passwork API that --serve offers, as its note says.
 	note := emus[0].serveNote
 	_, settings, _ := strings.Cut(note, "\n  ")
