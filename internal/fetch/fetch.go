@@ -135,6 +135,14 @@ func (e *AmbiguousError) Error() string {
 
 func (e *AmbiguousError) Is(target error) bool { return target == ErrAmbiguous }
 
+// Count is "1 entry", "2 entries": n with the noun in singular or plural.
+func Count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
 // QuoteList formats names as a sorted, quoted, comma-separated list, cut
 // after max entries.
 func QuoteList(names []string, max int) string {

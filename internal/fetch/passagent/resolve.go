@@ -66,7 +66,7 @@ func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result,
 	// is a wrong key, which is a failure of the whole batch.
 	if tried > 0 && wrongKey == tried {
 		c.forgetKey(key)
-		return nil, fmt.Errorf("passagent: %w: the item keys of %d entries failed authentication", ErrWrongKey, wrongKey)
+		return nil, fmt.Errorf("passagent: %w: the item keys of %s failed authentication", ErrWrongKey, fetch.Count(wrongKey, "entry", "entries"))
 	}
 	return results, nil
 }

@@ -191,7 +191,11 @@ func (rn *run) locate(ctx context.Context, ref fetch.Ref) (*resource, error) {
 			nf.Folder, nf.Nearby = strings.Join(segs, "/"), held
 		}
 		if l.undecrypt > 0 {
-			return nil, fmt.Errorf("%w (%d resources there have metadata this user cannot decrypt)", nf, l.undecrypt)
+			verb := "have"
+			if l.undecrypt == 1 {
+				verb = "has"
+			}
+			return nil, fmt.Errorf("%w (%s there %s metadata this user cannot decrypt)", nf, fetch.Count(l.undecrypt, "resource", "resources"), verb)
 		}
 		return nil, nf
 	}
