@@ -207,7 +207,8 @@ _injector() {
 		case c.argWords() != nil:
 			words := c.argWords()
 			sort.Strings(words)
-			fmt.Fprintf(w, "            %s\n", zshQuote("1:"+strings.ToLower(strings.Trim(c.args, "[]"))+":("+strings.Join(words, " ")+")"))
+			msg := strings.ReplaceAll(strings.ToLower(strings.Trim(c.args, "[]")), ":", `\:`)
+			fmt.Fprintf(w, "            %s\n", zshQuote("1:"+msg+":("+strings.Join(words, " ")+")"))
 		default:
 			fmt.Fprint(w, "            ': :'\n")
 		}

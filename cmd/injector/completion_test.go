@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // completionScript writes `injector completion SHELL` to a file.
@@ -106,32 +109,65 @@ func TestFishCompletion(t *testing.T) {
 	}
 }
 
-// TestZshCompletion loads the script as zsh loads completions, through
-// compinit, and checks that it parses and takes over completion for
-// injector. The candidates are the same definitions that the bash and fish
-// tests exercise.
+// zshHarness drives an interactive zsh in a pseudo-terminal (zsh/zpty):
+// it loads the script through compinit, then for each line given types it
+// and TAB, and writes every candidate the completion offers to DIR/N.
+// Reading waits for a marker in zsh's output, never for a fixed time.
+const zshHarness = `
+zmodload zsh/zpty
+script=$1 dir=$2
+shift 2
+zpty z "zsh -f -i"
+zpty -w z "PROMPT='ZREADY%% '"
+zpty -w z "autoload -Uz compinit; compinit -u -D; source ${(q)script}"
+zpty -w z 'compadd() { if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then builtin compadd "$@"; return; fi; local -a h; builtin compadd -A h "$@"; print -rl -- $h >> $HITS; builtin compadd "$@"; }'
+zpty -w z "bindkey '^I' complete-word; print READY-MARK"
+zpty -r z out '*READY-MARK*ZREADY% *'
+n=0
+for line in "$@"; do
+    n=$((n+1))
+    zpty -w z "HITS=${(q)dir}/$n; : > \$HITS"
+    zpty -r z out '*ZREADY% *'
+    zpty -w -n z "$line"$'\t'
+    zpty -w -n z $'\C-u'
+    zpty -w z "print DONE-MARK-$n"
+    zpty -r z out "*DONE-MARK-$n*ZREADY% *"
+done
+zpty -d z
+`
+
+// TestZshCompletion types each case into a real interactive zsh with the
+// script loaded through compinit, as zsh users load it, and checks what
+// TAB offers. (CMD itself completes through zsh's own _command_names,
+// which is zsh's business, so that case is left to bash and fish.)
 func TestZshCompletion(t *testing.T) {
 	zsh := shellOrSkip(t, "zsh")
 	script := completionScript(t, "zsh")
 	if out, err := exec.Command(zsh, "-n", script).CombinedOutput(); err != nil {
 		t.Fatalf("zsh -n: %v\n%s", err, out)
 	}
-	dir := filepath.Join(t.TempDir(), "functions")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(script)
-	if err := os.WriteFile(filepath.Join(dir, "_injector"), b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// Installed in $fpath (autoloaded by compinit) and sourced directly.
-	for _, setup := range []string{`fpath=("$1" $fpath); autoload -Uz compinit; compinit -u -D`,
-		`autoload -Uz compinit; compinit -u -D; source "$1/_injector"`} {
-		cmd := exec.Command(zsh, "-f", "-c", setup+`; print -r -- "${_comps[injector]}"; autoload +X _injector 2>/dev/null; whence -w _injector`, "zsh", dir)
-		cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "_injector\n_injector: function") {
-			t.Errorf("%s: %v\n%s", setup, err, out)
+	dir := t.TempDir()
+	args := []string{"-f", "-c", zshHarness, "zsh", script, dir}
+	var cases []int
+	for i, tt := range completionCases {
+		if len(tt.line) == 4 && tt.line[2] == "--" && tt.line[3] == "s" {
+			continue
 		}
+		cases = append(cases, i)
+		args = append(args, strings.Join(tt.line, " "))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, zsh, args...)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("zsh: %v\n%s", err, out)
+	}
+	for n, i := range cases {
+		b, err := os.ReadFile(filepath.Join(dir, strconv.Itoa(n+1)))
+		if err != nil {
+			t.Fatalf("%q: no candidates recorded: %v", completionCases[i].line, err)
+		}
+		checkCandidates(t, completionCases[i].line, strings.Fields(string(b)), completionCases[i].want, completionCases[i].not)
 	}
 }
