@@ -294,7 +294,7 @@ func closest(name string, names []string, n int) []string {
 	limit := max(3, len([]rune(name))/3)
 	var cs []cand
 	for _, n := range names {
-		d := levenshtein(strings.ToLower(name), strings.ToLower(n))
+		d := fetch.EditDistance(strings.ToLower(name), strings.ToLower(n))
 		if d <= limit || strings.Contains(strings.ToLower(n), strings.ToLower(name)) {
 			cs = append(cs, cand{n, d})
 		}
@@ -305,25 +305,4 @@ func closest(name string, names []string, n int) []string {
 		out = append(out, cs[i].name)
 	}
 	return out
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
