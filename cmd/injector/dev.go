@@ -9,10 +9,12 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/injector-dev/injector/examples"
@@ -82,6 +84,10 @@ type devOptions struct {
 // creates in its temporary directory is removed when it returns, however
 // it returns.
 func cmdDev(ctx context.Context, o *devOptions, stdout io.Writer) error {
+	// A closed terminal (SIGHUP) stops dev --serve as Ctrl-C does, so the
+	// work directory is removed then too.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
+	defer stop()
 	var examplesFS fs.FS = examples.FS
 	if o.examples != "" {
 		examplesFS = os.DirFS(o.examples)

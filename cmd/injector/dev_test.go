@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/injector-dev/injector/examples"
@@ -232,6 +234,40 @@ func TestDevServeStepsWorkAsPrinted(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(tmp, "injector-dev-*")); len(left) != 0 {
 		t.Errorf("dev --serve left %v behind", left)
+	}
+}
+
+// dev --serve removes its work directory however it is stopped: Ctrl-C
+// (above), SIGTERM, or SIGHUP when its terminal goes away.
+func TestDevServeCleansUpOnSignals(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			tmp := t.TempDir()
+			cmd := exec.Command(os.Args[0], "dev", "--serve")
+			cmd.Env = []string{"INJECTOR_TEST_MAIN=1", "PATH=" + os.Getenv("PATH"), "TMPDIR=" + tmp}
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() && !strings.Contains(sc.Text(), "Emulators are running") {
+			}
+			go io.Copy(io.Discard, stdout)
+			if left, _ := filepath.Glob(filepath.Join(tmp, "injector-dev-*")); len(left) != 1 {
+				t.Fatalf("no work directory while serving: %v", left)
+			}
+			cmd.Process.Signal(sig)
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("dev --serve after %v: %v", sig, err)
+			}
+			if left, _ := filepath.Glob(filepath.Join(tmp, "injector-dev-*")); len(left) != 0 {
+				t.Errorf("dev --serve left %v behind after %v", left, sig)
+			}
+		})
 	}
 }
 
