@@ -15,6 +15,7 @@ import (
 
 	"github.com/injector-dev/injector/internal/buildinfo"
 	"github.com/injector-dev/injector/internal/fetch"
+	"github.com/injector-dev/injector/internal/pipeline"
 )
 
 // Exit codes, one table for every command (README.md, "Exit codes").
@@ -134,7 +135,8 @@ func usageErr(err error) error { return &exitError{code: exitUsage, err: err} }
 
 // exitCode prints err and returns the exit code for it: the code an
 // exitError carries, exitUsage for a provider's missing or malformed
-// settings, exitFailure for anything else.
+// settings and for templates named wrongly on the command line,
+// exitFailure for anything else.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
@@ -145,7 +147,7 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.As(err, &ee):
 		code = ee.code
 		err = ee.err
-	case errors.Is(err, fetch.ErrConfig):
+	case errors.Is(err, fetch.ErrConfig), errors.Is(err, pipeline.ErrUsage):
 		code = exitUsage
 	}
 	if err != nil {

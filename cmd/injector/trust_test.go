@@ -136,9 +136,9 @@ func TestInheritedValuesPassThroughByteForByte(t *testing.T) {
 		}
 	}
 
-	// Meant as a template and broken: a usage error naming the variable.
+	// Meant as a template and broken: a template error naming the variable.
 	_, stderr, code = environOf(t, append(slices.Clone(env), `BROKEN=<< passwork "prod/db/postgres" `))
-	if code != exitUsage || !strings.Contains(stderr, "$BROKEN") {
+	if code != exitFailure || !strings.Contains(stderr, "$BROKEN") {
 		t.Errorf("broken template: exit %d, stderr %s", code, stderr)
 	}
 }
@@ -274,7 +274,7 @@ func TestTemplatesCannotReadInjectorsEnvironment(t *testing.T) {
 		"now":           `<< now >>`,
 	} {
 		stdout, stderr, code := injector(t, env, "run", "--mask", "--env", "X="+tpl, "--", "sh", "-c", `echo "$X"`)
-		if code != exitUsage || !strings.Contains(stderr, fmt.Sprintf("function %q is not available", fn)) || stdout != "" {
+		if code != exitFailure || !strings.Contains(stderr, fmt.Sprintf("function %q is not available", fn)) || stdout != "" {
 			t.Errorf("%s: exit %d, stdout %q, stderr %s", fn, code, stdout, stderr)
 		}
 	}

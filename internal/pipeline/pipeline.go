@@ -13,6 +13,7 @@ package pipeline
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -65,6 +66,17 @@ type Config struct {
 	// Providers).
 	Providers map[string]template.Resolver
 }
+
+// ErrUsage is matched (errors.Is) by the problems of New that are in how
+// the templates are named rather than in the templates: a -t that is not
+// SRC:DST[:MODE], a destination that cannot be kept, an --env that is not
+// KEY=TEMPLATE. The command line reports them as usage errors (exit 2).
+var ErrUsage = errors.New("usage error")
+
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error        { return e.error }
+func (e usageError) Is(target error) bool { return target == ErrUsage }
 
 // File is one file template and where it renders.
 type File struct {
@@ -123,7 +135,7 @@ func New(cfg Config) (*Pipeline, template.Errors) {
 	for _, spec := range cfg.Templates {
 		f, err := parseFileSpec(spec)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, usageError{err})
 			continue
 		}
 		text, err := os.ReadFile(f.Src)
@@ -138,7 +150,9 @@ func New(cfg Config) (*Pipeline, template.Errors) {
 		}
 		p.files = append(p.files, f)
 	}
-	errs = append(errs, checkDestinations(p.files, cfg.Stdout != nil, cfg.NoWrite)...)
+	for _, err := range checkDestinations(p.files, cfg.Stdout != nil, cfg.NoWrite) {
+		errs = append(errs, usageError{err})
+	}
 	keep, templated, err := childEnv(cfg.Environ, cfg.Delims, own, !cfg.NoEnvTemplates)
 	if err != nil {
 		errs = append(errs, err)
@@ -155,7 +169,7 @@ func New(cfg Config) (*Pipeline, template.Errors) {
 	for i, kv := range cfg.Env {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || !validEnvKey(k) {
-			errs = append(errs, fmt.Errorf("--env %q: want KEY=TEMPLATE", kv))
+			errs = append(errs, usageError{fmt.Errorf("--env %q: want KEY=TEMPLATE", kv)})
 			continue
 		}
 		tpl, err := template.Parse(template.Source{Name: fmt.Sprintf("--env #%d (%s)", i+1, k), Col: len(k) + 2}, v, cfg.Delims)
