@@ -89,3 +89,38 @@ func TestEnvFileTemplatePositions(t *testing.T) {
 		t.Errorf("want both broken values reported, got %d:\n%v", n, err)
 	}
 }
+
+// FuzzDotenv: no input makes the parser panic or report a position outside
+// the text, and any value survives being written in single or double
+// quotes and read back.
+func FuzzDotenv(f *testing.F) {
+	for _, seed := range []string{"A=b", "export A='x'\n# c\nB=\"1\\n2\" # d", "A=\"open", "A=<< passwork \"a #b\" >> # c", "\r\n=\n'"} {
+		f.Add(seed, "value")
+	}
+	f.Fuzz(func(t *testing.T, text, value string) {
+		if entries, err := parseDotenv("f.env", text, delims); err == nil {
+			lines := strings.Count(strings.ReplaceAll(text, "\r\n", "\n"), "\n") + 1
+			for _, e := range entries {
+				if !validEnvKey(e.key) || e.line < 1 || e.line > lines || e.col < 1 {
+					t.Fatalf("entry %+v out of the text %q", e, text)
+				}
+			}
+		}
+		if strings.ContainsAny(value, "\r") {
+			return // CRLF is read as LF
+		}
+		if !strings.Contains(value, "'") {
+			checkRoundTrip(t, "A='"+value+"'", value)
+		}
+		escaped := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(value)
+		checkRoundTrip(t, `A="`+escaped+`" # comment`, value)
+	})
+}
+
+func checkRoundTrip(t *testing.T, text, want string) {
+	t.Helper()
+	entries, err := parseDotenv("f.env", text, delims)
+	if err != nil || len(entries) != 1 || entries[0].value != want {
+		t.Fatalf("%q: got %+v, %v; want the value %q", text, entries, err, want)
+	}
+}
