@@ -174,17 +174,7 @@ func TestDevOut(t *testing.T) {
 // it prints exactly as printed, from another directory, in a shell with
 // nothing but PATH, and checks that Ctrl-C leaves nothing behind.
 func TestDevServeStepsWorkAsPrinted(t *testing.T) {
-	tmp := t.TempDir()
-	cmd := exec.Command(os.Args[0], "dev", "--serve")
-	cmd.Env = []string{"INJECTOR_TEST_MAIN=1", "PATH=" + os.Getenv("PATH"), "TMPDIR=" + tmp}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	cmd, stdout, tmp := startDevServe(t)
 
 	// Read until the note of the legacy API, the last thing printed.
 	var printed strings.Builder
@@ -242,17 +232,7 @@ func TestDevServeStepsWorkAsPrinted(t *testing.T) {
 func TestDevServeCleansUpOnSignals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
-			tmp := t.TempDir()
-			cmd := exec.Command(os.Args[0], "dev", "--serve")
-			cmd.Env = []string{"INJECTOR_TEST_MAIN=1", "PATH=" + os.Getenv("PATH"), "TMPDIR=" + tmp}
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			cmd, stdout, tmp := startDevServe(t)
 			sc := bufio.NewScanner(stdout)
 			for sc.Scan() && !strings.Contains(sc.Text(), "Emulators are running") {
 			}
@@ -269,6 +249,24 @@ func TestDevServeCleansUpOnSignals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startDevServe starts `injector dev --serve` with a TMPDIR of its own and
+// returns it with its stdout and that directory.
+func startDevServe(t *testing.T) (*exec.Cmd, io.Reader, string) {
+	t.Helper()
+	tmp := t.TempDir()
+	cmd := exec.Command(os.Args[0], "dev", "--serve")
+	cmd.Env = []string{"INJECTOR_TEST_MAIN=1", "PATH=" + os.Getenv("PATH"), "TMPDIR=" + tmp}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, stdout, tmp
 }
 
 func mkdir(t *testing.T, path string) string {
