@@ -373,10 +373,13 @@ func cmdCheck(ctx context.Context, o *templateOptions, stdout io.Writer) error {
 	return nil
 }
 
-// plural is "1 template", "2 templates".
+// plural is "1 template", "2 templates", "2 entries".
 func plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
+	}
+	if stem, ok := strings.CutSuffix(noun, "y"); ok {
+		return fmt.Sprintf("%d %sies", n, stem)
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }
