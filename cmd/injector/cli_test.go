@@ -74,6 +74,11 @@ func TestArguments(t *testing.T) {
 		// dev, version, completion, help.
 		{"dev, a stray positional", []string{"dev", "now"}, 2, "", `unexpected arguments ["now"]: dev takes none`, false},
 		{"dev, an unknown flag", []string{"dev", "--port", "8080"}, 2, "", "flag provided but not defined: --port", false},
+		{"dev, --listen without --serve", []string{"dev", "--listen", "127.0.0.1"}, 2, "", "--listen and --tls apply to --serve", false},
+		{"dev, --tls without --serve", []string{"dev", "--tls"}, 2, "", "--listen and --tls apply to --serve", false},
+		{"dev, --listen on every address", []string{"dev", "--serve", "--listen", "0.0.0.0:8400"}, 2, "", "name one address of this machine", false},
+		{"dev, plain http off loopback", []string{"dev", "--listen", "192.0.2.10", "--serve", "--tls=false"}, 2, "", "drop --tls=false", false},
+		{"dev, --listen without its value", []string{"dev", "--serve", "--listen"}, 2, "", "flag needs an argument: --listen", false},
 		{"version, a flag", []string{"version", "--short"}, 2, "", "flag provided but not defined: --short", false},
 		{"version, a stray positional", []string{"version", "now"}, 2, "", `unexpected arguments ["now"]`, false},
 		{"completion, no shell", []string{"completion"}, 2, "", "missing SHELL", false},

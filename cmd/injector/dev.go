@@ -55,13 +55,21 @@ func devCommand() *command {
 them from examples/dev/seed.json (encrypting the entries as the official
 clients do), renders examples/templates against them and shows the result
 with every secret value shown as REDACTED. The rendered files live in a
-temporary directory that dev removes when it exits (--out DIR keeps them).`,
+temporary directory that dev removes when it exits (--out DIR keeps them).
+
+With --serve the emulators keep running and dev prints a settings file for
+other shells. --listen HOST serves them where containers or other machines
+reach them, over HTTPS with a certificate from a CA made at start; the
+settings name the CA file as INJECTOR_CA_FILE.`,
 		examples: []example{
 			{"Render the examples against the emulators", "injector dev"},
 			{"Keep the emulators running and print the settings to use them from another shell", "injector dev --serve"},
+			{"Serve them on this machine's address, over HTTPS, for containers (a free port each)", "injector dev --serve --listen 192.0.2.10"},
 		},
 		flags: func(f *flagSet) {
 			f.boolVar(&o.serve, "serve", false, "keep the emulators running until Ctrl-C and print the settings and commands to use them")
+			f.stringVar(&o.listen, "listen", "HOST[:PORT]", "", "with --serve: listen on HOST, this machine's address or name as clients reach it (default 127.0.0.1); PORT and the next two, or a free port each")
+			f.add(&o.tls, flagDoc{long: "tls", usage: "with --serve: HTTPS with a certificate from a CA made at start (default: on unless HOST is loopback)"})
 			f.boolVar(&o.show, "show-secrets", false, "print secret values instead of REDACTED")
 			f.stringVar(&o.out, "out", "DIR", "", "render into DIR and keep the files (default: a temporary directory, removed on exit)").complete = "dir"
 			f.stringVar(&o.examples, "examples", "DIR", "", "directory with dev/seed.json and templates/*.tpl (default: the copy built into injector)").complete = "dir"
@@ -75,11 +83,13 @@ temporary directory that dev removes when it exits (--out DIR keeps them).`,
 type devOptions struct {
 	serve, show   bool
 	out, examples string
+	listen        string
+	tls           optBool
 }
 
-// cmdDev starts every provider's emulator on loopback, seeds it from
-// examples/dev/seed.json, renders examples/templates and shows the result
-// with secret values masked. With --serve it keeps the emulators running
+// cmdDev starts every provider's emulator (on loopback, or where --listen
+// says), seeds it from examples/dev/seed.json, renders examples/templates
+// and shows the result with secret values masked. With --serve it keeps the emulators running
 // and prints the settings to use them from another shell. Everything it
 // creates in its temporary directory is removed when it returns, however
 // it returns.
@@ -88,6 +98,13 @@ func cmdDev(ctx context.Context, o *devOptions, stdout io.Writer) error {
 	// work directory is removed then too.
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
 	defer stop()
+	if !o.serve && (o.listen != "" || o.tls.set) {
+		return usageErr(errNoServe)
+	}
+	listen, err := parseDevListen(o.listen, o.tls)
+	if err != nil {
+		return usageErr(fmt.Errorf("dev: %w", err))
+	}
 	var examplesFS fs.FS = examples.FS
 	if o.examples != "" {
 		examplesFS = os.DirFS(o.examples)
@@ -119,7 +136,12 @@ func cmdDev(ctx context.Context, o *devOptions, stdout io.Writer) error {
 		}
 	}
 
-	emus, cfg, err := startEmulators(seed, work)
+	network, err := listen.open()
+	if err != nil {
+		return usageErr(fmt.Errorf("dev: %w", err))
+	}
+	defer network.close()
+	emus, cfg, err := startEmulators(seed, network)
 	defer func() {
 		for _, e := range emus {
 			e.emu.Close()
@@ -128,10 +150,24 @@ func cmdDev(ctx context.Context, o *devOptions, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
+	caFile := ""
+	if network.ca != nil {
+		caFile = filepath.Join(work, "ca.pem")
+		if err := os.WriteFile(caFile, network.ca.PEM, 0o644); err != nil {
+			return fmt.Errorf("dev: %w", err)
+		}
+	}
 
-	fmt.Fprintln(stdout, "injector dev: embedded emulators on loopback, seeded from examples/dev/seed.json")
+	where := "on loopback"
+	if network.host != "" {
+		where = "on " + network.host
+	}
+	fmt.Fprintf(stdout, "injector dev: embedded emulators %s, seeded from examples/dev/seed.json\n", where)
 	for _, e := range emus {
 		fmt.Fprintf(stdout, "  %-9s %s  %s, %s\n", e.name, e.url, e.about, plural(e.entries, "entry"))
+	}
+	if caFile != "" {
+		fmt.Fprintf(stdout, "  HTTPS: certificates from a CA made for this run, %s (INJECTOR_CA_FILE in the settings)\n", caFile)
 	}
 
 	// Render every example template. Copies of the templates go to the
@@ -157,7 +193,7 @@ func cmdDev(ctx context.Context, o *devOptions, stdout io.Writer) error {
 		files = append(files, pipeline.File{Src: name, Dst: dst, Mode: render.DefaultMode, Template: tpl})
 	}
 	// Every template is parsed already: New has no problems to report.
-	p, _ := pipeline.New(pipeline.Config{Files: files, Providers: pipeline.Providers(cfg, fetch.Options{}, nil)})
+	p, _ := pipeline.New(pipeline.Config{Files: files, Providers: pipeline.Providers(cfg, fetch.Options{Client: network.client()}, nil)})
 	start := time.Now()
 	res, err := p.Refresh(ctx)
 	if err != nil {
@@ -216,7 +252,7 @@ func cmdDev(ctx context.Context, o *devOptions, stdout io.Writer) error {
 		return nil
 	}
 	envFile := filepath.Join(work, "dev.env")
-	if err := writeDevEnv(envFile, emus); err != nil {
+	if err := writeDevEnv(envFile, emus, caFile); err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
 	fmt.Fprintf(stdout, "\nEmulators are running until Ctrl-C. In another shell (any directory):\n  set -a; . %s; set +a\n", shellQuote(envFile))
@@ -264,13 +300,13 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// startEmulators starts and seeds one emulator per provider that has seed
-// data, and returns the settings that point injector at them.
-func startEmulators(seed *fetchtest.Seed, work string) ([]*devEmulator, *pipeline.ProviderConfig, error) {
+// startEmulators starts and seeds one emulator per provider, where network
+// says, and returns the settings that point injector at them.
+func startEmulators(seed *fetchtest.Seed, network *devNetwork) ([]*devEmulator, *pipeline.ProviderConfig, error) {
 	cfg := &pipeline.ProviderConfig{}
 	var emus []*devEmulator
 
-	pw := passworktest.NewServer()
+	pw := passworktest.NewServer(passworktest.WithListen(network.listen(0)))
 	emus = append(emus, &devEmulator{name: "passwork", url: pw.URL, about: "Passwork 7 API and the legacy 4–6 API, client-side encryption on", emu: pw, entries: len(seed.Passwork)})
 	if err := pw.Seed(seed.Passwork); err != nil {
 		return emus, nil, fmt.Errorf("passwork seed: %w", err)
@@ -285,7 +321,7 @@ func startEmulators(seed *fetchtest.Seed, work string) ([]*devEmulator, *pipelin
 	emus[len(emus)-1].serveNote = fmt.Sprintf(`Passwork 4–6 users: the same entries are on the legacy API, with the same master key:
   PASSWORK_URL=%s PASSWORK_HOST= PASSWORK_API_KEY=%s injector get passwork:prod/db/postgres`, v4.URL, v4.APIKey)
 
-	pb, err := passbolttest.New()
+	pb, err := passbolttest.New(network.listen(1))
 	if err != nil {
 		return emus, nil, fmt.Errorf("passbolt emulator: %w", err)
 	}
@@ -297,9 +333,10 @@ func startEmulators(seed *fetchtest.Seed, work string) ([]*devEmulator, *pipelin
 	emus[len(emus)-1].env = map[string]string{
 		"PASSBOLT_URL": cfg.Passbolt.URL, "PASSBOLT_USER_ID": cfg.Passbolt.UserID,
 		"PASSBOLT_PRIVATE_KEY": cfg.Passbolt.PrivateKey, "PASSBOLT_PASSPHRASE": cfg.Passbolt.Passphrase,
+		"PASSBOLT_SERVER_FINGERPRINT": cfg.Passbolt.ServerFingerprint,
 	}
 
-	pa, err := passagenttest.New(passagenttest.Options{})
+	pa, err := passagenttest.New(passagenttest.Options{Listen: network.listen(2)})
 	if err != nil {
 		return emus, nil, fmt.Errorf("passagent emulator: %w", err)
 	}
@@ -317,9 +354,12 @@ func startEmulators(seed *fetchtest.Seed, work string) ([]*devEmulator, *pipelin
 
 // writeDevEnv writes a file of settings for the running emulators, ready
 // for `set -a; . FILE`. Multi-line values (keys) go to files of their own
-// and are referenced as NAME_FILE.
-func writeDevEnv(path string, emus []*devEmulator) error {
+// and are referenced as NAME_FILE. caFile, if set, is the CA to trust.
+func writeDevEnv(path string, emus []*devEmulator, caFile string) error {
 	var b strings.Builder
+	if caFile != "" {
+		fmt.Fprintf(&b, "INJECTOR_CA_FILE='%s'\n", caFile)
+	}
 	dir := filepath.Dir(path)
 	for _, e := range emus {
 		keys := make([]string, 0, len(e.env))

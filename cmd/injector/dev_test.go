@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,7 +28,7 @@ func TestDevRendersExamplesMasked(t *testing.T) {
 		t.Fatalf("dev: %v", err)
 	}
 	out := stdout.String()
-	for _, want := range []string{"passwork  http://127.0.0.1:", "passbolt  http://127.0.0.1:", "passagent http://127.0.0.1:",
+	for _, want := range []string{"passwork  http://127.0.0.1:", "passbolt  http://127.0.0.1:", "passagent http://127.0.0.1:", "4 entries", "2 entries",
 		"DB_PASSWORD=REDACTED", `"api_key": "REDACTED"`, "16 references resolved"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dev output lacks %q", want)
@@ -70,7 +74,7 @@ func TestDevEnvFileWorks(t *testing.T) {
 		t.Fatal(err)
 	}
 	work := t.TempDir()
-	emus, _, err := startEmulators(seed, work)
+	emus, _, err := startEmulators(seed, &devNetwork{})
 	t.Cleanup(func() {
 		for _, e := range emus {
 			e.emu.Close()
@@ -80,7 +84,7 @@ func TestDevEnvFileWorks(t *testing.T) {
 		t.Fatal(err)
 	}
 	envFile := filepath.Join(work, "dev.env")
-	if err := writeDevEnv(envFile, emus); err != nil {
+	if err := writeDevEnv(envFile, emus, ""); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(envFile)
@@ -251,12 +255,12 @@ func TestDevServeCleansUpOnSignals(t *testing.T) {
 	}
 }
 
-// startDevServe starts `injector dev --serve` with a TMPDIR of its own and
-// returns it with its stdout and that directory.
-func startDevServe(t *testing.T) (*exec.Cmd, io.Reader, string) {
+// startDevServe starts `injector dev --serve [args]` with a TMPDIR of its
+// own and returns it with its stdout and that directory.
+func startDevServe(t *testing.T, args ...string) (*exec.Cmd, io.Reader, string) {
 	t.Helper()
 	tmp := t.TempDir()
-	cmd := exec.Command(os.Args[0], "dev", "--serve")
+	cmd := exec.Command(os.Args[0], append([]string{"dev", "--serve"}, args...)...)
 	cmd.Env = []string{"INJECTOR_TEST_MAIN=1", "PATH=" + os.Getenv("PATH"), "TMPDIR=" + tmp}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -275,4 +279,199 @@ func mkdir(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// devSettings reads what a running `dev --serve` printed up to the
+// settings line and returns the settings file's variables.
+func devSettings(t *testing.T, stdout io.Reader) (printed string, env []string) {
+	t.Helper()
+	var b strings.Builder
+	file := ""
+	sc := bufio.NewScanner(stdout)
+	for file == "" && sc.Scan() {
+		b.WriteString(sc.Text() + "\n")
+		if rest, ok := strings.CutPrefix(sc.Text(), "  set -a; . "); ok {
+			file, _, _ = strings.Cut(rest, "; set +a")
+		}
+	}
+	go io.Copy(io.Discard, stdout)
+	if file == "" {
+		t.Fatalf("no settings file printed:\n%s", b.String())
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		env = append(env, k+"="+strings.Trim(v, "'"))
+	}
+	return b.String(), env
+}
+
+// lookupEnv returns the value of k in env.
+func lookupEnv(env []string, k string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, k+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// testNetAddress returns an address of this machine in a TEST-NET range,
+// or "" when it has none: the tests may reach only loopback and TEST-NET
+// addresses.
+func testNetAddress() string {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok || n.IP.To4() == nil {
+			continue
+		}
+		for _, r := range []string{"192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"} {
+			if _, testNet, _ := net.ParseCIDR(r); testNet.Contains(n.IP) {
+				return n.IP.String()
+			}
+		}
+	}
+	return ""
+}
+
+// TestDevServeTLS: dev --serve with --listen serves every emulator over
+// HTTPS, and a client given the settings file (INJECTOR_CA_FILE included)
+// resolves through it: on 127.0.0.1 with TLS forced, and on one of this
+// machine's TEST-NET addresses, when it has one, where TLS is the default.
+func TestDevServeTLS(t *testing.T) {
+	t.Run("loopback with --tls", func(t *testing.T) { testDevServeTLS(t, "127.0.0.1", "--tls") })
+	if host := testNetAddress(); host != "" {
+		t.Run("TEST-NET address", func(t *testing.T) { testDevServeTLS(t, host) })
+	}
+}
+
+func testDevServeTLS(t *testing.T, host string, args ...string) {
+	cmd, stdout, _ := startDevServe(t, append(args, "--listen", host)...)
+	printed, env := devSettings(t, stdout)
+
+	ca := lookupEnv(env, "INJECTOR_CA_FILE")
+	if ca == "" || !strings.Contains(printed, ca+" (INJECTOR_CA_FILE in the settings)") {
+		t.Fatalf("no CA in the settings or the output:\n%s\n%q", printed, env)
+	}
+	pool := x509.NewCertPool()
+	if pem, err := os.ReadFile(ca); err != nil || !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("CA file %s: %v", ca, err)
+	}
+	for _, k := range []string{"PASSWORK_URL", "PASSBOLT_URL", "PASSAGENT_URL"} {
+		u := lookupEnv(env, k)
+		hostPort, _, _ := strings.Cut(strings.TrimPrefix(u, "https://"), "/")
+		if !strings.HasPrefix(u, "https://"+host+":") || !strings.Contains(printed, "https://"+hostPort+" ") {
+			t.Errorf("%s = %q, want https://%s:PORT, printed", k, u, host)
+			continue
+		}
+		// The certificate is for the address as the URL names it.
+		conn, err := tls.Dial("tcp", hostPort, &tls.Config{RootCAs: pool})
+		if err != nil {
+			t.Errorf("%s: TLS with the CA: %v", k, err)
+			continue
+		}
+		conn.Close()
+	}
+	for ref, want := range map[string]string{
+		"passwork:prod/db/postgres":    "pg-Sup3r-s3cret!\n",
+		"passbolt:infra/ci/deploy-key": "ghp_demoDeployToken0000\n",
+		"passagent:SMTP relay":         "smtp-relay-pw\n",
+	} {
+		if out, stderr, code := injector(t, env, "get", ref); code != 0 || out != want {
+			t.Errorf("get %s: exit %d, %q, %s", ref, code, out, stderr)
+		}
+	}
+	// Without the CA, the server is not trusted.
+	var noCA []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "INJECTOR_CA_FILE=") {
+			noCA = append(noCA, kv)
+		}
+	}
+	if out, stderr, code := injector(t, noCA, "get", "passwork:prod/db/postgres"); code != 1 || out != "" || !strings.Contains(stderr, "certificate") {
+		t.Errorf("get without the CA: exit %d, %q, %s", code, out, stderr)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("dev --serve after Ctrl-C: %v", err)
+	}
+}
+
+// A fixed port gives the emulators that port and the next two.
+func TestDevListenFixedPorts(t *testing.T) {
+	var n *devNetwork
+	var port int
+	for attempt := 0; n == nil; attempt++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if port > 65000 {
+			continue
+		}
+		l, err := parseDevListen(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), optBool{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err = l.open(); err != nil && attempt == 20 {
+			t.Fatalf("no three free ports after 20 attempts: %v", err)
+		}
+	}
+	defer n.close()
+	for i, ln := range n.listeners {
+		if got := ln.Addr().(*net.TCPAddr).Port; got != port+i {
+			t.Errorf("emulator %d listens on port %d, want %d", i, got, port+i)
+		}
+	}
+	if n.ca != nil {
+		t.Error("TLS on loopback without --tls")
+	}
+}
+
+func TestDevListenParse(t *testing.T) {
+	on, off := optBool{v: true, set: true}, optBool{set: true}
+	for _, tc := range []struct {
+		addr     string
+		tls      optBool
+		host     string
+		port     int
+		wantTLS  bool
+		errorHas string
+	}{
+		{"", optBool{}, "127.0.0.1", 0, false, ""},
+		{"", on, "127.0.0.1", 0, true, ""},
+		{"127.0.0.1", optBool{}, "127.0.0.1", 0, false, ""},
+		{"localhost:8400", optBool{}, "localhost", 8400, false, ""},
+		{"[::1]:0", optBool{}, "::1", 0, false, ""},
+		{"::1", on, "::1", 0, true, ""},
+		{"192.0.2.10", optBool{}, "192.0.2.10", 0, true, ""}, // off loopback: TLS by default
+		{"192.0.2.10:8400", optBool{}, "192.0.2.10", 8400, true, ""},
+		{"[2001:db8::1]", optBool{}, "2001:db8::1", 0, true, ""},
+		{"devbox.example", optBool{}, "devbox.example", 0, true, ""},
+		{"192.0.2.10", off, "", 0, false, "injector sends credentials over plain http to loopback only"},
+		{"0.0.0.0", optBool{}, "", 0, false, "name one address of this machine"},
+		{"[::]:8400", optBool{}, "", 0, false, "name one address of this machine"},
+		{":8400", optBool{}, "", 0, false, "name the host"},
+		{"192.0.2.10:http", optBool{}, "", 0, false, "the port must be a number"},
+		{"192.0.2.10:65534", optBool{}, "", 0, false, "to 65533"},
+		{"https://192.0.2.10", optBool{}, "", 0, false, "want HOST or HOST:PORT"},
+	} {
+		l, err := parseDevListen(tc.addr, tc.tls)
+		switch {
+		case tc.errorHas != "":
+			if err == nil || !strings.Contains(err.Error(), tc.errorHas) {
+				t.Errorf("--listen %q: err %v, want %q", tc.addr, err, tc.errorHas)
+			}
+		case err != nil:
+			t.Errorf("--listen %q: %v", tc.addr, err)
+		case l.host != tc.host || l.port != tc.port || l.tls != tc.wantTLS:
+			t.Errorf("--listen %q: host %q port %d TLS %v, want %q %d %v", tc.addr, l.host, l.port, l.tls, tc.host, tc.port, tc.wantTLS)
+		}
+	}
 }

@@ -27,7 +27,7 @@ func BaseURL(provider, setting, raw string) (string, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !LoopbackHost(u.Hostname()) {
 			return "", fmt.Errorf("%s: %s %q must use https (http is allowed for loopback only)", provider, setting, raw)
 		}
 	default:
@@ -39,7 +39,10 @@ func BaseURL(provider, setting, raw string) (string, error) {
 	return raw, nil
 }
 
-func isLoopback(host string) bool {
+// LoopbackHost reports whether host, as a URL names it, is loopback:
+// "localhost" or a loopback IP address. Only such hosts may be reached
+// over plain http.
+func LoopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/injector-dev/injector/internal/crypto/envelope"
+	"github.com/injector-dev/injector/internal/fetch/fetchtest"
 	"github.com/injector-dev/injector/internal/fetch/passagent"
 )
 
@@ -44,6 +45,9 @@ type Options struct {
 	// (reporting the clamped value in pagination.limit), like a server
 	// with a lower cap than the documented 2000.
 	MaxPageLimit int
+	// Listen says where to serve; the zero value is a new loopback port
+	// over plain HTTP (`injector dev --serve --listen` sets it).
+	Listen fetchtest.Listen
 }
 
 // Server is a running emulator. Its methods are safe for concurrent use.
@@ -123,7 +127,8 @@ type Fault struct {
 	Times      int
 }
 
-// New derives the vault key and starts listening on 127.0.0.1.
+// New derives the vault key and starts listening on 127.0.0.1, or as
+// opt.Listen says.
 func New(opt Options) (*Server, error) {
 	if opt.KDF == (envelope.KDFParams{}) {
 		opt.KDF = envelope.DefaultKDF()
@@ -150,8 +155,7 @@ func New(opt Options) (*Server, error) {
 	if s.biKey, err = envelope.BlindIndexKey(s.vaultKey); err != nil {
 		return nil, fmt.Errorf("passagenttest: %w", err)
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
-	s.URL = s.srv.URL
+	s.srv, s.URL = fetchtest.Start(http.HandlerFunc(s.serveHTTP), opt.Listen)
 	return s, nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/injector-dev/injector/internal/crypto/pgp"
+	"github.com/injector-dev/injector/internal/fetch/fetchtest"
 	"github.com/injector-dev/injector/internal/fetch/passbolt"
 )
 
@@ -80,8 +81,12 @@ type metadataKey struct {
 }
 
 // New generates the server, user and metadata keys and starts listening on
-// 127.0.0.1. Key generation uses Curve25519 and takes milliseconds.
-func New() (*Server, error) {
+// 127.0.0.1, or as listen says (at most one; `injector dev --serve
+// --listen`). Key generation uses Curve25519 and takes milliseconds.
+func New(listen ...fetchtest.Listen) (*Server, error) {
+	if len(listen) > 1 {
+		return nil, fmt.Errorf("passbolttest: New takes at most one Listen, got %d", len(listen))
+	}
 	s := &Server{
 		userID: newUUID(), userKeyID: newUUID(),
 		access: map[string]time.Time{}, refresh: map[string]bool{}, nonces: map[string]bool{},
@@ -103,8 +108,11 @@ func New() (*Server, error) {
 	}
 	s.types = defaultTypes()
 	s.typeSet, s.keySet = DefaultTypeSettings(), KeySettings{PersonalKeys: true}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
-	s.URL = s.srv.URL
+	var l fetchtest.Listen
+	if len(listen) == 1 {
+		l = listen[0]
+	}
+	s.srv, s.URL = fetchtest.Start(http.HandlerFunc(s.serveHTTP), l)
 	return s, nil
 }
 

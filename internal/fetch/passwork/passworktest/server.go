@@ -30,6 +30,7 @@ import (
 	"time"
 
 	pwcrypto "github.com/injector-dev/injector/internal/crypto/passwork"
+	"github.com/injector-dev/injector/internal/fetch/fetchtest"
 	"github.com/injector-dev/injector/internal/fetch/passwork"
 )
 
@@ -55,6 +56,7 @@ type options struct {
 	maxBatch       int
 	noHashCheck    bool
 	alwaysBase64   bool
+	listen         fetchtest.Listen
 }
 
 // WithPBKDF2Iterations sets the master-key PBKDF2 iteration count (default
@@ -142,6 +144,10 @@ func WithAlwaysBase64() Option { return func(o *options) { o.alwaysBase64 = true
 // whose summaries lack it (the protocol notes only have third-party
 // evidence that they carry it).
 func WithoutSearchPaths() Option { return func(o *options) { o.noSearchPaths = true } }
+
+// WithListen serves on l's listener, with its TLS and host name, instead of
+// a new loopback port over plain HTTP (`injector dev --serve --listen`).
+func WithListen(l fetchtest.Listen) Option { return func(o *options) { o.listen = l } }
 
 // WithMaxBatch sets how many sub-requests /api/v1/batch accepts (default 100).
 func WithMaxBatch(n int) Option { return func(o *options) { o.maxBatch = n } }
@@ -269,8 +275,9 @@ type shortcut struct {
 	KeyEncrypted                  *string
 }
 
-// NewServer starts an emulator on 127.0.0.1 with a fresh user (RSA key,
-// master key, API token pair and v4 API key) and no data.
+// NewServer starts an emulator on 127.0.0.1 (or as WithListen says) with a
+// fresh user (RSA key, master key, API token pair and v4 API key) and no
+// data.
 func NewServer(opts ...Option) *Server {
 	o := options{
 		iterations: 1000, masterPassword: "emulator master password", rsaBits: 1024,
@@ -294,8 +301,7 @@ func NewServer(opts ...Option) *Server {
 	s.routesV7()
 	s.routesV7Writes()
 	s.routesV4()
-	s.http = httptest.NewServer(http.HandlerFunc(s.serve))
-	s.URL = s.http.URL
+	s.http, s.URL = fetchtest.Start(http.HandlerFunc(s.serve), o.listen)
 	return s
 }
 
