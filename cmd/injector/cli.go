@@ -349,7 +349,8 @@ Commands:
 Run 'injector COMMAND --help' for a command's flags and examples.
 Settings (PASSWORK_*, PASSBOLT_*, PASSAGENT_*, INJECTOR_*) come from the
 environment, each also as NAME_FILE; see README.md. Exit codes: 0 success,
-1 a template or secret failed, 2 usage or configuration error; run passes
+1 a template or secret failed (probe: no 2xx answer), 2 usage or
+configuration error; run passes
 the command's own code through (126 not executable, 127 not found, 128+N
 killed by signal N).
 `)

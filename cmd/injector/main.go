@@ -46,7 +46,7 @@ func main() {
 // option variables.
 func commands() []*command {
 	return []*command{runCommand(), renderCommand(), getCommand(), checkCommand(), devCommand(),
-		versionCommand(), completionCommand(), helpCommand()}
+		probeCommand(), versionCommand(), completionCommand(), helpCommand()}
 }
 
 func lookup(name string) *command {
