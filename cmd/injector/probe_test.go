@@ -6,13 +6,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
 // TestProbe: exit 0 on 2xx, quietly; 1 on anything else, saying why with
 // the first line of the answer; redirects are not followed.
 func TestProbe(t *testing.T) {
-	ready := true
+	var ready atomic.Bool // the handler runs on the server's goroutines
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/readyz":
@@ -20,7 +21,7 @@ func TestProbe(t *testing.T) {
 				http.Error(w, "want GET from injector-probe", http.StatusBadRequest)
 				return
 			}
-			if !ready {
+			if !ready.Load() {
 				http.Error(w, "not ready: /secrets/app.env never rendered\nsecond line", http.StatusServiceUnavailable)
 				return
 			}
@@ -60,7 +61,7 @@ func TestProbe(t *testing.T) {
 		{"connection refused", true, closed, 1, "connection refused", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ready = tc.ready
+			ready.Store(tc.ready)
 			stdout, stderr, code := injector(t, nil, "probe", tc.url)
 			if code != tc.code || stdout != "" || (tc.stderr == "") != (stderr == "") || !strings.Contains(stderr, tc.stderr) ||
 				tc.without != "" && strings.Contains(stderr, tc.without) {
