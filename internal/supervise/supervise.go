@@ -30,7 +30,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"sync"
 	"syscall"
 	"time"
@@ -97,8 +96,11 @@ type proc struct {
 	replacing bool // a Restart is stopping this process
 }
 
-// Start starts the child. Cancelling ctx stops it as Stop does.
+// Start starts the child. Cancelling ctx stops it as Stop does. The child
+// begins with the default action for every signal (see
+// ResetIgnoredSignals).
 func Start(ctx context.Context, spec Spec) (*Child, error) {
+	ResetIgnoredSignals()
 	if spec.KillTimeout <= 0 {
 		spec.KillTimeout = DefaultKillTimeout
 	}
@@ -295,24 +297,20 @@ func (c *Child) Exited() <-chan struct{} { return c.exited }
 
 // Forward relays sigs received by this process to c until ctx is done or
 // c exits. It returns once forwarding is set up; the relaying runs in the
-// background. With no sigs, DefaultSignals are forwarded.
+// background. With no sigs, DefaultSignals are forwarded. A signal that
+// arrives before Forward is called is not relayed: to cover the child's
+// start, use Notify before Start and Relay after.
 func Forward(ctx context.Context, c *Child, sigs ...os.Signal) {
 	if len(sigs) == 0 {
 		sigs = DefaultSignals()
 	}
-	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, sigs...)
-	go func() {
-		defer signal.Stop(ch)
-		for {
-			select {
-			case sig := <-ch:
-				c.Signal(sig)
-			case <-ctx.Done():
-				return
-			case <-c.Exited():
-				return
-			}
+	ctx, cancel := context.WithCancel(ctx)
+	Relay(ctx, c, Notify(ctx, sigs...))
+	go func() { // stop receiving once the child is gone
+		defer cancel()
+		select {
+		case <-c.Exited():
+		case <-ctx.Done():
 		}
 	}()
 }

@@ -326,3 +326,87 @@ func TestReaperDoesNotSteal(t *testing.T) {
 }
 
 func must[T any](v T, _ error) T { return v }
+
+// TestChildrenStartWithDefaultSignals runs this test binary again with
+// SIGHUP and SIGINT ignored, as nohup and a non-interactive shell's
+// background job start it. The children it supervises must still begin
+// with the default action for them: a shell cannot trap a signal that was
+// ignored when it started, so forwarding and on-change signals would be
+// lost on it.
+func TestChildrenStartWithDefaultSignals(t *testing.T) {
+	if os.Getenv("SUPERVISE_IGNORED_HELPER") == "1" {
+		helperReportChildSignals(t)
+		return
+	}
+	out := filepath.Join(t.TempDir(), "report")
+	cmd := exec.Command("/bin/sh", "-c", `trap '' HUP INT; exec "$0" "$@"`, os.Args[0], "-test.run=^TestChildrenStartWithDefaultSignals$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "SUPERVISE_IGNORED_HELPER=1", "SUPERVISE_REPORT="+out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helper: %v\n%s", err, b)
+	}
+	report := strings.Fields(string(must(os.ReadFile(out))))
+	if len(report) != 3 {
+		t.Fatalf("helper report %q", report)
+	}
+	if report[0] != "parent-ignores=true" {
+		t.Fatalf("helper did not start with SIGHUP ignored (%s): the test proves nothing", report[0])
+	}
+	ign, err := strconv.ParseUint(report[1], 16, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mask := uint64(1)<<(syscall.SIGHUP-1) | uint64(1)<<(syscall.SIGINT-1); ign&mask != 0 {
+		t.Errorf("child started with SigIgn %s: SIGHUP or SIGINT still ignored", report[1])
+	}
+	if report[2] != "trapped=HUP" {
+		t.Errorf("child's HUP trap: %s", report[2])
+	}
+}
+
+// helperReportChildSignals runs in the re-executed test binary: it starts
+// a child that reports its ignored-signal mask and then traps SIGHUP,
+// signals it, and writes what it saw to $SUPERVISE_REPORT.
+func helperReportChildSignals(t *testing.T) {
+	parentIgn, err := sigIgn("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	log := filepath.Join(dir, "child")
+	c, err := Start(context.Background(), sh(`f=$1
+trap 'echo trapped=HUP >> "$f"; exit 0' HUP
+while read -r k v; do [ "$k" = SigIgn: ] && echo "$v" >> "$f"; done < /proc/$$/status
+while :; do sleep 0.02; done`, log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, deadline, "the child's mask", func() bool { return len(fileLines(log)) == 1 })
+	c.Signal(syscall.SIGHUP)
+	select {
+	case <-c.Exited():
+	case <-time.After(deadline):
+		c.Signal(syscall.SIGKILL) // the HUP was ignored
+		c.Wait()
+	}
+	report := fmt.Sprintf("parent-ignores=%v %s", parentIgn&(1<<(syscall.SIGHUP-1)) != 0, strings.Join(fileLines(log), " "))
+	if len(fileLines(log)) == 1 {
+		report += " trapped=none"
+	}
+	if err := os.WriteFile(os.Getenv("SUPERVISE_REPORT"), []byte(report), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sigIgn reads the SigIgn mask from a /proc/PID/status file.
+func sigIgn(path string) (uint64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "SigIgn:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no SigIgn line", path)
+}
