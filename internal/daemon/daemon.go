@@ -14,7 +14,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"os/signal"
 	"slices"
 	"syscall"
 	"time"
@@ -90,12 +89,26 @@ type Config struct {
 	Reap bool
 
 	// RetryBase is the first backoff step after a failed refresh (default
-	// 1s); it doubles per failure up to Interval (30s at startup).
+	// 1s); it doubles per failure up to Interval (StartupRetryLimit at
+	// startup).
 	RetryBase time.Duration
+	// ProgressEvery is how often a refresh that is still running is
+	// logged (default 5s), so that an unresponsive server shows.
+	ProgressEvery time.Duration
 	// Signals replaces the process's signal delivery, for tests: when set,
 	// no signal handler is installed and these are handled instead.
 	Signals <-chan os.Signal
+	// Interrupted, when already closed once Run has installed its own
+	// signal handling, means a terminating signal arrived before that (the
+	// CLI passes the Done channel of its signal context): Run gives up at
+	// once instead of losing it.
+	Interrupted <-chan struct{}
 }
+
+// StartupRetryLimit caps the backoff between attempts of the first
+// refresh (--wait-for-secrets), and so how long a server's Retry-After can
+// delay one at startup.
+const StartupRetryLimit = 30 * time.Second
 
 // DefaultForward is the default of Config.Forward.
 func DefaultForward() []os.Signal {
@@ -134,11 +147,18 @@ func Run(ctx context.Context, cfg Config, r Refresher, m *metrics.Metrics, log z
 
 	sigs := cfg.Signals
 	if sigs == nil {
-		ch := make(chan os.Signal, 8)
-		signal.Notify(ch, d.handled()...)
-		defer signal.Stop(ch)
-		sigs = ch
+		nctx, stop := context.WithCancel(ctx)
+		defer stop()
+		sigs = supervise.Notify(nctx, d.handled()...)
 	}
+	select {
+	case <-cfg.Interrupted:
+		return 1, errors.New("stopped by a signal before the first refresh")
+	default:
+	}
+	// The child and on-change commands start with default signal
+	// actions, whatever this process inherited.
+	supervise.ResetIgnoredSignals()
 	if cfg.Reap {
 		reaper, err := supervise.NewReaper(os.Getpid() != 1)
 		if err != nil {
@@ -188,6 +208,9 @@ func (c *Config) setDefaults() {
 	if c.RetryBase <= 0 {
 		c.RetryBase = time.Second
 	}
+	if c.ProgressEvery <= 0 {
+		c.ProgressEvery = 5 * time.Second
+	}
 	if c.Forward == nil {
 		c.Forward = DefaultForward()
 	}
@@ -218,22 +241,38 @@ func terminating(sig os.Signal) bool {
 }
 
 // initial runs the first refresh: fail fast, or retry with backoff for up
-// to WaitForSecrets.
+// to WaitForSecrets. Each attempt runs in the background, so a
+// terminating signal ends it (and Run) at once, whatever it is waiting
+// for.
 func (d *daemon) initial(ctx context.Context, sigs <-chan os.Signal) (Changes, error) {
 	giveUp := time.Now().Add(d.cfg.WaitForSecrets)
 	for attempt := 1; ; attempt++ {
-		changes, err := d.r.Refresh(ctx)
-		if err == nil {
-			d.succeeded(changes)
-			return changes, nil
+		res, stoppedBy, hup := d.firstAttempt(ctx, sigs)
+		if stoppedBy != nil {
+			return Changes{}, fmt.Errorf("first refresh: stopped by %s", signalName(stoppedBy))
+		}
+		if res.err == nil {
+			d.succeeded(res.changes)
+			d.logRendered("first render", res)
+			return res.changes, nil
 		}
 		d.failed()
 		left := time.Until(giveUp)
 		if ctx.Err() != nil || d.cfg.WaitForSecrets <= 0 || left <= 0 {
-			return Changes{}, fmt.Errorf("first refresh: %w", err)
+			return Changes{}, fmt.Errorf("first refresh: %w", res.err)
 		}
-		wait := min(d.retryDelay(err, attempt, 30*time.Second), left)
-		d.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("waiting for secrets")
+		if hup {
+			d.log.Info().Int("attempt", attempt).Msg("SIGHUP during the attempt: retrying now")
+			continue
+		}
+		wait, asked := d.retryDelay(res.err, attempt, StartupRetryLimit)
+		wait = min(wait, left)
+		ev := d.log.Warn().Err(res.err).Int("attempt", attempt).Str("retry_in", wait.String()).
+			Str("retry_setting", "--wait-for-secrets").Str("gives_up_in", left.Round(time.Second).String())
+		if asked > 0 {
+			ev = ev.Str("server_retry_after", asked.String()).Str("capped_at", StartupRetryLimit.String())
+		}
+		ev.Msg("waiting for secrets")
 		t := time.NewTimer(wait)
 	wait:
 		for {
@@ -242,11 +281,11 @@ func (d *daemon) initial(ctx context.Context, sigs <-chan os.Signal) (Changes, e
 				break wait
 			case <-ctx.Done():
 				t.Stop()
-				return Changes{}, fmt.Errorf("first refresh: %w", err)
+				return Changes{}, fmt.Errorf("first refresh: %w", res.err)
 			case sig := <-sigs:
 				if terminating(sig) {
 					t.Stop()
-					return Changes{}, fmt.Errorf("first refresh: stopped by %v while waiting for secrets: %w", sig, err)
+					return Changes{}, fmt.Errorf("first refresh: stopped by %s while waiting for secrets: %w", signalName(sig), res.err)
 				}
 				if sig == syscall.SIGHUP {
 					t.Stop()
@@ -257,19 +296,114 @@ func (d *daemon) initial(ctx context.Context, sigs <-chan os.Signal) (Changes, e
 	}
 }
 
+// firstAttempt runs one attempt of the first refresh and waits for it,
+// logging progress. A terminating signal cancels it: it returns the
+// signal once the refresh has returned (or KillTimeout has passed). hup
+// reports a SIGHUP during the attempt, which asks for a retry without
+// waiting.
+func (d *daemon) firstAttempt(ctx context.Context, sigs <-chan os.Signal) (res refreshed, stoppedBy os.Signal, hup bool) {
+	j := d.startRefresh(ctx)
+	defer j.stop()
+	for {
+		select {
+		case res := <-j.done:
+			return res, nil, hup
+		case <-j.progress.C:
+			d.logProgress("first refresh", j)
+		case <-ctx.Done():
+			d.settle(j)
+			return refreshed{err: ctx.Err()}, nil, false
+		case sig := <-sigs:
+			switch {
+			case terminating(sig):
+				d.log.Info().Str("signal", signalName(sig)).Msg("stopping: cancelling the first refresh")
+				d.settle(j)
+				return refreshed{}, sig, false
+			case sig == syscall.SIGHUP:
+				hup = true
+			}
+			// Other signals have no child to go to yet.
+		}
+	}
+}
+
+// job is one refresh running in the background.
+type job struct {
+	done     chan refreshed
+	cancel   context.CancelFunc
+	start    time.Time
+	progress *time.Ticker
+}
+
+// startRefresh starts a refresh with its own context, so that it can be
+// cancelled alone.
+func (d *daemon) startRefresh(ctx context.Context) *job {
+	rctx, cancel := context.WithCancel(ctx)
+	j := &job{done: make(chan refreshed, 1), cancel: cancel, start: time.Now(), progress: time.NewTicker(d.cfg.ProgressEvery)}
+	go func() {
+		c, err := d.r.Refresh(rctx)
+		j.done <- refreshed{changes: c, err: err, took: time.Since(j.start)}
+	}()
+	return j
+}
+
+func (j *job) stop() {
+	j.cancel()
+	j.progress.Stop()
+}
+
+// settle cancels a refresh and waits for it to return, so that it cannot
+// write files after Run has returned. A refresh that does not heed the
+// cancellation (a key derivation running) is given up on after
+// KillTimeout: stopping must not wait for it.
+func (d *daemon) settle(j *job) {
+	j.stop()
+	t := time.NewTimer(d.cfg.KillTimeout)
+	defer t.Stop()
+	select {
+	case <-j.done:
+	case <-t.C:
+		d.log.Warn().Str("kill_timeout", d.cfg.KillTimeout.String()).Msg("the cancelled refresh has not returned within the kill timeout; stopping without it")
+	}
+}
+
+func (d *daemon) logProgress(what string, j *job) {
+	d.log.Info().Str("elapsed", time.Since(j.start).Round(time.Second).String()).Msg(what + " still running (waiting for the password manager)")
+}
+
+// logRendered logs a successful refresh: what changed, counts and the
+// duration, never a value.
+func (d *daemon) logRendered(msg string, res refreshed) {
+	d.log.Info().Strs("changed", nonNil(res.changes.Files)).Bool("env_changed", res.changes.EnvChanged).
+		Int("templates", len(d.cfg.Templates)).Int("secrets", len(res.changes.Secrets)).
+		Str("took", res.took.Round(time.Millisecond).String()).Msg(msg)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 // retryDelay is the wait before retrying a failed refresh: exponential
-// backoff with jitter up to limit, but never shorter than a server's
-// Retry-After.
-func (d *daemon) retryDelay(err error, attempt int, limit time.Duration) time.Duration {
+// backoff with jitter up to limit. A server's Retry-After lengthens it,
+// but never beyond limit: a server must not park the daemon (a year's
+// Retry-After would leave /readyz stale long after the server recovered).
+// asked is the server's request when it was capped, else 0.
+func (d *daemon) retryDelay(err error, attempt int, limit time.Duration) (wait, asked time.Duration) {
 	// A failed refresh is retried sooner than the next interval, never
 	// later: start at RetryBase or the limit, whichever is shorter.
 	base := min(d.cfg.RetryBase, limit)
-	wait := fetch.Backoff(base, limit, attempt)
+	wait = fetch.Backoff(base, limit, attempt)
 	var se *fetch.StatusError
 	if errors.As(err, &se) && se.RetryAfter > wait {
+		if se.RetryAfter > limit {
+			return limit, se.RetryAfter
+		}
 		wait = se.RetryAfter
 	}
-	return wait
+	return wait, 0
 }
 
 func (d *daemon) interval() time.Duration {
@@ -282,6 +416,7 @@ func (d *daemon) interval() time.Duration {
 type refreshed struct {
 	changes Changes
 	err     error
+	took    time.Duration
 }
 
 func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) (int, error) {
@@ -290,12 +425,10 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) (int, error) {
 
 	// Refreshes run in the background so signals and the child's exit are
 	// handled while a slow provider is retried.
-	rctx, cancel := context.WithCancel(ctx)
-	var pending chan refreshed
+	var pending *job
 	defer func() {
-		cancel()
 		if pending != nil {
-			<-pending // never return while a refresh may still write files
+			d.settle(pending) // never return while a refresh may still write files
 		}
 	}()
 	// Actions run in the background too, one plan at a time, so a stop
@@ -325,14 +458,15 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) (int, error) {
 		if pending != nil {
 			return
 		}
-		pending = make(chan refreshed, 1)
-		go func(out chan<- refreshed) {
-			c, err := d.r.Refresh(rctx)
-			out <- refreshed{c, err}
-		}(pending)
+		pending = d.startRefresh(ctx)
 	}
 
 	for {
+		var done <-chan refreshed
+		var progress <-chan time.Time
+		if pending != nil {
+			done, progress = pending.done, pending.progress.C
+		}
 		select {
 		case <-ctx.Done():
 			return d.stop(), nil
@@ -340,7 +474,11 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) (int, error) {
 		case <-timer.C:
 			refresh()
 
-		case res := <-pending:
+		case <-progress:
+			d.logProgress("refresh", pending)
+
+		case res := <-done:
+			pending.stop()
 			pending = nil
 			if stopping {
 				// Acting now would restart or signal a child that is
@@ -372,7 +510,7 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) (int, error) {
 			}
 
 		case <-kill:
-			d.log.Warn().Dur("kill_timeout", d.cfg.KillTimeout).Msg("child still running after the kill timeout: sending SIGKILL")
+			d.log.Warn().Str("kill_timeout", d.cfg.KillTimeout.String()).Msg("child still running after the kill timeout: sending SIGKILL")
 			d.child.Signal(syscall.SIGKILL)
 			kill = nil
 
@@ -393,12 +531,15 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) (int, error) {
 				refresh()
 			case terminating(sig) && d.child == nil:
 				d.log.Info().Str("signal", signalName(sig)).Msg("stopping")
-				return 0, nil
+				return 0, nil // the deferred settle cancels a refresh in flight
 			case terminating(sig):
 				if !stopping {
+					d.log.Info().Str("signal", signalName(sig)).Msg("stopping: passing the signal to the child")
 					stopping = true
 					timer.Stop()
-					cancel()               // a refresh in flight is moot now
+					if pending != nil {
+						pending.cancel() // a refresh in flight is moot now
+					}
 					cancelActs()           // so is a command: kill it
 					d.child.StopRestarts() // and a restart must not start a new run
 				}
@@ -425,13 +566,18 @@ func (d *daemon) loop(ctx context.Context, sigs <-chan os.Signal) (int, error) {
 func (d *daemon) apply(res refreshed) (time.Duration, plan) {
 	if res.err != nil {
 		d.failed()
-		wait := d.retryDelay(res.err, d.failing, d.cfg.Interval)
-		d.log.Error().Err(res.err).Int("failures", d.failing).Dur("retry_in", wait).
-			Strs("replaced", res.changes.Files).Msg("refresh failed; keeping the last good output")
+		wait, asked := d.retryDelay(res.err, d.failing, d.cfg.Interval)
+		ev := d.log.Error().Err(res.err).Int("attempt", d.failing).Str("retry_in", wait.String()).
+			Str("retry_setting", "--interval").Strs("replaced", res.changes.Files)
+		if asked > 0 {
+			ev = ev.Str("server_retry_after", asked.String()).Str("capped_at", wait.String())
+		}
+		ev.Msg("refresh failed; keeping the last good output")
 		return wait, d.fileActions(res.changes.Files)
 	}
 	c := res.changes
 	d.succeeded(c)
+	d.logRendered("refreshed", res)
 	for _, mw := range d.masks {
 		mw.Update(c.Secrets) // before a restart, so the new values are masked from the start
 	}
@@ -440,9 +586,6 @@ func (d *daemon) apply(res refreshed) (time.Duration, plan) {
 	p := d.fileActions(c.Files)
 	if c.EnvChanged {
 		p.add(d.cfg.OnEnvChange)
-	}
-	if !p.empty() {
-		d.log.Info().Strs("files", c.Files).Bool("env_changed", c.EnvChanged).Msg("secrets changed")
 	}
 	return d.interval(), p
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -22,8 +23,8 @@ import (
 )
 
 // deadline only keeps a broken test from hanging; nothing asserts that
-// anything is fast.
-const deadline = 10 * time.Second
+// anything is fast. It is generous: the machine may be busy.
+const deadline = testutil.Patience
 
 // fakeRefresher answers call n (1-based) with step(n) and records when
 // each call was made.
@@ -63,7 +64,9 @@ func steady(env ...string) func(int) (Changes, error) {
 }
 
 // trapChild records its start (with $VALUE) and the signals it gets in
-// the file $1; it exits 3 on SIGTERM.
+// the file $1; it exits 3 on SIGTERM. "start-$VALUE" is written once its
+// traps are set: a signal sent before that would kill it (or be lost), so
+// a test sends none until it sees that line (see startedAs).
 func trapChild(log string) []string {
 	return []string{"/bin/sh", "-c", `f=$1
 trap 'echo HUP >> "$f"' HUP
@@ -76,6 +79,26 @@ while :; do sleep 0.02; done`, "sh", log}
 func lines(path string) string {
 	data, _ := os.ReadFile(path)
 	return strings.Join(strings.Fields(string(data)), " ")
+}
+
+// startedAs reports whether the log's lines begin with want: the child
+// has set its traps and may be signalled.
+func startedAs(path, want string) bool {
+	return strings.HasPrefix(lines(path)+" ", want+" ")
+}
+
+// latch returns a function that reports true exactly once: the first
+// time it is called with cond true. A fake refresher uses it to report a
+// change once the child is ready for what the change triggers.
+func latch() func(cond bool) bool {
+	fired := false
+	return func(cond bool) bool {
+		if fired || !cond {
+			return false
+		}
+		fired = true
+		return true
+	}
 }
 
 func waitLines(t *testing.T, path, want string) {
@@ -97,6 +120,13 @@ type daemonRun struct {
 // backoff, injected signals.
 func start(t *testing.T, cfg Config, r Refresher, m *metrics.Metrics) *daemonRun {
 	t.Helper()
+	return startWith(t, cfg, r, m, false)
+}
+
+// startWith is start; with realSignals the daemon installs its own
+// signal handling instead of reading dr.sigs.
+func startWith(t *testing.T, cfg Config, r Refresher, m *metrics.Metrics, realSignals bool) *daemonRun {
+	t.Helper()
 	if cfg.Interval == 0 {
 		cfg.Interval = 5 * time.Millisecond
 	}
@@ -107,7 +137,9 @@ func start(t *testing.T, cfg Config, r Refresher, m *metrics.Metrics) *daemonRun
 		cfg.KillTimeout = 5 * time.Second
 	}
 	dr := &daemonRun{sigs: make(chan os.Signal, 4), done: make(chan struct{}), log: &testutil.SyncBuffer{}}
-	cfg.Signals = dr.sigs
+	if !realSignals {
+		cfg.Signals = dr.sigs
+	}
 	if cfg.Stdin == nil {
 		cfg.Stdin = strings.NewReader("")
 	}
@@ -206,17 +238,16 @@ func TestNothingFiresWhenUnchanged(t *testing.T) {
 
 func TestSignalActions(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "child")
-	hupSent := false
+	usr1, hup := latch(), latch()
 	r := &fakeRefresher{step: func(n int) (Changes, error) {
 		c := Changes{Env: []string{"VALUE=one"}, EnvChanged: n == 1}
 		switch {
-		case n == 3:
+		case n > 1 && usr1(lines(log) == "start-one"):
 			c.Files = []string{"/etc/app/tls.pem"} // per-destination: USR1
-		case n > 3 && !hupSent && lines(log) == "start-one USR1":
+		case hup(lines(log) == "start-one USR1"):
 			// Only once USR1 is recorded: sh runs pending traps in
 			// signal-number order, which would swap the two.
 			c.Files = []string{"/etc/app/a.conf", "/etc/app/b.conf"} // default HUP, once
-			hupSent = true
 		}
 		return c, nil
 	}}
@@ -239,15 +270,18 @@ func TestSignalActions(t *testing.T) {
 // actions still run: the application must reload what it now reads.
 func TestActionsForFilesReplacedBeforeAFailure(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "child")
+	fail := latch()
+	var failedAt atomic.Int64
 	r := &fakeRefresher{step: func(n int) (Changes, error) {
-		if n == 3 {
+		if n > 1 && fail(startedAs(log, "start-one")) {
+			failedAt.Store(int64(n))
 			return Changes{Files: []string{"/etc/app/a.conf"}}, errors.New("render /etc/app/b.conf: rename: device busy")
 		}
 		return Changes{Env: []string{"VALUE=one"}, EnvChanged: n == 1}, nil
 	}}
 	dr := start(t, Config{Command: trapChild(log), DefaultOnChange: Action{Kind: Signal, Signal: syscall.SIGHUP}}, r, nil)
 	waitLines(t, log, "start-one HUP")
-	testutil.WaitFor(t, deadline, "more refreshes", func() bool { return r.calls() >= 6 })
+	testutil.WaitFor(t, deadline, "more refreshes", func() bool { return int64(r.calls()) >= failedAt.Load()+3 })
 	dr.stop(t)
 	if got := lines(log); got != "start-one HUP TERM" {
 		t.Errorf("child saw %q", got)
@@ -257,16 +291,22 @@ func TestActionsForFilesReplacedBeforeAFailure(t *testing.T) {
 func TestRestartActions(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "child")
 	m := metrics.New("test")
+	toTwo, files := latch(), latch()
+	two := false
 	r := &fakeRefresher{step: func(n int) (Changes, error) {
 		switch {
-		case n < 3:
-			return Changes{Env: []string{"VALUE=one"}, EnvChanged: n == 1}, nil
-		case n == 3:
+		case n == 1:
+			return Changes{Env: []string{"VALUE=one"}, EnvChanged: true}, nil
+		case toTwo(startedAs(log, "start-one")):
+			two = true
 			return Changes{Env: []string{"VALUE=two"}, EnvChanged: true}, nil
-		case n == 5: // two files wanting a restart, and a signal: one restart
+		case files(startedAs(log, "start-one TERM start-two")):
+			// Two files wanting a restart, and a signal: one restart.
 			return Changes{Env: []string{"VALUE=two"}, Files: []string{"a", "b", "c"}}, nil
+		case two:
+			return Changes{Env: []string{"VALUE=two"}}, nil
 		}
-		return Changes{Env: []string{"VALUE=two"}}, nil
+		return Changes{Env: []string{"VALUE=one"}}, nil
 	}}
 	dr := start(t, Config{
 		Command:     trapChild(log),
@@ -274,7 +314,8 @@ func TestRestartActions(t *testing.T) {
 		OnEnvChange: Action{Kind: Restart},
 	}, r, m)
 	waitLines(t, log, "start-one TERM start-two TERM start-two")
-	testutil.WaitFor(t, deadline, "more refreshes", func() bool { return r.calls() >= 8 })
+	n := r.calls()
+	testutil.WaitFor(t, deadline, "more refreshes", func() bool { return r.calls() >= n+3 })
 	dr.stop(t)
 	if got := lines(log); got != "start-one TERM start-two TERM start-two TERM" {
 		t.Errorf("child saw %q", got)
@@ -339,11 +380,13 @@ func TestCommandActions(t *testing.T) {
 }
 
 // TestRefreshFailure: failures keep the child and the last good state,
-// honour Retry-After, and a later success carries on as normal.
+// honour a Retry-After shorter than the interval, and a later success
+// carries on as normal.
 func TestRefreshFailure(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "child")
-	const retryAfter = 200 * time.Millisecond
+	const interval, retryAfter = 300 * time.Millisecond, 100 * time.Millisecond
 	m := metrics.New("test")
+	changed := latch()
 	r := &fakeRefresher{step: func(n int) (Changes, error) {
 		switch n {
 		case 1:
@@ -354,19 +397,22 @@ func TestRefreshFailure(t *testing.T) {
 			return Changes{}, fmt.Errorf("passwork: resolve: %w", &fetch.StatusError{Provider: "passwork", Status: 429, RetryAfter: retryAfter})
 		case 4:
 			return Changes{}, errors.New("passwork: connection refused")
-		case 5:
+		}
+		if changed(startedAs(log, "start-one")) {
 			return Changes{Env: []string{"VALUE=one"}, Files: []string{"app.conf"}}, nil
 		}
 		return Changes{Env: []string{"VALUE=one"}}, nil
 	}}
 	dr := start(t, Config{
+		Interval:        interval,
 		Command:         trapChild(log),
 		DefaultOnChange: Action{Kind: Signal, Signal: syscall.SIGHUP},
 		OnEnvChange:     Action{Kind: Restart},
 		Templates:       []string{"app.conf"},
 	}, r, m)
 	waitLines(t, log, "start-one HUP")
-	testutil.WaitFor(t, deadline, "more refreshes", func() bool { return r.calls() >= 7 })
+	n := r.calls()
+	testutil.WaitFor(t, deadline, "more refreshes", func() bool { return r.calls() >= n+2 })
 	if wait := r.callTime(4).Sub(r.callTime(3)); wait < retryAfter {
 		t.Errorf("retried %s after a 429 with Retry-After %s", wait, retryAfter)
 	}
@@ -534,14 +580,23 @@ func TestMaskAndNoLeaks(t *testing.T) {
 	dir := t.TempDir()
 	trigger := filepath.Join(dir, "trigger")
 	var out testutil.SyncBuffer
+	// The second value (and the restart it causes) comes only once the
+	// child has printed the first: a restart before that would stop it
+	// before it ever printed.
+	fail, rotate := latch(), latch()
+	rotated := false
 	r := &fakeRefresher{step: func(n int) (Changes, error) {
-		if n < 3 {
-			return Changes{Env: []string{"PW=" + canary1, "T=" + trigger}, EnvChanged: n == 1, Secrets: []string{canary1}}, nil
-		}
-		if n == 3 {
+		printed := strings.Contains(out.String(), "pw=")
+		switch {
+		case n > 1 && fail(printed):
 			return Changes{}, errors.New("passwork: resolve \"prod/db\": denied")
+		case rotate(printed && n > 2):
+			rotated = true
+			return Changes{Env: []string{"PW=" + canary2, "T=" + trigger}, EnvChanged: true, Secrets: []string{canary2}, Files: []string{"f"}}, nil
+		case rotated:
+			return Changes{Env: []string{"PW=" + canary2, "T=" + trigger}, Secrets: []string{canary2}, Files: []string{"f"}}, nil
 		}
-		return Changes{Env: []string{"PW=" + canary2, "T=" + trigger}, EnvChanged: n == 4, Secrets: []string{canary2}, Files: []string{"f"}}, nil
+		return Changes{Env: []string{"PW=" + canary1, "T=" + trigger}, EnvChanged: n == 1, Secrets: []string{canary1}}, nil
 	}}
 	dr := start(t, Config{
 		Mask:        true,
@@ -683,9 +738,10 @@ func TestFailedRestartNotCounted(t *testing.T) {
 func TestStopDuringCommand(t *testing.T) {
 	dir := t.TempDir()
 	log, out := filepath.Join(dir, "child"), filepath.Join(dir, "out")
+	command := latch()
 	r := &fakeRefresher{step: func(n int) (Changes, error) {
 		c := Changes{Env: []string{"VALUE=one", "OUT=" + out}, EnvChanged: n == 1}
-		if n == 2 {
+		if n > 1 && command(startedAs(log, "start-one")) {
 			c.Files = []string{"f"}
 		}
 		return c, nil
@@ -710,11 +766,19 @@ func TestStopDuringCommand(t *testing.T) {
 func TestStopDuringRestart(t *testing.T) {
 	dir := t.TempDir()
 	log, exit := filepath.Join(dir, "child"), filepath.Join(dir, "exit")
+	// The restart comes only once the child has set its trap: sent
+	// before, its SIGTERM would simply kill it.
+	restart := latch()
+	restarted := false
 	r := &fakeRefresher{step: func(n int) (Changes, error) {
-		if n == 1 {
-			return Changes{Env: []string{"VALUE=a"}, EnvChanged: true}, nil
+		if n > 1 && restart(startedAs(log, "start-a")) {
+			restarted = true
+			return Changes{Env: []string{"VALUE=b"}, EnvChanged: true}, nil
 		}
-		return Changes{Env: []string{"VALUE=b"}, EnvChanged: n == 2}, nil
+		if restarted {
+			return Changes{Env: []string{"VALUE=b"}}, nil
+		}
+		return Changes{Env: []string{"VALUE=a"}, EnvChanged: n == 1}, nil
 	}}
 	dr := start(t, Config{
 		Command: []string{"/bin/sh", "-c", `f=$1

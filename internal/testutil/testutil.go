@@ -42,3 +42,9 @@ func WaitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Patience is how long tests wait for a condition before declaring it
+// will never hold. It only bounds a broken test; on a busy machine (a
+// loaded CI runner, two cores shared with other builds) things that take
+// milliseconds can take seconds, so it is long.
+const Patience = 2 * time.Minute
