@@ -13,9 +13,17 @@ import (
 	"time"
 )
 
-// MaxBody caps how much of a response body is read. Passwork attachments are
-// at most 5 MB (base64 inflates that); nothing legitimate comes near this.
+// MaxBody caps how much of a response body is read, unless the request
+// sets a lower Request.MaxBody. Passwork attachments are at most 5 MB
+// (base64 inflates that) and a Passbolt resource list is one response;
+// nothing legitimate comes near this.
 const MaxBody = 64 << 20
+
+// MaxRetryAfter is the longest Retry-After a response is read as: a
+// server asking for more (a year: 31536000) gets this, which also keeps
+// the seconds-to-duration arithmetic far from overflowing. Callers cap
+// far lower; see HTTP.MaxRetryAfter and the daemon's retry limits.
+const MaxRetryAfter = 24 * time.Hour
 
 // Observer is told about every HTTP attempt; metrics hang off it. status is
 // the HTTP status code as text, or "error" for a transport failure. It must
@@ -42,9 +50,23 @@ type HTTP struct {
 	MaxRetryAfter time.Duration
 
 	Observe Observer
+	// OnRetry, if set, is told about every retry before its wait, so an
+	// operator can see a slow or failing server.
+	OnRetry func(Retry)
 
 	// bodyLimit overrides MaxBody; tests set it small.
 	bodyLimit int64
+}
+
+// Retry describes one retry that HTTP.Do is about to wait for. Err is why
+// the last attempt failed: a transport error or a *StatusError, never a
+// secret.
+type Retry struct {
+	Provider, Method, Path string
+	Attempt, MaxAttempts   int           // the attempt about to be made, of how many
+	Delay                  time.Duration // the wait before it
+	RetryAfter             bool          // Delay is the server's Retry-After
+	Err                    error
 }
 
 // Request is one HTTP request. Body is kept as bytes so that it can be sent
@@ -57,6 +79,9 @@ type Request struct {
 	// NoRetry disables retries, for requests that are not safe to repeat
 	// (a token refresh that consumes the old token).
 	NoRetry bool
+	// MaxBody, if positive, caps the response body below the client's
+	// limit (MaxBody): a provider knows how big each reply can sensibly be.
+	MaxBody int64
 }
 
 // Response is a fully read HTTP response.
@@ -109,8 +134,13 @@ func (h *HTTP) Do(ctx context.Context, req Request) (*Response, error) {
 		if attempt > 0 {
 			wait := h.backoff(attempt)
 			var se *StatusError
-			if errors.As(lastErr, &se) && se.RetryAfter > 0 {
+			fromServer := errors.As(lastErr, &se) && se.RetryAfter > 0
+			if fromServer {
 				wait = se.RetryAfter
+			}
+			if h.OnRetry != nil {
+				h.OnRetry(Retry{Provider: h.Provider, Method: req.Method, Path: urlPath(req.URL),
+					Attempt: attempt + 1, MaxAttempts: attempts, Delay: wait, RetryAfter: fromServer, Err: lastErr})
 			}
 			if err := sleep(ctx, wait); err != nil {
 				return nil, fmt.Errorf("%s: %s %s: %w (last error: %v)", h.Provider, req.Method, urlPath(req.URL), err, lastErr)
@@ -175,16 +205,92 @@ func (h *HTTP) once(ctx context.Context, req Request) (*Response, error) {
 	if limit <= 0 {
 		limit = MaxBody
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if req.MaxBody > 0 && req.MaxBody < limit {
+		limit = req.MaxBody
+	}
+	data, err := readBody(resp.Body, resp.ContentLength, limit)
 	h.observe(req.Method, strconv.Itoa(resp.StatusCode), time.Since(start))
 	if err != nil {
+		var tl *tooLarge
+		if errors.As(err, &tl) {
+			// Downloading it again would only hit the same limit.
+			return nil, &finalError{err}
+		}
 		return nil, fmt.Errorf("reading response body: %w", err)
 	}
-	if int64(len(data)) > limit {
-		// Downloading it again would only hit the same limit.
-		return nil, &finalError{fmt.Errorf("response body larger than %d bytes", limit)}
-	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
+}
+
+// ErrBodyTooLarge is matched (errors.Is) by the error for a response
+// body over the limit (MaxBody, Request.MaxBody).
+var ErrBodyTooLarge = errors.New("response body too large")
+
+// tooLarge is a body over the limit.
+type tooLarge struct{ limit int64 }
+
+func (e *tooLarge) Error() string {
+	return fmt.Sprintf("response body larger than %s", byteSize(e.limit))
+}
+
+func (e *tooLarge) Is(target error) bool { return target == ErrBodyTooLarge }
+
+// readBody reads a whole body of at most limit bytes, holding no more
+// memory than the body needs: a body whose Content-Length is over the
+// limit is refused before it is read, one with a Content-Length is read
+// into a buffer of exactly that size, and one without is read in chunks
+// and joined once. (io.ReadAll doubles its buffer as it grows, which
+// costs up to three times the body at the moment of the last copy: 64 MiB
+// from a hostile server peaked at over 200 MB.)
+func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
+	if contentLength > limit {
+		return nil, &tooLarge{limit}
+	}
+	if contentLength >= 0 {
+		// net/http reports an early end as io.ErrUnexpectedEOF, and never
+		// returns more than Content-Length bytes.
+		data := make([]byte, contentLength)
+		if _, err := io.ReadFull(r, data); err != nil {
+			return nil, err
+		}
+		return data, nil
+	}
+	const first, most = 32 << 10, 4 << 20
+	var chunks [][]byte
+	var total int64
+	for size := int64(first); ; size = min(2*size, most) {
+		chunk := make([]byte, min(size, limit+1-total))
+		n, err := io.ReadFull(r, chunk)
+		chunks = append(chunks, chunk[:n])
+		total += int64(n)
+		if total > limit {
+			return nil, &tooLarge{limit}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(chunks) == 1 {
+		return chunks[0], nil
+	}
+	data := make([]byte, 0, total)
+	for _, c := range chunks {
+		data = append(data, c...)
+	}
+	return data, nil
+}
+
+// byteSize writes n bytes the way a person would: "64 MiB", "100 bytes".
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // finalError marks a failure of once that retrying cannot fix.
@@ -246,11 +352,15 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+	// ParseInt saturates an out-of-range number at MaxInt64 (ErrRange).
+	if s, err := strconv.ParseInt(v, 10, 64); (err == nil || errors.Is(err, strconv.ErrRange)) && s >= 0 {
+		if s > int64(MaxRetryAfter/time.Second) {
+			return MaxRetryAfter
+		}
 		return time.Duration(s) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), MaxRetryAfter)
 	}
 	return 0
 }
@@ -286,6 +396,7 @@ type Options struct {
 	BaseDelay     time.Duration
 	MaxDelay      time.Duration
 	MaxRetryAfter time.Duration
+	OnRetry       func(Retry)
 }
 
 // NewHTTP returns the retrying transport for one provider. Its client never
@@ -303,5 +414,6 @@ func (o Options) NewHTTP(provider string) *HTTP {
 	return &HTTP{
 		Client: c, Provider: provider, Observe: o.Observe,
 		MaxAttempts: o.MaxAttempts, BaseDelay: o.BaseDelay, MaxDelay: o.MaxDelay, MaxRetryAfter: o.MaxRetryAfter,
+		OnRetry: o.OnRetry,
 	}
 }

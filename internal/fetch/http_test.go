@@ -198,6 +198,12 @@ func TestParseRetryAfter(t *testing.T) {
 		"": 0, "0": 0, "5": 5 * time.Second, "-3": 0, "soon": 0,
 		"Thu, 01 Jan 2026 00:01:00 GMT": time.Minute,
 		"Wed, 31 Dec 2025 23:00:00 GMT": 0,
+		// A year is read as the ceiling; so is what would overflow
+		// time.Duration (seconds × 1e9 past 2^63) or even int64.
+		"31536000":                      MaxRetryAfter,
+		"9300000000":                    MaxRetryAfter,
+		"99999999999999999999":          MaxRetryAfter,
+		"Fri, 01 Jan 2100 00:00:00 GMT": MaxRetryAfter,
 	} {
 		if got := parseRetryAfter(in, now); got != want {
 			t.Errorf("parseRetryAfter(%q) = %v, want %v", in, got, want)
@@ -257,6 +263,7 @@ func TestHTTPFinalErrorsAreNotRetried(t *testing.T) {
 		requests int32
 	}{
 		{"oversized body", Request{Method: "GET", URL: big.URL}, "larger than 64 bytes", 1},
+		{"over the request's own limit", Request{Method: "GET", URL: big.URL, MaxBody: 10}, "larger than 10 bytes", 1},
 		{"bad method", Request{Method: "GE T", URL: big.URL}, "invalid method", 0},
 		{"bad URL", Request{Method: "GET", URL: "http://127.0.0.1/\x7f"}, "invalid control character", 0},
 	}
@@ -278,6 +285,76 @@ func TestHTTPFinalErrorsAreNotRetried(t *testing.T) {
 			}
 			if got := n.Load(); got != tt.requests {
 				t.Errorf("%d requests, want %d", got, tt.requests)
+			}
+		})
+	}
+}
+
+// TestReadBody: bodies with and without a Content-Length, at, under and
+// over the limit, and bodies that end early.
+func TestReadBody(t *testing.T) {
+	const limit = 100 << 10
+	payload := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('a' + i%26)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name     string
+		n        int
+		chunked  bool
+		announce int // a false Content-Length to send, -1 for the true one
+		wantErr  string
+	}{
+		{"empty", 0, false, -1, ""},
+		{"sized", 5000, false, -1, ""},
+		{"sized at the limit", limit, false, -1, ""},
+		{"sized over the limit", limit + 1, false, -1, "larger than 100 KiB"},
+		{"chunked", 5000, true, 0, ""},
+		{"chunked over several chunks", limit, true, 0, ""},
+		{"chunked over the limit", limit + 1, true, 0, "larger than 100 KiB"},
+		{"shorter than announced", 10, false, 20, "unexpected EOF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := payload(tc.n)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case tc.chunked:
+					for i := 0; i < len(body); i += 1000 {
+						w.Write(body[i:min(i+1000, len(body))])
+						w.(http.Flusher).Flush()
+					}
+				case tc.announce >= 0:
+					w.Header().Set("Content-Length", strconv.Itoa(tc.announce))
+					w.Write(body)
+					// Hijack to end the connection early, as a server that dies would.
+					if hj, ok := w.(http.Hijacker); ok {
+						if conn, _, err := hj.Hijack(); err == nil {
+							conn.Close()
+						}
+					}
+				default:
+					w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+					w.Write(body)
+				}
+			}))
+			defer srv.Close()
+			h := Options{MaxAttempts: 1}.NewHTTP("test")
+			h.bodyLimit = limit
+			resp, err := h.Do(context.Background(), Request{Method: "GET", URL: srv.URL})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(resp.Body) != string(body) {
+				t.Errorf("read %d bytes, want the %d sent", len(resp.Body), len(body))
 			}
 		})
 	}
