@@ -142,6 +142,11 @@ func TestDeriveVaultKey(t *testing.T) {
 		{KDFParams{64, 0, 1}, salt},
 		{KDFParams{16, 1, 4}, salt},
 		{KDFParams{4 << 20, 1, 1}, salt},
+		// What a hostile server asked for: 1 GiB, 64 passes.
+		{KDFParams{1 << 20, 64, 4}, salt},
+		{KDFParams{MaxMemoryKiB + 1, 1, 1}, salt},
+		{KDFParams{64, MaxIterations + 1, 1}, salt},
+		{KDFParams{1024, 1, MaxParallelism + 1}, salt},
 		{p, []byte("short")},
 	}
 	for _, b := range bad {
@@ -149,8 +154,10 @@ func TestDeriveVaultKey(t *testing.T) {
 			t.Errorf("DeriveVaultKey(%+v, %d-byte salt) succeeded", b.p, len(b.salt))
 		}
 	}
-	if err := DefaultKDF().Validate(); err != nil {
-		t.Fatalf("documented profile rejected: %v", err)
+	for _, p := range []KDFParams{DefaultKDF(), FallbackKDF()} {
+		if err := p.Validate(); err != nil {
+			t.Fatalf("documented profile %+v rejected: %v", p, err)
+		}
 	}
 }
 

@@ -47,6 +47,17 @@ type listPage struct {
 // maxPages bounds the list loop against a server whose total keeps growing.
 const maxPages = 10000
 
+// Response size limits. A list page of 2,000 V3 records is a few MiB (a
+// record is about 1 KiB plus its encrypted payload); 16 MiB leaves room
+// for 8 KiB per record, and a larger page is an error that says to lower
+// PASSAGENT_PAGE_SIZE. The salt reply is a few hundred bytes. With the KDF
+// cap (64 MiB) they keep the client's peak memory bounded whatever the
+// server sends (docs/passagent.md).
+const (
+	maxPageBody = 16 << 20
+	maxSaltBody = 64 << 10
+)
+
 // list fetches every entry: ceil(total/limit) calls, at least one. The
 // limit is the one the server reports using, which may be lower than the
 // one asked for. A record that shows up on two pages (the list shifted
@@ -57,7 +68,10 @@ func (c *Client) list(ctx context.Context) ([]record, error) {
 	for page := 1; ; page++ {
 		q := url.Values{"page": {strconv.Itoa(page)}, "limit": {strconv.Itoa(c.pageSize)}}
 		var p listPage
-		if err := c.get(ctx, "/passwords?"+q.Encode(), &p); err != nil {
+		if err := c.get(ctx, "/passwords?"+q.Encode(), maxPageBody, &p); err != nil {
+			if errors.Is(err, fetch.ErrBodyTooLarge) {
+				return nil, fmt.Errorf("%w (a page of %d entries; a lower PASSAGENT_PAGE_SIZE makes pages smaller)", err, c.pageSize)
+			}
 			return nil, err
 		}
 		if p.Pagination == nil {
@@ -99,7 +113,7 @@ type saltReply struct {
 // mean the documented default profile.
 func (c *Client) salt(ctx context.Context) ([]byte, envelope.KDFParams, error) {
 	var r saltReply
-	if err := c.get(ctx, "/vault/salt", &r); err != nil {
+	if err := c.get(ctx, "/vault/salt", maxSaltBody, &r); err != nil {
 		var se *fetch.StatusError
 		if errors.As(err, &se) && se.Status == http.StatusNotFound {
 			return nil, envelope.KDFParams{}, fmt.Errorf("passagent: no vault salt for this account (the vault was never set up in PassAgent): %w", err)
@@ -135,13 +149,15 @@ type errorBody struct {
 }
 
 // get sends an authenticated GET to base+path and decodes a 200 JSON reply
-// into v. Retries (429, 502-504, transport errors) happen in fetch.HTTP.
-func (c *Client) get(ctx context.Context, path string, v any) error {
+// of at most maxBody bytes into v. Retries (429, 502-504, transport
+// errors) happen in fetch.HTTP.
+func (c *Client) get(ctx context.Context, path string, maxBody int64, v any) error {
 	endpoint := c.endpoint(strings.SplitN(path, "?", 2)[0])
 	resp, err := c.http.Do(ctx, fetch.Request{
-		Method: http.MethodGet,
-		URL:    c.base + path,
-		Header: http.Header{"Authorization": {"Bearer " + c.token}, "Accept": {"application/json"}},
+		Method:  http.MethodGet,
+		URL:     c.base + path,
+		Header:  http.Header{"Authorization": {"Bearer " + c.token}, "Accept": {"application/json"}},
+		MaxBody: maxBody,
 	})
 	if err != nil {
 		var se *fetch.StatusError

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -79,7 +80,24 @@ type Client struct {
 	keyMu    sync.Mutex
 	vaultKey []byte
 	fixedKey bool // vaultKey came from PASSAGENT_VAULT_KEY and is never dropped
+	// derived holds the keys derived so far by salt and parameters, most
+	// recent last: a key dropped after a failure is not derived again while
+	// the server sends the same salt, so a failing server costs one
+	// derivation, not one per refresh. derivations counts them.
+	derived     []derivedKey
+	derivations int
 }
+
+// derivedKey is one derivation's input (the password is fixed) and output.
+type derivedKey struct {
+	salt   string
+	params envelope.KDFParams
+	key    []byte
+}
+
+// maxDerived bounds the derived-key cache: a server that keeps changing
+// the salt gets one derivation per change, and no memory in return.
+const maxDerived = 4
 
 // New checks cfg. It does no network I/O and runs no KDF. Every problem
 // is reported at once, so one run shows all there is to fix.
@@ -140,17 +158,41 @@ func (c *Client) key(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, d := range c.derived {
+		if d.salt == string(salt) && d.params == params {
+			c.vaultKey = d.key
+			return d.key, nil
+		}
+	}
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("passagent: GET %s: the server asks for more than injector spends on a key derivation: %w "+
+			"(documented profiles: 64 MiB/t=3/p=4 and 32 MiB/t=4/p=4; with PASSAGENT_VAULT_KEY no derivation runs)", c.endpoint("/vault/salt"), err)
+	}
+	// Argon2id is not interruptible: a derivation runs to its end (about
+	// a second at the caps) even when ctx is cancelled meanwhile.
 	key, err := envelope.DeriveVaultKey(c.password, salt, params)
 	if err != nil {
 		return nil, fmt.Errorf("passagent: derive vault key: %w", err)
 	}
+	c.derivations++
+	// The derivation's memory (up to envelope.MaxMemoryKiB) is garbage
+	// now, but the collector, paced by the heap it just saw, would let
+	// the next 64 MiB of allocations pile on top of it, and give it back
+	// to the system only minutes later. Return it now: a sidecar keeps
+	// running for days, and its peak is this derivation alone.
+	debug.FreeOSMemory()
+	if len(c.derived) == maxDerived {
+		c.derived = c.derived[1:]
+	}
+	c.derived = append(c.derived, derivedKey{salt: string(salt), params: params, key: key})
 	c.vaultKey = key
 	return key, nil
 }
 
 // forgetKey drops a derived key that failed to open every entry, so the
-// next Resolve fetches the salt again (it may have been reset). A
-// pre-derived key is kept: re-reading it would give the same bytes.
+// next Resolve fetches the salt again (it may have been reset; the key is
+// derived again only if the salt or parameters changed). A pre-derived key
+// is kept: re-reading it would give the same bytes.
 func (c *Client) forgetKey(bad []byte) {
 	c.keyMu.Lock()
 	defer c.keyMu.Unlock()

@@ -267,7 +267,7 @@ func TestWrongKey(t *testing.T) {
 		cfg       passagent.Config
 		wantSalts int // after two Resolve calls
 	}{
-		{"master password", wrongPW, 2}, // a failed derived key is dropped and re-derived
+		{"master password", wrongPW, 2}, // a failed derived key is dropped and the salt read again
 		{"vault key", wrongKey, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

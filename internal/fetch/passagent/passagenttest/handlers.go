@@ -2,6 +2,8 @@ package passagenttest
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -17,6 +19,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.perPath[r.URL.Path]++
 	f := s.takeFault(r.URL.Path)
 	token := s.token
+	kdf := s.kdf
+	if s.advertised != (envelope.KDFParams{}) {
+		kdf = s.advertised
+	}
 	s.mu.Unlock()
 
 	if f != nil {
@@ -29,6 +35,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if f.RetryAfter != "" {
 			w.Header().Set("Retry-After", f.RetryAfter)
+		}
+		if f.Bloat > 0 {
+			bloat(w, f.Bloat)
+			return
 		}
 		if f.Status == 0 && f.Body != "" {
 			w.Header().Set("Content-Type", "application/json")
@@ -58,7 +68,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/api/vault/salt" && r.Method == http.MethodGet:
 		writeJSON(w, http.StatusOK, map[string]any{
 			"salt": envelope.EncodeBase64(s.salt), "kdf": "argon2id",
-			"memory_kib": s.kdf.MemoryKiB, "iterations": s.kdf.Iterations, "parallelism": s.kdf.Parallelism,
+			"memory_kib": kdf.MemoryKiB, "iterations": kdf.Iterations, "parallelism": kdf.Parallelism,
 		})
 	case path == "/api/auth/csrf-token" && r.Method == http.MethodGet:
 		t := randHex(16)
@@ -73,6 +83,28 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, http.StatusNotFound, "NOT_FOUND", "Not found")
 	}
+}
+
+// bloat streams a list page of about size bytes of well-formed records
+// whose fields are junk, in chunks, without a Content-Length.
+func bloat(w http.ResponseWriter, size int) {
+	w.Header().Set("Content-Type", "application/json")
+	junk := strings.Repeat("A", 4096)
+	io.WriteString(w, `{"data":[`)
+	n := 0
+	for i := 0; n < size; i++ {
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		rec := fmt.Sprintf(`%s{"id":"bloat-%d","name":"bloat %d","encryption_version":3,"wrapped_item_key":"%s","encrypted_data":"%s"}`,
+			sep, i, i, junk[:80], junk)
+		if _, err := io.WriteString(w, rec); err != nil {
+			return // the client hung up
+		}
+		n += len(rec)
+	}
+	fmt.Fprintf(w, `],"pagination":{"page":1,"limit":%d,"total":%d}}`, 2000, 0)
 }
 
 // takeFault returns the first queued fault for path, consuming one use.

@@ -60,8 +60,10 @@ type Server struct {
 	maxLimit int
 	kdf      envelope.KDFParams
 	salt     []byte
-	vaultKey []byte
-	biKey    []byte
+	// advertised, when set, replaces kdf in the salt reply (AdvertiseKDF).
+	advertised envelope.KDFParams
+	vaultKey   []byte
+	biKey      []byte
 
 	mu          sync.Mutex
 	records     []*Record
@@ -116,8 +118,9 @@ type Tombstone struct {
 // Fault makes matching requests fail: the next Times requests whose path
 // starts with Path ("" = any) get Status with Body (default: an error body
 // in the overview shape) and, if set, a Retry-After header. Delay is slept
-// before answering (a slow server). Status 0 with a Body sends a 200 with
-// that body (a malformed reply).
+// before answering (a slow server; a Delay longer than the client waits is
+// a server that accepts and never answers). Status 0 with a Body sends a
+// 200 with that body (a malformed reply).
 type Fault struct {
 	Path       string
 	Status     int
@@ -125,6 +128,10 @@ type Fault struct {
 	RetryAfter string
 	Delay      time.Duration
 	Times      int
+	// Bloat, when positive, answers with a 200 list page of about Bloat
+	// bytes: well-formed records full of junk, streamed without a
+	// Content-Length (a hostile server that wants the client's memory).
+	Bloat int
 }
 
 // New derives the vault key and starts listening on 127.0.0.1, or as
@@ -194,6 +201,11 @@ func (s *Server) LeakDeleted(on bool) { s.mu.Lock(); s.leakDeleted = on; s.mu.Un
 // RevealLimiterDown simulates the reveal limiter's store being unreachable:
 // reveal fails closed with 503 and Retry-After.
 func (s *Server) RevealLimiterDown(on bool) { s.mu.Lock(); s.revealDown = on; s.mu.Unlock() }
+
+// AdvertiseKDF makes the salt reply advertise p instead of the parameters
+// the vault key was derived with, as a hostile or broken server might:
+// say, 1 GiB and 64 iterations. The zero value advertises the truth again.
+func (s *Server) AdvertiseKDF(p envelope.KDFParams) { s.mu.Lock(); s.advertised = p; s.mu.Unlock() }
 
 // AddFault queues a fault; faults apply in the order added.
 func (s *Server) AddFault(f Fault) { s.mu.Lock(); s.faults = append(s.faults, &f); s.mu.Unlock() }
