@@ -199,6 +199,7 @@ func cmdRender(ctx context.Context, o *templateOptions, d *daemonOptions, l *log
 	if err != nil {
 		return err
 	}
+	opt.OnRetry = logRetries(log)
 	if d.interval == 0 || d.once {
 		o.stdout = stdout // -t SRC:- prints: rendering once is asking for the text
 	}
@@ -272,6 +273,7 @@ func cmdRun(ctx context.Context, argv []string, o *templateOptions, d *daemonOpt
 	if err != nil {
 		return err
 	}
+	opt.OnRetry = logRetries(log)
 	p, err := buildPipeline(s, o, opt, true)
 	if err != nil {
 		return err

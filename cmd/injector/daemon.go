@@ -224,10 +224,14 @@ func startMetrics(ctx context.Context, m *metrics.Metrics, addr string, log zero
 	return nil
 }
 
-// runDaemon runs the daemon and turns its result into an exit error.
+// runDaemon runs the daemon and turns its result into an exit error. A
+// fatal error is logged (as JSON with --log-format json, like everything
+// else the daemon says) rather than printed as text.
 func runDaemon(ctx context.Context, cfg daemon.Config, r daemon.Refresher, m *metrics.Metrics, log zerolog.Logger) error {
 	// Run handles SIGINT/SIGTERM itself (forwarding them to the child and
-	// waiting for it), so it must not see them as a cancelled context.
+	// waiting for it), so it must not see them as a cancelled context;
+	// one that came before it took over has cancelled ctx already.
+	cfg.Interrupted = ctx.Done()
 	code, err := daemon.Run(context.WithoutCancel(ctx), cfg, r, m, log)
 	if err != nil {
 		var pe *fs.PathError
@@ -239,7 +243,8 @@ func runDaemon(ctx context.Context, cfg daemon.Config, r daemon.Refresher, m *me
 		default:
 			code = max(code, exitFailure)
 		}
-		return &exitError{code: code, err: err}
+		log.Error().Err(err).Int("exit_code", code).Msg("giving up")
+		return &exitError{code: code}
 	}
 	if code != 0 {
 		return &exitError{code: code}
@@ -266,6 +271,14 @@ func superviseOnce(ctx context.Context, argv, env, secrets []string, d *daemonOp
 		flush = append(flush, o, e)
 		stdout, stderr = o, e
 	}
+	// Signals are taken before the child starts, so none arriving while
+	// it starts is lost; one that arrived earlier has cancelled ctx.
+	fwdCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	sigs := supervise.Notify(fwdCtx, forwarded(supervise.DefaultSignals())...)
+	if ctx.Err() != nil {
+		return fmt.Errorf("run: %v before the command started", context.Cause(ctx))
+	}
 	child, err := supervise.Start(context.WithoutCancel(ctx), supervise.Spec{
 		Path: argv[0], Args: argv[1:], Env: env, Stdin: os.Stdin, Stdout: stdout, Stderr: stderr,
 		KillTimeout: d.killTimeout, ProcessGroup: !onTerminal(), Reaper: reaper,
@@ -273,9 +286,7 @@ func superviseOnce(ctx context.Context, argv, env, secrets []string, d *daemonOp
 	if err != nil {
 		return &exitError{code: execErrorCode(err), err: fmt.Errorf("run: %w", err)}
 	}
-	fwdCtx, stop := context.WithCancel(context.Background())
-	defer stop()
-	supervise.Forward(fwdCtx, child, forwarded(supervise.DefaultSignals())...)
+	supervise.Relay(fwdCtx, child, sigs)
 	code := child.Wait()
 	for _, w := range flush {
 		w.Close()
@@ -284,4 +295,19 @@ func superviseOnce(ctx context.Context, argv, env, secrets []string, d *daemonOp
 		return &exitError{code: code}
 	}
 	return nil
+}
+
+// logRetries logs every HTTP retry a provider makes: which request, the
+// attempt, the delay with its unit and the setting behind it, so a slow or
+// failing server is visible while it is retried.
+func logRetries(log zerolog.Logger) func(fetch.Retry) {
+	return func(r fetch.Retry) {
+		setting := "INJECTOR_RETRY_ATTEMPTS, INJECTOR_RETRY_BASE_DELAY"
+		if r.RetryAfter {
+			setting = "the server's Retry-After (waited for up to 30s)"
+		}
+		log.Warn().Err(r.Err).Str("provider", r.Provider).Str("request", r.Method+" "+r.Path).
+			Str("attempt", fmt.Sprintf("%d/%d", r.Attempt, r.MaxAttempts)).Str("retry_in", r.Delay.String()).
+			Str("retry_setting", setting).Msg("retrying request")
+	}
 }
