@@ -64,7 +64,7 @@ func (p *daemonProc) wait(t *testing.T) int {
 	select {
 	case <-p.done:
 		return p.code
-	case <-time.After(20 * time.Second):
+	case <-time.After(testutil.Patience):
 		t.Fatal("injector did not exit")
 		return -1
 	}
@@ -73,7 +73,7 @@ func (p *daemonProc) wait(t *testing.T) int {
 // eventually polls cond until it holds; processes get a generous limit.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	testutil.WaitFor(t, 20*time.Second, what, cond)
+	testutil.WaitFor(t, testutil.Patience, what, cond)
 }
 
 func fileIs(path, want string) func() bool {

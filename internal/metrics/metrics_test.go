@@ -12,6 +12,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/injector-dev/injector/internal/testutil"
 )
 
 // serve starts m on a loopback port and returns its base URL.
@@ -238,7 +240,7 @@ func TestServeStopsOnCancel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.Patience):
 		t.Fatal("ServeListener did not return after cancel")
 	}
 	if _, err := http.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {

@@ -22,7 +22,7 @@ import (
 
 // deadline bounds every wait so a broken test fails instead of hanging;
 // it is generous because the machine may be loaded.
-const deadline = 10 * time.Second
+const deadline = testutil.Patience
 
 // trapScript records the signals it receives in the file $1, one per
 // line, and exits 3 on SIGTERM. "ready" is written once the traps are set.
