@@ -306,6 +306,11 @@ func cmdRun(ctx context.Context, argv []string, o *templateOptions, d *daemonOpt
 	if os.Getpid() == 1 || d.mask || d.listen != "" {
 		return superviseOnce(ctx, append([]string{path}, argv[1:]...), res.Env, res.Secrets, d, stdout, stderr)
 	}
+	// A SIGINT/SIGTERM while rendering must not be followed by the exec:
+	// the command would never hear of it.
+	if ctx.Err() != nil {
+		return failureErr(fmt.Errorf("run: %v before the command started", context.Cause(ctx)))
+	}
 	// exec keeps the PID, so the command receives signals sent to injector
 	// directly and its exit code is the container's.
 	if err := syscall.Exec(path, argv, res.Env); err != nil {

@@ -168,11 +168,11 @@ func Run(ctx context.Context, cfg Config, r Refresher, m *metrics.Metrics, log z
 		d.reaper = reaper
 	}
 
-	changes, err := d.initial(ctx, sigs)
+	changes, stopped, err := d.initial(ctx, sigs)
 	if err != nil {
 		return 1, err
 	}
-	if cfg.Once {
+	if cfg.Once || stopped {
 		return 0, nil
 	}
 	if cfg.Mask {
@@ -244,22 +244,29 @@ func terminating(sig os.Signal) bool {
 // to WaitForSecrets. Each attempt runs in the background, so a
 // terminating signal ends it (and Run) at once, whatever it is waiting
 // for.
-func (d *daemon) initial(ctx context.Context, sigs <-chan os.Signal) (Changes, error) {
+//
+// stopped reports a terminating signal that arrived while a first refresh
+// was completing anyway: its output is in place, and Run stops there
+// (exit 0, no child started) as it would right after the first render.
+func (d *daemon) initial(ctx context.Context, sigs <-chan os.Signal) (changes Changes, stopped bool, err error) {
 	giveUp := time.Now().Add(d.cfg.WaitForSecrets)
 	for attempt := 1; ; attempt++ {
 		res, stoppedBy, hup := d.firstAttempt(ctx, sigs)
-		if stoppedBy != nil {
-			return Changes{}, fmt.Errorf("first refresh: stopped by %s", signalName(stoppedBy))
+		if stoppedBy != nil && res.err != nil {
+			return Changes{}, false, fmt.Errorf("first refresh: stopped by %s", signalName(stoppedBy))
 		}
 		if res.err == nil {
 			d.succeeded(res.changes)
 			d.logRendered("first render", res)
-			return res.changes, nil
+			if stoppedBy != nil {
+				d.log.Info().Str("signal", signalName(stoppedBy)).Msg("stopping after the first render")
+			}
+			return res.changes, stoppedBy != nil, nil
 		}
 		d.failed()
 		left := time.Until(giveUp)
 		if ctx.Err() != nil || d.cfg.WaitForSecrets <= 0 || left <= 0 {
-			return Changes{}, fmt.Errorf("first refresh: %w", res.err)
+			return Changes{}, false, fmt.Errorf("first refresh: %w", res.err)
 		}
 		if hup {
 			d.log.Info().Int("attempt", attempt).Msg("SIGHUP during the attempt: retrying now")
@@ -281,11 +288,11 @@ func (d *daemon) initial(ctx context.Context, sigs <-chan os.Signal) (Changes, e
 				break wait
 			case <-ctx.Done():
 				t.Stop()
-				return Changes{}, fmt.Errorf("first refresh: %w", res.err)
+				return Changes{}, false, fmt.Errorf("first refresh: %w", res.err)
 			case sig := <-sigs:
 				if terminating(sig) {
 					t.Stop()
-					return Changes{}, fmt.Errorf("first refresh: stopped by %s while waiting for secrets: %w", signalName(sig), res.err)
+					return Changes{}, false, fmt.Errorf("first refresh: stopped by %s while waiting for secrets: %w", signalName(sig), res.err)
 				}
 				if sig == syscall.SIGHUP {
 					t.Stop()
@@ -298,9 +305,9 @@ func (d *daemon) initial(ctx context.Context, sigs <-chan os.Signal) (Changes, e
 
 // firstAttempt runs one attempt of the first refresh and waits for it,
 // logging progress. A terminating signal cancels it: it returns the
-// signal once the refresh has returned (or KillTimeout has passed). hup
-// reports a SIGHUP during the attempt, which asks for a retry without
-// waiting.
+// signal once the refresh has returned (or KillTimeout has passed), with
+// the refresh's result if it completed all the same. hup reports a
+// SIGHUP during the attempt, which asks for a retry without waiting.
 func (d *daemon) firstAttempt(ctx context.Context, sigs <-chan os.Signal) (res refreshed, stoppedBy os.Signal, hup bool) {
 	j := d.startRefresh(ctx)
 	defer j.stop()
@@ -317,8 +324,11 @@ func (d *daemon) firstAttempt(ctx context.Context, sigs <-chan os.Signal) (res r
 			switch {
 			case terminating(sig):
 				d.log.Info().Str("signal", signalName(sig)).Msg("stopping: cancelling the first refresh")
-				d.settle(j)
-				return refreshed{}, sig, false
+				res, ok := d.settle(j)
+				if !ok {
+					res.err = errors.New("abandoned")
+				}
+				return res, sig, false
 			case sig == syscall.SIGHUP:
 				hup = true
 			}
@@ -356,14 +366,16 @@ func (j *job) stop() {
 // write files after Run has returned. A refresh that does not heed the
 // cancellation (a key derivation running) is given up on after
 // KillTimeout: stopping must not wait for it.
-func (d *daemon) settle(j *job) {
+func (d *daemon) settle(j *job) (res refreshed, ok bool) {
 	j.stop()
 	t := time.NewTimer(d.cfg.KillTimeout)
 	defer t.Stop()
 	select {
-	case <-j.done:
+	case res := <-j.done:
+		return res, true
 	case <-t.C:
 		d.log.Warn().Str("kill_timeout", d.cfg.KillTimeout.String()).Msg("the cancelled refresh has not returned within the kill timeout; stopping without it")
+		return refreshed{}, false
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -65,6 +66,25 @@ func TestStopDuringFirstRefresh(t *testing.T) {
 				t.Error("the refresh in flight was not cancelled")
 			}
 		})
+	}
+}
+
+// TestStopWhileTheFirstRefreshCompletes: a SIGTERM that arrives while the
+// first refresh is completing anyway (it had written the files) stops Run
+// after it, with 0 as after any render, and the child is never started.
+func TestStopWhileTheFirstRefreshCompletes(t *testing.T) {
+	h := newHanging(true)
+	log := filepath.Join(t.TempDir(), "child")
+	dr := start(t, Config{Interval: time.Hour, KillTimeout: time.Hour, Command: trapChild(log)}, h, nil)
+	testutil.WaitFor(t, deadline, "the first refresh", func() bool { return h.calls.Load() == 1 })
+	dr.sigs <- syscall.SIGTERM
+	testutil.WaitFor(t, deadline, "the stop to begin", func() bool { return strings.Contains(dr.log.String(), "cancelling the first refresh") })
+	close(h.release)
+	if code, err := dr.wait(t); code != 0 || err != nil {
+		t.Errorf("Run = %d, %v; want 0", code, err)
+	}
+	if _, err := os.Stat(log); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the child was started after the SIGTERM (%v)", err)
 	}
 }
 
