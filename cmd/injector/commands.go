@@ -309,7 +309,7 @@ func cmdRun(ctx context.Context, argv []string, o *templateOptions, d *daemonOpt
 	// A SIGINT/SIGTERM while rendering must not be followed by the exec:
 	// the command would never hear of it.
 	if ctx.Err() != nil {
-		return failureErr(fmt.Errorf("run: %v before the command started", context.Cause(ctx)))
+		return fmt.Errorf("run: %v before the command started", context.Cause(ctx))
 	}
 	// exec keeps the PID, so the command receives signals sent to injector
 	// directly and its exit code is the container's.
@@ -344,7 +344,7 @@ Inherited variables that are templates are checked too, as run renders them.`,
 		},
 		flags: func(f *flagSet) { o.register(f, forCheck) },
 		run: func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
-			return cmdCheck(ctx, &o, stdout)
+			return cmdCheck(ctx, &o, stdout, stderr)
 		},
 	}
 }
@@ -352,7 +352,7 @@ Inherited variables that are templates are checked too, as run renders them.`,
 // cmdCheck resolves every reference without printing any value. It
 // reports every problem at once: templates that do not parse, and every
 // reference that does not resolve in those that do.
-func cmdCheck(ctx context.Context, o *templateOptions, stdout io.Writer) error {
+func cmdCheck(ctx context.Context, o *templateOptions, stdout, stderr io.Writer) error {
 	s, err := loadSettings()
 	if err != nil {
 		return err
@@ -375,6 +375,11 @@ func cmdCheck(ctx context.Context, o *templateOptions, stdout io.Writer) error {
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("check failed:\n%w", problems)
+	}
+	// References in branches this render does not take: not errors, but
+	// they will be once the branch is taken.
+	for _, w := range out.Warnings {
+		fmt.Fprintln(stderr, "injector: warning:", w)
 	}
 	fmt.Fprintf(stdout, "ok: %s, %s resolved\n", plural(len(p.Templates()), "template"), plural(out.Refs, "reference"))
 	return nil

@@ -45,11 +45,25 @@ type Rendered struct {
 	Secrets []string
 	// Refs is the number of distinct references resolved.
 	Refs int
+	// Warnings lists the references written in a template that failed to
+	// resolve but that the render did not need (in a branch not taken),
+	// with their positions. They fail nothing; check shows them.
+	Warnings Errors
 }
 
 // Render resolves every reference in tpls and executes them. It is
 // all-or-nothing: any problem in any template returns Errors listing every
 // problem found, with positions, and no output.
+//
+// Only references the final execution evaluates can fail the render.
+// Discovery executes the templates with placeholders and so meets
+// references in branches the real values never take (the else of << if
+// eq (passwork "a" "login") "app" >>); when one of those fails, that is a
+// warning (Rendered.Warnings), not an error. A failed reference written in
+// the template evaluates to "" and the execution goes on, so that every
+// failed reference it evaluates is listed at once; what the execution
+// does after that (an error from a function given "") is left out as a
+// likely consequence.
 //
 // Error messages never carry text derived from a secret, by construction
 // rather than by redaction (see execError and taintedError): replacing
@@ -62,25 +76,25 @@ func (e *Engine) Render(ctx context.Context, tpls []*Template) (*Rendered, error
 	if err != nil {
 		return nil, err
 	}
-	errs, failed := res.literalErrors(tpls)
+	var errs, warnings Errors
 	out := &Rendered{Outputs: make([][]byte, len(tpls)), Secrets: res.secrets(), Refs: len(res.results)}
 	for i, t := range tpls {
-		if failed[i] {
-			// Its own reference failed and is reported; what executing it
-			// would add (a reference computed from the missing value) is
-			// noise.
-			continue
-		}
-		b, err := t.execute(res, false)
-		if err != nil {
+		rn := t.newRun(res, false)
+		b, err := t.execute(rn)
+		failed, unused, consequence := res.refErrors(t, rn.used, err == nil)
+		warnings = append(warnings, unused...)
+		errs = append(errs, failed...)
+		switch {
+		case err != nil && !consequence:
 			errs = append(errs, t.execError(err))
-			continue
+		case err == nil && len(failed) == 0:
+			out.Outputs[i] = b
 		}
-		out.Outputs[i] = b
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	out.Warnings = warnings
 	return out, nil
 }
 
@@ -100,12 +114,39 @@ type resolution struct {
 	literal map[fetch.Ref]bool // written in a template
 }
 
-func (r *resolution) lookup(ref fetch.Ref, discover bool) (string, error) {
+// run is one execution of one template: a discovery round, or the final
+// execution, which records the references it evaluates.
+type run struct {
+	res      *resolution
+	discover bool
+	literal  map[fetch.Ref]bool // written in this template
+	used     map[fetch.Ref]bool // final execution: the references evaluated
+}
+
+func (t *Template) newRun(res *resolution, discover bool) *run {
+	rn := &run{res: res, discover: discover, literal: map[fetch.Ref]bool{}}
+	for _, l := range t.refs {
+		rn.literal[l.ref] = true
+	}
+	if !discover {
+		rn.used = map[fetch.Ref]bool{}
+	}
+	return rn
+}
+
+// lookup is what a provider function returns for ref. A failed reference
+// written in this template gives "" and the execution goes on, in
+// discovery as in the final execution (so discovery explores what the
+// final execution will run); refErrors reports it by its position. One
+// computed at run time stops the execution with its error, positioned by
+// the call.
+func (rn *run) lookup(ref fetch.Ref) (string, error) {
+	r := rn.res
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res, ok := r.results[ref]
 	if !ok {
-		if discover {
+		if rn.discover {
 			if !r.missing[ref] {
 				r.missing[ref] = true
 				r.order = append(r.order, ref)
@@ -117,10 +158,15 @@ func (r *resolution) lookup(ref fetch.Ref, discover bool) (string, error) {
 		// without the reference, which may be computed.
 		return "", &plainError{ref.Provider + ": a reference was not resolved before rendering (a bug: please report it)"}
 	}
+	if rn.used != nil {
+		rn.used[ref] = true
+	}
 	switch {
 	case res.Err == nil:
 		return res.Value, nil
-	case discover:
+	case rn.literal[ref]:
+		return "", nil
+	case rn.discover:
 		return "", res.Err
 	case r.tainted[ref]:
 		return "", &taintedError{provider: ref.Provider, err: res.Err}
@@ -146,23 +192,31 @@ func (r *resolution) secrets() []string {
 	return out
 }
 
-// literalErrors turns failed literal references into positioned errors,
-// one per place a failed reference is written, and reports which
-// templates have one. The provider's message is shown whole: it holds the
-// reference as written in the template and the names that exist near it,
-// never a value.
-func (r *resolution) literalErrors(tpls []*Template) (Errors, []bool) {
-	var errs Errors
-	failed := make([]bool, len(tpls))
-	for i, t := range tpls {
-		for _, l := range t.refs {
-			if res, ok := r.results[l.ref]; ok && res.Err != nil {
-				errs = append(errs, refError(l.pos, l.ref, res.Err))
-				failed[i] = true
-			}
+// refErrors turns the failed references written in t into positioned
+// errors, one per place a failed reference is written: failed, those the
+// final execution evaluated (used), and unused, those it did not, which
+// are warnings. An execution that did not complete (an error stopped it)
+// cannot tell which of the rest it needed: then all of them are failed.
+// consequence reports that the execution evaluated a failed reference, so
+// an error that stopped it likely follows from the "" it got. The
+// provider's message is shown whole: it holds the reference as written in
+// the template and the names that exist near it, never a value.
+func (r *resolution) refErrors(t *Template, used map[fetch.Ref]bool, completed bool) (failed, unused Errors, consequence bool) {
+	for _, l := range t.refs {
+		res, ok := r.results[l.ref]
+		if !ok || res.Err == nil {
+			continue
 		}
+		e := refError(l.pos, l.ref, res.Err)
+		consequence = consequence || used[l.ref]
+		if used[l.ref] || !completed {
+			failed = append(failed, e)
+			continue
+		}
+		e.Msg += " (not needed by this render: in a branch it does not take)"
+		unused = append(unused, e)
 	}
-	return errs, failed
+	return failed, unused, consequence
 }
 
 // refError positions a reference's error, naming the reference unless the
@@ -232,7 +286,7 @@ func (e *Engine) resolveAll(ctx context.Context, tpls []*Template) (*resolution,
 		res.missing = map[fetch.Ref]bool{}
 		var argErrs Errors
 		for _, t := range tpls {
-			if _, err := t.execute(res, true); err != nil {
+			if _, err := t.execute(t.newRun(res, true)); err != nil {
 				var ae *argError
 				if errors.As(err, &ae) {
 					argErrs = append(argErrs, t.execError(err))
@@ -333,9 +387,9 @@ type argError struct {
 func (e *argError) Error() string { return e.err.Error() }
 func (e *argError) Unwrap() error { return e.err }
 
-// execute runs the template once against res. In discovery mode provider
-// calls record the references they need and return "".
-func (t *Template) execute(res *resolution, discover bool) ([]byte, error) {
+// execute runs the template once. In discovery provider calls record the
+// references they need and return "".
+func (t *Template) execute(rn *run) ([]byte, error) {
 	tm, err := t.tmpl.Clone()
 	if err != nil {
 		return nil, err
@@ -347,12 +401,12 @@ func (t *Template) execute(res *resolution, discover bool) ([]byte, error) {
 			switch {
 			case err != nil && (len(args) == 0 || len(args) > 2):
 				return "", &argError{p, err} // wrong in any round
-			case err != nil && discover:
+			case err != nil && rn.discover:
 				return "", nil // likely built from a placeholder; decided in the final run
 			case err != nil:
 				return "", &plainError{p + ": " + err.Error()} // newRef's messages are fixed words
 			}
-			return res.lookup(ref, discover)
+			return rn.lookup(ref)
 		}
 	}
 	tm.Funcs(funcs)
