@@ -134,7 +134,7 @@ func startWith(t *testing.T, cfg Config, r Refresher, m *metrics.Metrics, realSi
 		cfg.RetryBase = time.Millisecond
 	}
 	if cfg.KillTimeout == 0 {
-		cfg.KillTimeout = 5 * time.Second
+		cfg.KillTimeout = 30 * time.Second // only a broken child waits for it
 	}
 	dr := &daemonRun{sigs: make(chan os.Signal, 4), done: make(chan struct{}), log: &testutil.SyncBuffer{}}
 	if !realSignals {
@@ -360,7 +360,9 @@ func TestCommandActions(t *testing.T) {
 	}}
 	cmd := Action{Kind: Command, Command: `echo "reload $VALUE" >> "$OUT"`}
 	dr := start(t, Config{
-		CommandTimeout: 100 * time.Millisecond,
+		// Long enough for sh to start and write "slow" on a loaded
+		// machine (100ms was not); only the timeout ends its sleep.
+		CommandTimeout: 2 * time.Second,
 		OnChange: map[string]Action{
 			"slow": {Kind: Command, Command: `echo slow >> "$OUT"; sleep 60; echo "not killed" >> "$OUT"`},
 			"x":    cmd, "y": cmd,
