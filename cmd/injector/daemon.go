@@ -45,7 +45,7 @@ func (d *daemonOptions) register(f *flagSet, withChild bool) {
 	f.add(&d.splay, flagDoc{long: "splay", arg: "D", usage: "random extra delay up to D per interval (default interval/10)"})
 	f.add(&d.maxStale, flagDoc{long: "max-stale", arg: "D", usage: "/readyz fails when the last successful refresh is older than D (default 3×interval)"})
 	f.durationVar(&d.waitForSecrets, "wait-for-secrets", 0, "at startup, retry with backoff for up to D instead of failing at once")
-	f.listVar(&d.onChange, "on-change", "ACTION", "when a rendered file changes: signal:SIGHUP (any signal), restart, command:CMD or none; DST=ACTION for one file (repeatable)")
+	f.listVar(&d.onChange, "on-change", "ACTION", "when a rendered file changes: signal:SIGHUP (any signal), signal:SIGHUP:PROCESS, restart, command:CMD or none; DST=ACTION for one file (repeatable)")
 	f.durationVar(&d.commandTimeout, "command-timeout", 30*time.Second, "time limit for command: actions")
 	if withChild {
 		f.stringVar(&d.listen, "listen", "ADDR", "", "serve /metrics, /healthz and /readyz on ADDR, e.g. :8099, while injector runs (daemon mode, or supervising CMD)")
@@ -110,13 +110,18 @@ func (d *daemonOptions) daemonConfig(p *pipeline.Pipeline, argv []string) (daemo
 		}
 	}
 	if len(argv) == 0 {
+		// A signal without a process name is for the child render lacks.
+		needsChild := func(a daemon.Action) bool {
+			return a.Kind == daemon.Restart || a.Kind == daemon.Signal && a.Process == ""
+		}
+		const hint = "render runs no command to signal or restart; name the process (signal:SIGHUP:PROCESS, e.g. an app in a Pod with shareProcessNamespace), use command:CMD, or injector run"
 		for dst, a := range cfg.OnChange {
-			if a.Kind == daemon.Signal || a.Kind == daemon.Restart {
-				return cfg, fmt.Errorf("--on-change %s=%s: render runs no command to signal or restart; use command:CMD (or injector run)", dst, a)
+			if needsChild(a) {
+				return cfg, fmt.Errorf("--on-change %s=%s: %s", dst, a, hint)
 			}
 		}
-		if a := cfg.DefaultOnChange; a.Kind == daemon.Signal || a.Kind == daemon.Restart {
-			return cfg, fmt.Errorf("--on-change %s: render runs no command to signal or restart; use command:CMD (or injector run)", a)
+		if a := cfg.DefaultOnChange; needsChild(a) {
+			return cfg, fmt.Errorf("--on-change %s: %s", a, hint)
 		}
 	}
 	if d.onEnvChange != "" {

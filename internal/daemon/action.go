@@ -15,7 +15,7 @@ import (
 // Action kinds.
 const (
 	None    = "none"    // do nothing
-	Signal  = "signal"  // send Action.Signal to the child
+	Signal  = "signal"  // send Action.Signal to the child, or to Action.Process
 	Restart = "restart" // stop the child and start it again with the current env
 	Command = "command" // run Action.Command with sh -c
 )
@@ -26,10 +26,16 @@ type Action struct {
 	Kind    string
 	Signal  os.Signal
 	Command string
+	// Process, for a signal, names the processes to signal instead of the
+	// child: every other process whose command name or argv[0]'s base name
+	// it is (see signalProcesses). A Kubernetes sidecar signals its app
+	// this way, in a Pod that shares one process namespace.
+	Process string
 }
 
 // ParseAction parses the --on-change syntax: none, restart,
-// signal:SIGHUP (also signal:HUP, signal:hup or signal:1) or command:CMD.
+// signal:SIGHUP (also signal:HUP, signal:hup or signal:1),
+// signal:SIGHUP:PROCESS or command:CMD.
 func ParseAction(s string) (Action, error) {
 	kind, arg, hasArg := strings.Cut(s, ":")
 	switch kind {
@@ -39,11 +45,15 @@ func ParseAction(s string) (Action, error) {
 		}
 		return Action{Kind: kind}, nil
 	case Signal:
-		sig, err := parseSignal(arg)
+		name, process, hasProcess := strings.Cut(arg, ":")
+		sig, err := parseSignal(name)
 		if err != nil {
 			return Action{}, fmt.Errorf("action %q: %w", s, err)
 		}
-		return Action{Kind: Signal, Signal: sig}, nil
+		if hasProcess && (process == "" || strings.Contains(process, "/")) {
+			return Action{}, fmt.Errorf("action %q: want a process name after the signal, like signal:SIGHUP:nginx", s)
+		}
+		return Action{Kind: Signal, Signal: sig, Process: process}, nil
 	case Command:
 		if strings.TrimSpace(arg) == "" {
 			return Action{}, fmt.Errorf("action %q: command is empty", s)
@@ -76,6 +86,9 @@ func (a Action) String() string {
 	case "", None:
 		return None
 	case Signal:
+		if a.Process != "" {
+			return Signal + ":" + signalName(a.Signal) + ":" + a.Process
+		}
 		return Signal + ":" + signalName(a.Signal)
 	case Command:
 		return Command + ":" + a.Command
@@ -84,10 +97,11 @@ func (a Action) String() string {
 }
 
 // plan is the deduplicated set of actions one refresh triggers: one
-// restart however many files want it, each signal once, each command once.
+// restart however many files want it, each signal once per target, each
+// command once.
 type plan struct {
 	restart  bool
-	signals  []os.Signal
+	signals  []Action // of kind Signal
 	commands []string
 }
 
@@ -97,11 +111,11 @@ func (p *plan) add(a Action) {
 		p.restart = true
 	case Signal:
 		for _, s := range p.signals {
-			if s == a.Signal {
+			if s.Signal == a.Signal && s.Process == a.Process {
 				return
 			}
 		}
-		p.signals = append(p.signals, a.Signal)
+		p.signals = append(p.signals, a)
 	case Command:
 		for _, c := range p.commands {
 			if c == a.Command {

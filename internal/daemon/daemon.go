@@ -642,8 +642,16 @@ func (d *daemon) failed() {
 // kills the old child at once during a restart (as when Run's context is
 // done); cancelling cmdCtx kills a running command and skips the rest.
 func (d *daemon) run(ctx, cmdCtx context.Context, child *supervise.Child, env []string, p plan) {
+	var toChild, toProcesses []Action
+	for _, a := range p.signals {
+		if a.Process != "" {
+			toProcesses = append(toProcesses, a)
+		} else {
+			toChild = append(toChild, a)
+		}
+	}
 	switch {
-	case child == nil && (p.restart || len(p.signals) > 0):
+	case child == nil && (p.restart || len(toChild) > 0):
 		d.log.Debug().Msg("no child to signal or restart")
 	case p.restart:
 		d.log.Info().Msg("restarting child")
@@ -653,11 +661,25 @@ func (d *daemon) run(ctx, cmdCtx context.Context, child *supervise.Child, env []
 			d.m.ChildRestarted()
 		}
 	default:
-		for _, sig := range p.signals {
-			d.log.Info().Str("signal", signalName(sig)).Msg("signalling child")
-			if err := child.Signal(sig); err != nil {
-				d.log.Warn().Err(err).Str("signal", signalName(sig)).Msg("signal failed")
+		for _, a := range toChild {
+			d.log.Info().Str("signal", signalName(a.Signal)).Msg("signalling child")
+			if err := child.Signal(a.Signal); err != nil {
+				d.log.Warn().Err(err).Str("signal", signalName(a.Signal)).Msg("signal failed")
 			}
+		}
+	}
+	// Processes outside injector's tree are told even when the child
+	// restarts: the restart does not reach them.
+	for _, a := range toProcesses {
+		pids, err := signalProcesses(a.Process, a.Signal)
+		l := d.log.With().Str("signal", signalName(a.Signal)).Str("process", a.Process).Ints("pids", pids).Logger()
+		switch {
+		case err != nil:
+			l.Warn().Err(err).Msg("signalling processes failed")
+		case len(pids) == 0:
+			l.Warn().Msg("no process of that name to signal (a Kubernetes Pod needs shareProcessNamespace: true)")
+		default:
+			l.Info().Msg("signalled processes")
 		}
 	}
 	for _, c := range p.commands {

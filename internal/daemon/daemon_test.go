@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -196,6 +197,10 @@ func TestParseAction(t *testing.T) {
 		{"signal:hup", Action{Kind: Signal, Signal: syscall.SIGHUP}, false},
 		{"signal:USR1", Action{Kind: Signal, Signal: syscall.SIGUSR1}, false},
 		{"signal:10", Action{Kind: Signal, Signal: syscall.SIGUSR1}, false},
+		{"signal:SIGHUP:nginx", Action{Kind: Signal, Signal: syscall.SIGHUP, Process: "nginx"}, false},
+		{"signal:SIGHUP:", Action{}, true},
+		{"signal:SIGHUP:/usr/sbin/nginx", Action{}, true},
+		{"signal::nginx", Action{}, true},
 		{"command:nginx -s reload", Action{Kind: Command, Command: "nginx -s reload"}, false},
 		{"command:a:b", Action{Kind: Command, Command: "a:b"}, false},
 		{"signal:SIGNOPE", Action{}, true},
@@ -262,6 +267,65 @@ func TestSignalActions(t *testing.T) {
 	dr.stop(t)
 	if got := lines(log); got != "start-one USR1 HUP TERM" {
 		t.Errorf("child saw %q", got)
+	}
+}
+
+// TestSignalProcessByName: without a child (render, a Kubernetes sidecar),
+// a signal action names the program to signal, found in /proc as pidof
+// finds it; other processes, even running the same shell, get nothing.
+func TestSignalProcessByName(t *testing.T) {
+	dir := t.TempDir()
+	name := fmt.Sprintf("injector-test-app-%d", os.Getpid())
+	startNamed := func(argv0, log string) {
+		argv := trapChild(log)
+		cmd := &exec.Cmd{Path: argv[0], Args: append([]string{argv0}, argv[1:]...)}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		waitLines(t, log, "start-")
+	}
+	target, other := filepath.Join(dir, "target"), filepath.Join(dir, "other")
+	startNamed("/opt/app/"+name, target)
+	startNamed(name+"-not", other)
+
+	r := &fakeRefresher{step: func(n int) (Changes, error) {
+		c := Changes{}
+		if n == 3 {
+			c.Files = []string{"/etc/app/app.env"}
+		}
+		return c, nil
+	}}
+	dr := start(t, Config{
+		OnChange: map[string]Action{"/etc/app/app.env": {Kind: Signal, Signal: syscall.SIGHUP, Process: name}},
+	}, r, nil)
+	waitLines(t, target, "start- HUP")
+	testutil.WaitFor(t, deadline, "more refreshes", func() bool { return r.calls() >= 10 })
+	if code := dr.stop(t); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	if got := lines(target); got != "start- HUP" {
+		t.Errorf("%s saw %q, want one HUP", name, got)
+	}
+	if got := lines(other); got != "start-" {
+		t.Errorf("a process of another name saw %q", got)
+	}
+	if !strings.Contains(dr.log.String(), `"message":"signalled processes"`) {
+		t.Errorf("log: %s", dr.log)
+	}
+}
+
+// A name no process has is logged, not fatal: the app may be restarting.
+func TestSignalProcessMissing(t *testing.T) {
+	r := &fakeRefresher{step: func(n int) (Changes, error) {
+		return Changes{Files: []string{"/etc/app/app.env"}}, nil
+	}}
+	dr := start(t, Config{
+		DefaultOnChange: Action{Kind: Signal, Signal: syscall.SIGHUP, Process: "injector-test-no-such-program"},
+	}, r, nil)
+	testutil.WaitFor(t, deadline, "a warning", func() bool { return strings.Contains(dr.log.String(), "no process of that name") })
+	if code := dr.stop(t); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
 	}
 }
 
