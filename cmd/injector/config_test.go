@@ -6,9 +6,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/injector-dev/injector/internal/credkeys"
 )
 
 func TestParseOwner(t *testing.T) {
@@ -61,5 +66,20 @@ func TestFetchOptionsTrustsCAFile(t *testing.T) {
 	zero.HTTPTimeout = 0
 	if _, err := zero.fetchOptions(nil); err == nil {
 		t.Error("zero timeout accepted")
+	}
+}
+
+// Each shared credential key K of the webhook reaches the injector as
+// K_FILE, the path to a file holding K: that must be a setting injector
+// reads as a path (INJECTOR_CA -> INJECTOR_CA_FILE, the private CA).
+func TestSharedCredentialKeysAreSettings(t *testing.T) {
+	params, err := env.GetFieldParams(&settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range credkeys.Shared() {
+		if !slices.ContainsFunc(params, func(p env.FieldParams) bool { return p.Key == k+"_FILE" }) {
+			t.Errorf("credential key %s: injector reads no setting %s_FILE", k, k)
+		}
 	}
 }

@@ -1,9 +1,9 @@
 // Package credkeys lists the provider settings injector reads, grouped by
-// provider: the only names a credentials Secret may carry when the
-// Kubernetes webhook mounts it (each key KEY reaches the injector as
-// KEY_FILE). Any other name would set an arbitrary NAME_FILE variable in the
-// injector container: SSL_CERT would become SSL_CERT_FILE and replace Go's
-// trust roots.
+// provider, and the settings every provider shares: the only names a
+// credentials Secret may carry when the Kubernetes webhook mounts it (each
+// key KEY reaches the injector as KEY_FILE). Any other name would set an
+// arbitrary NAME_FILE variable in the injector container: SSL_CERT would
+// become SSL_CERT_FILE and replace Go's trust roots.
 //
 // It is a plain list, so the webhook checks key names without linking the
 // providers and their crypto; a test checks it against the settings structs
@@ -42,9 +42,15 @@ func Providers() []Provider {
 	}
 }
 
+// Shared returns the keys that serve every provider, in a fresh slice:
+// INJECTOR_CA, the PEM certificate of a private CA that signed a
+// self-hosted server's certificate. Mounted as a file, it is what
+// INJECTOR_CA_FILE names; it adds to the trust roots and replaces none.
+func Shared() []string { return []string{"INJECTOR_CA"} }
+
 // Names returns every accepted setting name, sorted.
 func Names() []string {
-	var all []string
+	all := Shared()
 	for _, p := range Providers() {
 		all = append(all, p.Settings...)
 	}
@@ -59,6 +65,9 @@ func Check(keys []string) []string {
 	var problems []string
 	used := map[string][]string{} // provider name -> its keys, in order
 	for _, k := range keys {
+		if slices.Contains(Shared(), k) {
+			continue
+		}
 		p, ok := lookup(k)
 		if !ok {
 			problems = append(problems, k+" is not a provider setting injector reads (accepted: "+strings.Join(Names(), ", ")+")")

@@ -64,6 +64,9 @@ func TestCheck(t *testing.T) {
 		// SSL_CERT would become SSL_CERT_FILE and replace Go's trust roots.
 		{[]string{"PASSWORK_URL", "SSL_CERT"}, []string{"SSL_CERT is not a provider setting"}},
 		{[]string{"INJECTOR_CA_FILE"}, []string{"INJECTOR_CA_FILE is not a provider setting"}},
+		// A private CA serves any provider; it names no server of its own.
+		{[]string{"PASSWORK_URL", "PASSWORK_TOKEN", "INJECTOR_CA"}, nil},
+		{[]string{"INJECTOR_CA"}, nil},
 		{[]string{"PASSWORK_URL", "PASSWORK_TOKEN_STATE_FILE"}, []string{"PASSWORK_TOKEN_STATE_FILE is not"}},
 		{[]string{"PASSAGENT_TOKEN", "PASSAGENT_VAULT_KEY"}, []string{"PASSAGENT_TOKEN, PASSAGENT_VAULT_KEY need PASSAGENT_URL"}},
 		{[]string{"PASSWORK_TOKEN", "PASSBOLT_URL"}, []string{"PASSWORK_TOKEN need PASSWORK_URL or PASSWORK_HOST"}},
