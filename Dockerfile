@@ -68,8 +68,12 @@ ARG COMMIT
 ARG SOURCE_DATE_EPOCH
 ARG TARGETOS
 ARG TARGETARCH
+# Execute-only (0111): the kernel makes a process whose binary it cannot
+# read non-dumpable from exec on, so no other process of the same user (an
+# app sharing a Pod's process namespace with the sidecar) ever reaches
+# injector's /proc entries, not even before main runs (docs/kubernetes.md).
 RUN GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION COMMIT=$COMMIT SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH \
-    OUT=/out/injector scripts/build-static ./cmd/injector
+    OUT=/out/injector scripts/build-static ./cmd/injector && chmod 0111 /out/injector
 
 FROM gcr.io/distroless/static-debian12:nonroot AS injector-webhook
 COPY --from=build-webhook /out/injector-webhook /usr/local/bin/injector-webhook

@@ -114,9 +114,13 @@ func (e env) must(t *testing.T, args ...string) string {
 // Dockerfile adds nothing of its own to what is tested without an engine.
 func TestImageBinariesAreReproducible(t *testing.T) {
 	e := engine(t)
-	for _, tc := range []struct{ image, binary, path string }{
-		{e.image, e.binary, "/usr/local/bin/injector"},
-		{e.webhookImage, e.webhookBinary, "/usr/local/bin/injector-webhook"},
+	for _, tc := range []struct {
+		image, binary, path string
+		mode                int64 // permission bits
+	}{
+		// Execute-only: non-dumpable from exec on (see the Dockerfile).
+		{e.image, e.binary, "/usr/local/bin/injector", 0o111},
+		{e.webhookImage, e.webhookBinary, "/usr/local/bin/injector-webhook", 0o755},
 	} {
 		t.Run(filepath.Base(tc.path), func(t *testing.T) {
 			host, err := os.ReadFile(tc.binary)
@@ -128,8 +132,8 @@ func TestImageBinariesAreReproducible(t *testing.T) {
 				t.Fatalf("the image's %s (%d bytes, sha256 %x) differs from scripts/build-static's (%d bytes, sha256 %x)",
 					tc.path, len(inImage), sha256.Sum256(inImage), len(host), sha256.Sum256(host))
 			}
-			if mode&0o111 == 0 {
-				t.Errorf("%s mode %o: not executable", tc.path, mode)
+			if mode&0o7777 != tc.mode {
+				t.Errorf("%s mode %04o, want %04o", tc.path, mode&0o7777, tc.mode)
 			}
 
 			var cfg []struct {
