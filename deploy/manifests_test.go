@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/injector-dev/injector/internal/fetch/fetchtest"
 	"github.com/injector-dev/injector/internal/webhook"
 )
 
@@ -109,6 +111,15 @@ func TestHandWiredExamples(t *testing.T) {
 				}
 			}
 			for _, e := range inj.Env {
+				if e.Name == "PASSWORK_TOKEN_STATE_FILE" {
+					// A path of its own, on a writable volume of the injector.
+					if !slices.ContainsFunc(inj.VolumeMounts, func(m corev1.VolumeMount) bool {
+						return !m.ReadOnly && strings.HasPrefix(e.Value, m.MountPath+"/")
+					}) {
+						t.Errorf("%s=%s is on no writable volume", e.Name, e.Value)
+					}
+					continue
+				}
 				key, ok := strings.CutPrefix(e.Value, "/injector/credentials/")
 				if !strings.HasSuffix(e.Name, "_FILE") || !ok || e.Name != key+"_FILE" {
 					t.Errorf("env %s=%s: want NAME_FILE=/injector/credentials/NAME", e.Name, e.Value)
@@ -145,7 +156,7 @@ func TestWebhookExample(t *testing.T) {
 	}
 	tmpl := objs.deployments[i].Spec.Template
 	// The rule the example's comment gives the chart.
-	rule := webhook.CredentialsRule{Namespace: "default", ServiceAccount: "app-webhook", Secret: "app-injector", Keys: []string{"PASSWORK_URL", "PASSWORK_TOKEN"}}
+	rule := webhook.CredentialsRule{Namespace: "default", ServiceAccount: "app-webhook", Secret: "app-injector", Keys: []string{"PASSWORK_URL", "PASSWORK_TOKEN", "PASSWORK_REFRESH_TOKEN", "PASSWORK_MASTER_KEY"}}
 	cfg := webhook.Config{Image: "injector:test", Credentials: []webhook.CredentialsRule{rule}}
 	pod := &corev1.Pod{ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec}
 	pod.Namespace = "default" // kubectl apply without -n
@@ -166,6 +177,52 @@ func TestWebhookExample(t *testing.T) {
 		if _, ok := objs.secrets[rule.Secret].StringData[k]; !ok {
 			t.Errorf("credential key %s missing from the Secret", k)
 		}
+	}
+}
+
+// TestExamplesNameSandboxEntries: every Passwork reference in the
+// examples' templates (the ConfigMap and inline annotations) names an entry
+// and field of the `injector dev` sandbox, so the examples work as they are
+// against it (the end-to-end tests apply them to a real node).
+func TestExamplesNameSandboxEntries(t *testing.T) {
+	seed, err := fetchtest.LoadSeed("../examples/dev/seed.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := decodeExamples(t)
+	var texts []string
+	for _, cm := range objs.configMaps {
+		for _, v := range cm.Data {
+			texts = append(texts, v)
+		}
+	}
+	for _, d := range objs.deployments {
+		for k, v := range d.Spec.Template.Annotations {
+			if strings.HasPrefix(k, webhook.AnnotationTemplatePrefix) {
+				texts = append(texts, v)
+			}
+		}
+	}
+	ref := regexp.MustCompile(`passwork "([^"]+)" "([^"]+)"`)
+	found := 0
+	for _, text := range texts {
+		for _, m := range ref.FindAllStringSubmatch(text, -1) {
+			found++
+			i := slices.IndexFunc(seed.Passwork, func(e fetchtest.Entry) bool { return e.Path == m[1] })
+			if i < 0 {
+				t.Errorf("%s: no such entry in examples/dev/seed.json", m[0])
+				continue
+			}
+			e := seed.Passwork[i]
+			if _, ok := e.Fields[m[2]]; !ok {
+				if _, ok := e.Custom[m[2]]; !ok {
+					t.Errorf("%s: entry %s has no field %s", m[0], m[1], m[2])
+				}
+			}
+		}
+	}
+	if found == 0 {
+		t.Error("no passwork references found in the examples")
 	}
 }
 
