@@ -381,6 +381,7 @@ const (
 	templatesDir   = "/injector/templates"
 	inlineDir      = "/injector/inline"
 	credentialsDir = "/injector/credentials"
+	stateDir       = "/injector/state"
 )
 
 // systemPaths are directories a read-only mount of the secrets must never
@@ -411,7 +412,7 @@ func checkSecretsPath(p string) error {
 		// The CLI's -t SRC:DST:MODE has no escaping for colons.
 		return fmt.Errorf("%q must not contain ':' or ','", p)
 	}
-	for _, own := range []string{templatesDir, inlineDir, credentialsDir} {
+	for _, own := range []string{templatesDir, inlineDir, credentialsDir, stateDir} {
 		if nested(p, own) {
 			return fmt.Errorf("%q overlaps the injector's own %s", p, own)
 		}

@@ -68,6 +68,13 @@ const (
 	volTemplates   = volPrefix + "templates"
 	volInline      = volPrefix + "inline"
 	volCredentials = volPrefix + "credentials"
+	volState       = volPrefix + "state"
+
+	// tokenStateFile keeps the Passwork token pair injector renews with
+	// PASSWORK_REFRESH_TOKEN: the root filesystem is read-only, and a
+	// server that replaces the pair on renewal (Passwork before 7.6) would
+	// leave a restarted container with a dead pair.
+	tokenStateFile = stateDir + "/passwork-tokens.json"
 )
 
 // WithDefaults fills the zero fields of c.
@@ -369,8 +376,18 @@ func volumes(p plan) []corev1.Volume {
 		SecretName: p.credSecret,
 		Items:      items,
 	}}})
+	if p.keepsTokens() {
+		stateLimit := resource.MustParse("64Ki")
+		vols = append(vols, corev1.Volume{Name: volState, VolumeSource: corev1.VolumeSource{
+			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &stateLimit},
+		}})
+	}
 	return vols
 }
+
+// keepsTokens reports whether the injector renews a Passwork token pair,
+// which it then keeps in tokenStateFile on a volume of its own.
+func (p plan) keepsTokens() bool { return slices.Contains(p.credKeys, "PASSWORK_REFRESH_TOKEN") }
 
 // container is the injected container: `injector render` with one -t per
 // template, plus --interval/--min-interval/--listen in sidecar mode.
@@ -402,6 +419,10 @@ func container(cfg Config, p plan, id identity) corev1.Container {
 	var env []corev1.EnvVar
 	for _, k := range p.credKeys {
 		env = append(env, corev1.EnvVar{Name: k + "_FILE", Value: credentialsDir + "/" + k})
+	}
+	if p.keepsTokens() {
+		mounts = append(mounts, corev1.VolumeMount{Name: volState, MountPath: stateDir})
+		env = append(env, corev1.EnvVar{Name: "PASSWORK_TOKEN_STATE_FILE", Value: tokenStateFile})
 	}
 
 	c := corev1.Container{

@@ -384,6 +384,37 @@ func TestMutateCredentials(t *testing.T) {
 	}
 }
 
+// With a Passwork refresh token the injector renews the token pair, and
+// keeps the renewed pair on an in-memory volume of its own: its root
+// filesystem is read-only, and a server that replaces the pair on renewal
+// would leave a restarted sidecar with a dead one. Without one, nothing.
+func TestMutateKeepsRenewedTokens(t *testing.T) {
+	cfg := Config{Image: "i", Credentials: []CredentialsRule{{Namespace: "*", Secret: "app-injector",
+		Keys: []string{"PASSWORK_URL", "PASSWORK_TOKEN", "PASSWORK_REFRESH_TOKEN"}}}}
+	got, _ := mutate(t, cfg, newPod(inline(map[string]string{AnnotationMode: "sidecar"})))
+	inj := got.Spec.InitContainers[0]
+	if v := volume(t, got, "injector-state"); v.EmptyDir == nil || v.EmptyDir.Medium != corev1.StorageMediumMemory || v.EmptyDir.SizeLimit == nil {
+		t.Errorf("state volume %+v: want a size-limited in-memory emptyDir", v)
+	}
+	if !hasMount(inj, "injector-state", "/injector/state", false) {
+		t.Errorf("injector mounts %+v: want injector-state writable at /injector/state", inj.VolumeMounts)
+	}
+	if !slices.Contains(inj.Env, corev1.EnvVar{Name: "PASSWORK_TOKEN_STATE_FILE", Value: "/injector/state/passwork-tokens.json"}) {
+		t.Errorf("injector env %+v: no PASSWORK_TOKEN_STATE_FILE", inj.Env)
+	}
+	for _, c := range got.Spec.Containers {
+		if slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "injector-state" }) {
+			t.Errorf("app container %s mounts the token state", c.Name)
+		}
+	}
+
+	got, _ = mutate(t, testConfig, newPod(inline(nil)))
+	if slices.ContainsFunc(got.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "injector-state" }) ||
+		slices.ContainsFunc(got.Spec.InitContainers[0].Env, func(e corev1.EnvVar) bool { return e.Name == "PASSWORK_TOKEN_STATE_FILE" }) {
+		t.Errorf("a state volume without a refresh token: %+v", got.Spec)
+	}
+}
+
 func TestMutateLeavesAlone(t *testing.T) {
 	injected, _ := mutate(t, testConfig, newPod(inline(nil)))
 	for name, pod := range map[string]*corev1.Pod{
@@ -438,6 +469,7 @@ func TestMutateRejects(t *testing.T) {
 		{"relative secrets path", testConfig, newPod(inline(map[string]string{AnnotationSecretsPath: "secrets"})), []string{"not a clean absolute directory"}},
 		{"secrets path with colon", testConfig, newPod(inline(map[string]string{AnnotationSecretsPath: "/a:b"})), []string{"must not contain ':'"}},
 		{"secrets path over own mounts", testConfig, newPod(inline(map[string]string{AnnotationSecretsPath: "/injector"})), []string{"overlaps the injector's own"}},
+		{"secrets path over the token state", testConfig, newPod(inline(map[string]string{AnnotationSecretsPath: "/injector/state"})), []string{`"/injector/state" overlaps the injector's own /injector/state`}},
 		{"bad credential key", Config{Image: "i", AllowPodCredentials: true}, newPod(inline(map[string]string{AnnotationCredentialsSecret: "creds", AnnotationCredentialsKeys: "PASSWORK-TOKEN"})), []string{`PASSWORK-TOKEN is not a provider setting injector reads`}},
 		{"credentials without keys", Config{Image: "i", AllowPodCredentials: true}, newPod(inline(map[string]string{AnnotationCredentialsSecret: "creds"})), []string{"injector.io/credentials-keys: required"}},
 		{"keys without credentials", Config{Image: "i", AllowPodCredentials: true}, newPod(inline(map[string]string{AnnotationCredentialsKeys: "PASSWORK_URL"})), []string{"injector.io/credentials-secret: required"}},
