@@ -16,7 +16,6 @@ package docker
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -27,7 +26,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +35,7 @@ import (
 
 	"github.com/injector-dev/injector/internal/fetch/fetchtest"
 	"github.com/injector-dev/injector/internal/testutil"
+	"github.com/injector-dev/injector/internal/testutil/devserve"
 )
 
 const repoRoot = "../../.."
@@ -197,66 +196,12 @@ func startDev(t *testing.T, e env) *devServer {
 }
 
 func runDev(binary string) (*devServer, error) {
-	cmd := exec.Command(binary, "dev", "--serve")
-	stdout, err := cmd.StdoutPipe()
+	srv, err := devserve.Start(binary, nil)
 	if err != nil {
 		return nil, err
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	done := make(chan error, 1)
-	devStop = func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(time.Minute):
-			cmd.Process.Kill()
-			<-done
-		}
-	}
-	// The settings file is named on a line `  set -a; . FILE; set +a`.
-	found := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`\. (\S+); set \+a`)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default: // only the first one counts; keep draining
-				}
-			}
-		}
-		io.Copy(io.Discard, stdout)
-		done <- cmd.Wait()
-	}()
-	var file string
-	select {
-	case file = <-found:
-	case err := <-done:
-		return nil, fmt.Errorf("exited before serving: %v\n%s", err, stderr.String())
-	case <-time.After(2 * time.Minute):
-		return nil, errors.New("no settings file after 2 minutes")
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	s := &devServer{settings: map[string]string{}}
-	for line := range strings.Lines(string(data)) {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
-		if !ok {
-			continue
-		}
-		s.settings[k] = strings.Trim(v, "'")
-	}
-	if s.settings["PASSWORK_URL"] == "" || s.settings["PASSWORK_TOKEN"] == "" {
-		return nil, fmt.Errorf("%s: no Passwork settings", file)
-	}
-	return s, nil
+	devStop = srv.Stop
+	return &devServer{settings: srv.Settings}, nil
 }
 
 func TestMain(m *testing.M) {

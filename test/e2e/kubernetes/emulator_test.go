@@ -1,7 +1,6 @@
 package kubernetes
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -14,16 +13,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	pwcrypto "github.com/injector-dev/injector/internal/crypto/passwork"
 	"github.com/injector-dev/injector/internal/fetch/fetchtest"
+	"github.com/injector-dev/injector/internal/testutil/devserve"
 )
 
 // emulator is one `injector dev --serve`, reachable from Pods over TLS.
@@ -41,71 +38,15 @@ type emulator struct {
 // from a CA dev makes and names in its settings (INJECTOR_CA_FILE).
 func (c *cluster) startEmulator(t *testing.T) *emulator {
 	t.Helper()
-	cmd := exec.Command(c.binary, "dev", "--serve", "--listen", c.nodeIP)
-	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
-	stdout, err := cmd.StdoutPipe()
+	srv, err := devserve.Start(c.binary, append(os.Environ(), "TMPDIR="+t.TempDir()), "--listen", c.nodeIP)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("injector dev --serve: %v", err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	found := make(chan string, 1)
-	go func() {
-		// The settings file is named on a line `  set -a; . FILE; set +a`.
-		re := regexp.MustCompile(`\. (\S+); set \+a`)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, stdout)
-		done <- cmd.Wait()
-	}()
-	stopped := false
-	e := &emulator{settings: map[string]string{}}
-	e.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(time.Minute):
-			cmd.Process.Kill()
-			<-done
-		}
-	}
-	t.Cleanup(func() { e.stop() })
-
-	var file string
-	select {
-	case file = <-found:
-	case err := <-done:
-		t.Fatalf("injector dev --serve exited before serving: %v\n%s", err, stderr.String())
-	case <-time.After(3 * time.Minute):
-		t.Fatal("injector dev --serve printed no settings file in 3 minutes")
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(string(data)) {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
-			e.settings[k] = strings.Trim(v, "'")
-		}
-	}
+	t.Cleanup(srv.Stop)
+	e := &emulator{settings: srv.Settings, stop: srv.Stop}
 	for _, k := range []string{"PASSWORK_URL", "PASSWORK_TOKEN", "PASSWORK_REFRESH_TOKEN", "PASSWORK_MASTER_KEY", "INJECTOR_CA_FILE"} {
 		if e.settings[k] == "" {
-			t.Fatalf("%s: no %s in %s", file, k, data)
+			t.Fatalf("injector dev --serve: no %s in its settings", k)
 		}
 	}
 	e.url = e.settings["PASSWORK_URL"]
