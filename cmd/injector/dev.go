@@ -268,7 +268,52 @@ func cmdDev(ctx context.Context, o *devOptions, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "%s\n", e.serveNote)
 		}
 	}
+	if network.host != "" && !fetch.LoopbackHost(network.host) {
+		dir := filepath.Join(work, "credentials")
+		if err := writeDevCredentials(dir, emus, network.ca); err != nil {
+			return fmt.Errorf("dev: %w", err)
+		}
+		fmt.Fprintf(stdout, `Containers: the same settings as one file each in %s, readable by any
+user (the directory around it is yours alone), to mount read-only; from this repository's root:
+  INJECTOR_CREDENTIALS=%s docker-compose -f examples/docker-compose.yml up
+`, dir, shellQuote(dir))
+	}
 	<-ctx.Done()
+	return nil
+}
+
+// writeDevCredentials writes every setting of the emulators into dir, one
+// file each named as the setting in lower case (passwork_url,
+// passwork_token…), and the CA as ca.pem: what a container mounts
+// read-only and names in NAME_FILE settings. The files are readable by
+// any user, so that a container's user (65532 in injector's image) can
+// read them; dir is inside dev's work directory, which only its owner
+// can enter.
+func writeDevCredentials(dir string, emus []*devEmulator, ca *fetchtest.CA) error {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil { // whatever the umask
+		return err
+	}
+	files := map[string][]byte{}
+	if ca != nil {
+		files["ca.pem"] = ca.PEM
+	}
+	for _, e := range emus {
+		for k, v := range e.env {
+			files[strings.ToLower(k)] = []byte(v)
+		}
+	}
+	for name, data := range files {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o444); err != nil {
+			return err
+		}
+		if err := os.Chmod(path, 0o444); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -347,7 +392,7 @@ func startEmulators(seed *fetchtest.Seed, network *devNetwork) ([]*devEmulator, 
 	cfg.PassAgent = pa.Config()
 	emus[len(emus)-1].env = map[string]string{
 		"PASSAGENT_URL": cfg.PassAgent.URL, "PASSAGENT_TOKEN": cfg.PassAgent.Token,
-		"PASSAGENT_MASTER_PASSWORD": cfg.PassAgent.MasterPassword, "PASSAGENT_VAULT_KEY": cfg.PassAgent.VaultKey,
+		"PASSAGENT_MASTER_PASSWORD": cfg.PassAgent.MasterPassword,
 	}
 	return emus, cfg, nil
 }

@@ -281,17 +281,20 @@ func mkdir(t *testing.T, path string) string {
 	return path
 }
 
-// devSettings reads what a running `dev --serve` printed up to the
-// settings line and returns the settings file's variables.
-func devSettings(t *testing.T, stdout io.Reader) (printed string, env []string) {
+// devSettings reads what a running `dev --serve` printed up to a line
+// containing last and returns it with the settings file's variables.
+func devSettings(t *testing.T, stdout io.Reader, last string) (printed string, env []string) {
 	t.Helper()
 	var b strings.Builder
 	file := ""
 	sc := bufio.NewScanner(stdout)
-	for file == "" && sc.Scan() {
+	for sc.Scan() {
 		b.WriteString(sc.Text() + "\n")
 		if rest, ok := strings.CutPrefix(sc.Text(), "  set -a; . "); ok {
 			file, _, _ = strings.Cut(rest, "; set +a")
+		}
+		if strings.Contains(sc.Text(), last) {
+			break
 		}
 	}
 	go io.Copy(io.Discard, stdout)
@@ -351,7 +354,11 @@ func TestDevServeTLS(t *testing.T) {
 
 func testDevServeTLS(t *testing.T, host string, args ...string) {
 	cmd, stdout, _ := startDevServe(t, append(args, "--listen", host)...)
-	printed, env := devSettings(t, stdout)
+	last := "PASSWORK_API_KEY="
+	if host != "127.0.0.1" {
+		last = "docker-compose"
+	}
+	printed, env := devSettings(t, stdout, last)
 
 	ca := lookupEnv(env, "INJECTOR_CA_FILE")
 	if ca == "" || !strings.Contains(printed, ca+" (INJECTOR_CA_FILE in the settings)") {
@@ -394,6 +401,42 @@ func testDevServeTLS(t *testing.T, host string, args ...string) {
 	}
 	if out, stderr, code := injector(t, noCA, "get", "passwork:prod/db/postgres"); code != 1 || out != "" || !strings.Contains(stderr, "certificate") {
 		t.Errorf("get without the CA: exit %d, %q, %s", code, out, stderr)
+	}
+
+	// Off loopback, the settings are also files for containers: one per
+	// setting, readable by the container's user, and the CA.
+	_, compose, ok := strings.Cut(printed, "\n  INJECTOR_CREDENTIALS=")
+	if host == "127.0.0.1" {
+		if ok {
+			t.Errorf("files for containers offered on loopback:\n%s", printed)
+		}
+	} else {
+		dir, _, _ := strings.Cut(compose, " docker-compose -f examples/docker-compose.yml up\n")
+		if !ok || !strings.HasPrefix(dir, "/") {
+			t.Fatalf("no Compose line printed:\n%s", printed)
+		}
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			if strings.HasSuffix(k, "_FILE") {
+				k = strings.TrimSuffix(k, "_FILE")
+				b, _ := os.ReadFile(v)
+				v = string(b)
+			}
+			name := strings.ToLower(k)
+			if k == "INJECTOR_CA" {
+				name = "ca.pem"
+			}
+			fi, err := os.Stat(filepath.Join(dir, name))
+			if b, _ := os.ReadFile(filepath.Join(dir, name)); err != nil || string(b) != v || fi.Mode().Perm() != 0o444 {
+				t.Errorf("%s/%s: %v, mode %v, content matches %s: %v", dir, name, err, fi.Mode(), k, string(b) == v)
+			}
+		}
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o755 {
+			t.Errorf("%s: %v %v", dir, err, fi.Mode())
+		}
+		if fi, err := os.Stat(filepath.Dir(dir)); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("dev's directory %s is open to others: %v %v", filepath.Dir(dir), err, fi.Mode())
+		}
 	}
 	cmd.Process.Signal(os.Interrupt)
 	if err := cmd.Wait(); err != nil {
