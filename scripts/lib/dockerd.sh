@@ -19,11 +19,17 @@
 # and by default no bridge at all (--bridge none), so containers use
 # `--network host` (loopback reaches test servers) or `--network none`, and
 # build steps have no network. Networks an engine creates later (Compose) come
-# from a TEST-NET pool. Settings:
+# from a TEST-NET pool; Docker skips subnets other engines' networks use, and
+# dockerd_stop removes their bridges. Settings:
 #
-#   DOCKERD_BIP=198.51.100.1/26            give the engine a default bridge in
-#                                          this TEST-NET subnet (one such engine
-#                                          at a time: the bridge is docker0)
+#   DOCKERD_BRIDGE=1                       give the engine a default bridge of
+#                                          its own, injdN with 198.51.100.16N+1/28
+#                                          (N = 0..3, the first free one): the
+#                                          host's address there is the gateway
+#                                          of `docker network inspect bridge`,
+#                                          which containers on any of the
+#                                          engine's networks reach (no docker0:
+#                                          several engines can have one)
 #   DOCKERD_ADDRESS_POOL=198.51.100.64/26  pool for user-defined networks,
 #   DOCKERD_ADDRESS_POOL_SIZE=28           split into /28s
 #   DOCKERD_START_TIMEOUT=120              seconds to wait for the API
@@ -98,8 +104,10 @@ dockerd_start() {
 		--default-address-pool "base=${DOCKERD_ADDRESS_POOL:-198.51.100.64/26},size=${DOCKERD_ADDRESS_POOL_SIZE:-28}"
 		--log-level warn
 	)
-	if [ -n "${DOCKERD_BIP:-}" ]; then
-		args+=(--bip "$DOCKERD_BIP")
+	if [ "${DOCKERD_BRIDGE:-}" = 1 ]; then
+		local bridge
+		bridge=$(dockerd_bridge_create "$dir") || return 1
+		args+=(--bridge "$bridge")
 	else
 		args+=(--bridge none)
 	fi
@@ -135,6 +143,48 @@ dockerd_start() {
 	dockerd_log "ready in $(($(dockerd_now) - t0)) ms (pid $pid, DOCKER_HOST=$DOCKER_HOST)"
 }
 
+# dockerd_bridge_create DIR creates the bridge of the engine in DIR: the
+# first free of injd0..injd3, with 198.51.100.(16N+1)/28 (the address plan
+# keeps 198.51.100.0/26 for engines' bridges). Creating the link is the
+# claim, so two engines starting at once cannot take the same one. A bridge
+# whose engine is gone (its DIR has no running dockerd) is taken over.
+# Prints the bridge's name; its alias records DIR.
+dockerd_bridge_create() {
+	local dir=$1 n name owner
+	for n in 0 1 2 3; do
+		name=injd$n
+		if ! ip link add "$name" type bridge 2>/dev/null; then
+			owner=$(cat "/sys/class/net/$name/ifalias" 2>/dev/null) || continue
+			if [ -n "$owner" ] && [ -s "$owner/dockerd.started" ] && kill -0 "$(cat "$owner/dockerd.started")" 2>/dev/null; then
+				continue # in use
+			fi
+			dockerd_log "taking over $name, left by an engine that is gone (${owner:-unknown})"
+			ip link del "$name" 2>/dev/null || true
+			ip link add "$name" type bridge 2>/dev/null || continue
+		fi
+		ip link set "$name" alias "$dir"
+		ip addr add "198.51.100.$((16 * n + 1))/28" dev "$name"
+		ip link set "$name" up
+		echo "$name" >"$dir/bridge"
+		echo "$name"
+		return 0
+	done
+	dockerd_log "no free bridge: injd0..injd3 are all in use by running engines"
+	return 1
+}
+
+# dockerd_bridges prints the host bridges of the engine's networks (its
+# default bridge excepted), for dockerd_stop to remove: Docker leaves them
+# behind when it stops.
+dockerd_bridges() {
+	local id name
+	for id in $("$DOCKER" network ls -q --filter driver=bridge 2>/dev/null); do
+		name=$("$DOCKER" network inspect -f '{{index .Options "com.docker.network.bridge.name"}}' "$id" 2>/dev/null) || continue
+		[ -n "$name" ] || name=br-${id:0:12}
+		[ "$name" = "$(cat "$1/bridge" 2>/dev/null)" ] || echo "$name"
+	done
+}
+
 # dockerd_kill_wait PID NAME DIR sends SIGTERM to PID, if it is still the NAME
 # process started for DIR, and waits for it to exit (SIGKILL after 60s).
 dockerd_kill_wait() {
@@ -160,11 +210,16 @@ dockerd_stop() {
 	local dir=${1:?dockerd_stop DIR}
 	[ -d "$dir" ] || return 0
 	dir=$(cd "$dir" && pwd)
-	local t0
+	local t0 bridges link
 	t0=$(dockerd_now)
+	# The bridges of the networks it made, asked while it still answers.
+	bridges=$(DOCKER_HOST=unix://$dir/run/docker.sock DOCKER_CONFIG=$dir/client DOCKER=${DOCKER:-$(dockerd_client)} dockerd_bridges "$dir")
 	# dockerd stops its containers and its own containerd on SIGTERM. Its
 	# PID is the one we started; the pidfile is only a cross-check.
 	dockerd_kill_wait "$(cat "$dir/dockerd.started" 2>/dev/null)" dockerd "$dir"
+	for link in $bridges $(cat "$dir/bridge" 2>/dev/null); do
+		ip link del "$link" 2>/dev/null || true
+	done
 	# A containerd left by a dockerd that died hard.
 	dockerd_kill_wait "$(cat "$dir/run/containerd/containerd.pid" 2>/dev/null)" containerd "$dir"
 	# Mounts left behind (overlay layers, netns, shm) would make rm fail.
