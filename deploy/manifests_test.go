@@ -227,25 +227,31 @@ func TestExamplesNameSandboxEntries(t *testing.T) {
 }
 
 // composeFile is the subset of the Compose specification the example uses;
-// decoding strictly into it catches misspelt keys.
+// decoding strictly into it catches misspelt keys. Compose 1.29 (Debian's)
+// must run it, so build is a path (no dockerfile_inline).
 type composeFile struct {
-	XInjector map[string]any `json:"x-injector"`
+	XInjector map[string]any    `json:"x-injector"`
+	XSettings map[string]string `json:"x-settings"`
 	Services  map[string]struct {
-		Image string `json:"image"`
-		Build *struct {
-			Context          string `json:"context"`
-			DockerfileInline string `json:"dockerfile_inline"`
-		} `json:"build"`
+		Image       string            `json:"image"`
+		Build       string            `json:"build"`
 		Command     []string          `json:"command"`
 		User        string            `json:"user"`
 		ReadOnly    bool              `json:"read_only"`
 		CapDrop     []string          `json:"cap_drop"`
 		SecurityOpt []string          `json:"security_opt"`
 		Environment map[string]string `json:"environment"`
-		Secrets     []string          `json:"secrets"`
 		Volumes     []string          `json:"volumes"`
+		Pid         string            `json:"pid"`
 		Restart     string            `json:"restart"`
-		DependsOn   map[string]struct {
+		Healthcheck *struct {
+			Test        []string `json:"test"`
+			Interval    string   `json:"interval"`
+			Timeout     string   `json:"timeout"`
+			Retries     int      `json:"retries"`
+			StartPeriod string   `json:"start_period"`
+		} `json:"healthcheck"`
+		DependsOn map[string]struct {
 			Condition string `json:"condition"`
 		} `json:"depends_on"`
 	} `json:"services"`
@@ -253,11 +259,12 @@ type composeFile struct {
 		Driver     string            `json:"driver"`
 		DriverOpts map[string]string `json:"driver_opts"`
 	} `json:"volumes"`
-	Secrets map[string]struct {
-		File string `json:"file"`
-	} `json:"secrets"`
 }
 
+// TestComposeExample checks what decoding can: references resolve, the
+// paths it mounts exist, the app waits for the sidecar's probe and can be
+// signalled by it, and only injector's containers see the credentials.
+// test/e2e/docker runs it on a real engine.
 func TestComposeExample(t *testing.T) {
 	data, err := os.ReadFile("../examples/docker-compose.yml")
 	if err != nil {
@@ -267,6 +274,7 @@ func TestComposeExample(t *testing.T) {
 	if err := yaml.UnmarshalStrict(data, &cf); err != nil {
 		t.Fatal(err)
 	}
+	const credentials = "${INJECTOR_CREDENTIALS:-./credentials}:/run/secrets:ro"
 	var errs []error
 	for name, s := range cf.Services {
 		for dep := range s.DependsOn {
@@ -274,15 +282,34 @@ func TestComposeExample(t *testing.T) {
 				errs = append(errs, errors.New(name+" depends on unknown service "+dep))
 			}
 		}
-		for _, sec := range s.Secrets {
-			if _, ok := cf.Secrets[sec]; !ok {
-				errs = append(errs, errors.New(name+" uses undefined secret "+sec))
-			}
-		}
 		for _, v := range s.Volumes {
 			src := strings.Split(v, ":")[0]
-			if _, ok := cf.Volumes[src]; !ok && !strings.HasPrefix(src, ".") {
-				errs = append(errs, errors.New(name+" mounts undefined volume "+src))
+			switch {
+			case v == credentials:
+			case strings.HasPrefix(src, "./"):
+				if _, err := os.Stat(filepath.Join("../examples", src)); err != nil {
+					errs = append(errs, errors.New(name+" mounts a path that does not exist: "+v))
+				}
+			default:
+				if _, ok := cf.Volumes[src]; !ok {
+					errs = append(errs, errors.New(name+" mounts undefined volume "+src))
+				}
+			}
+		}
+		// Every setting is a file under the credentials mount, and only
+		// containers that run injector have it.
+		mounted := slices.Contains(s.Volumes, credentials)
+		for k, v := range s.Environment {
+			if strings.HasSuffix(k, "_FILE") && !strings.HasPrefix(v, "/run/secrets/") {
+				errs = append(errs, errors.New(name+": "+k+" is not under /run/secrets"))
+			}
+		}
+		if runsInjector := s.Image == cf.XInjector["image"] || s.Build != ""; mounted != runsInjector {
+			errs = append(errs, errors.New(name+": the credentials are mounted where injector does not run, or missing where it does"))
+		}
+		if s.Build != "" {
+			if _, err := os.Stat(filepath.Join("../examples", s.Build, "Dockerfile")); err != nil {
+				errs = append(errs, errors.New(name+": "+err.Error()))
 			}
 		}
 	}
@@ -292,14 +319,27 @@ func TestComposeExample(t *testing.T) {
 	if cf.Volumes["secrets"].DriverOpts["type"] != "tmpfs" {
 		t.Errorf("secrets volume is not tmpfs: %+v", cf.Volumes["secrets"])
 	}
-	// Merge keys (<<: *injector) carried the credentials into both sidecars.
-	for _, name := range []string{"injector-render", "injector-refresh"} {
-		if cf.Services[name].Environment["PASSWORK_TOKEN_FILE"] != "/run/secrets/passwork_token" {
-			t.Errorf("%s environment = %v", name, cf.Services[name].Environment)
-		}
+
+	// The sidecar: its healthcheck probes the /readyz it serves, the app
+	// waits for it, joins its PID namespace and is signalled by the name
+	// of the program it runs.
+	sidecar, app := cf.Services["injector"], cf.Services["app"]
+	cmd := strings.Join(sidecar.Command, " ")
+	if !strings.Contains(cmd, "--listen=:8099") || sidecar.Healthcheck == nil ||
+		strings.Join(sidecar.Healthcheck.Test, " ") != "CMD injector probe --timeout 2s http://127.0.0.1:8099/readyz" {
+		t.Errorf("the sidecar's healthcheck does not probe its /readyz: %q, %+v", cmd, sidecar.Healthcheck)
 	}
-	if w := cf.Services["app-wrapped"].Build; w == nil || !strings.Contains(w.DockerfileInline, `ENTRYPOINT ["injector", "run", "--"]`) {
-		t.Errorf("wrapper service does not use injector as its entry point: %+v", w)
+	if app.DependsOn["injector"].Condition != "service_healthy" || app.Pid != "service:injector" {
+		t.Errorf("app: depends_on %+v, pid %q", app.DependsOn, app.Pid)
+	}
+	if len(app.Command) == 0 || !strings.Contains(cmd, "--on-change=signal:SIGHUP:"+filepath.Base(app.Command[0])) {
+		t.Errorf("the sidecar does not signal the app's program %v: %s", app.Command, cmd)
+	}
+	if fi, err := os.Stat("../examples/app/app.sh"); err != nil || fi.Mode()&0o111 == 0 {
+		t.Errorf("examples/app/app.sh is not executable: %v", err)
+	}
+	if cf.Services["app-wrapped"].Environment["PASSWORK_TOKEN_FILE"] != "/run/secrets/passwork_token" {
+		t.Errorf("the settings did not merge into app-wrapped: %v", cf.Services["app-wrapped"].Environment)
 	}
 	if _, err := os.Stat("../examples/templates/app.env.tpl"); err != nil {
 		t.Errorf("compose example's template: %v", err)

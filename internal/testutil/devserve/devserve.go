@@ -23,6 +23,9 @@ type Server struct {
 	// Settings are the settings file's variables: PASSWORK_URL,
 	// PASSWORK_TOKEN, INJECTOR_CA_FILE…
 	Settings map[string]string
+	// Credentials is the directory of one-file-per-setting for containers
+	// that dev prints when it listens off loopback ("" otherwise).
+	Credentials string
 
 	cmd      *exec.Cmd
 	done     chan error
@@ -30,7 +33,8 @@ type Server struct {
 }
 
 // Start runs binary with `dev --serve` and args, in env (nil: this
-// process's environment), and returns once the settings file is written.
+// process's environment), and returns once the settings file is written;
+// with --listen in args, once the credentials directory is written too.
 func Start(binary string, env []string, args ...string) (*Server, error) {
 	cmd := exec.Command(binary, append([]string{"dev", "--serve"}, args...)...)
 	cmd.Env = env
@@ -44,17 +48,31 @@ func Start(binary string, env []string, args ...string) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Settings: map[string]string{}, cmd: cmd, done: make(chan error, 1)}
-	// The settings file is named on a line `  set -a; . FILE; set +a`.
-	found := make(chan string, 1)
+	// The settings file is named on a line `  set -a; . FILE; set +a`, the
+	// directory for containers on the last line dev prints,
+	// `  INJECTOR_CREDENTIALS=DIR docker-compose …`.
+	wantCredentials := false
+	for _, a := range args {
+		wantCredentials = wantCredentials || a == "--listen" || strings.HasPrefix(a, "--listen=")
+	}
+	type printed struct{ file, credentials string }
+	found := make(chan printed, 1)
 	go func() {
-		re := regexp.MustCompile(`\. (\S+); set \+a`)
+		settingsRE := regexp.MustCompile(`\. (\S+); set \+a`)
+		credentialsRE := regexp.MustCompile(`^  INJECTOR_CREDENTIALS=(\S+) docker-compose `)
 		sc := bufio.NewScanner(stdout)
+		var p printed
+		sent := false
 		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default: // only the first one counts; keep draining
-				}
+			if m := settingsRE.FindStringSubmatch(sc.Text()); m != nil && p.file == "" {
+				p.file = m[1]
+			}
+			if m := credentialsRE.FindStringSubmatch(sc.Text()); m != nil {
+				p.credentials = m[1]
+			}
+			if !sent && p.file != "" && (!wantCredentials || p.credentials != "") {
+				found <- p
+				sent = true // keep draining
 			}
 		}
 		io.Copy(io.Discard, stdout)
@@ -62,7 +80,8 @@ func Start(binary string, env []string, args ...string) (*Server, error) {
 	}()
 	var file string
 	select {
-	case file = <-found:
+	case p := <-found:
+		file, s.Credentials = p.file, p.credentials
 	case err := <-s.done:
 		return nil, fmt.Errorf("exited before serving: %v\n%s", err, stderr.String())
 	case <-time.After(3 * time.Minute):

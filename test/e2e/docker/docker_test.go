@@ -3,7 +3,9 @@
 // Dockerfile, used the way the README tells users to use it.
 //
 // The tests need an engine and the images; scripts/e2e-docker provides both
-// and sets the variables below. Without them every test is skipped.
+// and sets the variables below. Without them every test is skipped. They
+// run in parallel (two at a time on two cores): the Compose test spends
+// most of its time waiting for the sidecar's next refresh.
 //
 //	DOCKER_HOST           the engine (scripts/lib/dockerd.sh starts a private one)
 //	DOCKER                the docker client (default: docker)
@@ -112,6 +114,7 @@ func (e env) must(t *testing.T, args ...string) string {
 // byte for byte the one scripts/build-static builds on the host: the
 // Dockerfile adds nothing of its own to what is tested without an engine.
 func TestImageBinariesAreReproducible(t *testing.T) {
+	t.Parallel()
 	e := engine(t)
 	for _, tc := range []struct {
 		image, binary, path string
@@ -172,20 +175,24 @@ func (e env) copyOut(t *testing.T, image, path string) ([]byte, int64) {
 }
 
 // devServer is a running `injector dev --serve`: the embedded emulators,
-// seeded from examples/dev/seed.json, on loopback.
+// seeded from examples/dev/seed.json.
 type devServer struct {
 	settings map[string]string // PASSWORK_URL, PASSWORK_TOKEN, ...
+	// credentials is the directory of settings files for containers,
+	// printed with --listen off loopback ("" otherwise).
+	credentials string
+	stop        func()
 }
 
 var (
 	devOnce sync.Once
 	dev     *devServer
 	devErr  error
-	devStop func()
 )
 
-// startDev starts `injector dev --serve` with the host-built binary (the
-// image's, byte for byte) once for all tests; TestMain stops it.
+// startDev starts `injector dev --serve` on loopback with the host-built
+// binary (the image's, byte for byte) once for all tests; TestMain stops
+// it.
 func startDev(t *testing.T, e env) *devServer {
 	t.Helper()
 	devOnce.Do(func() { dev, devErr = runDev(e.binary) })
@@ -195,19 +202,21 @@ func startDev(t *testing.T, e env) *devServer {
 	return dev
 }
 
-func runDev(binary string) (*devServer, error) {
-	srv, err := devserve.Start(binary, nil)
+// runDev starts `injector dev --serve ARGS` and returns once it printed
+// what the user copies: the settings file and, with --listen, the
+// directory for containers.
+func runDev(binary string, args ...string) (*devServer, error) {
+	srv, err := devserve.Start(binary, nil, args...)
 	if err != nil {
 		return nil, err
 	}
-	devStop = srv.Stop
-	return &devServer{settings: srv.Settings}, nil
+	return &devServer{settings: srv.Settings, credentials: srv.Credentials, stop: srv.Stop}, nil
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if devStop != nil {
-		devStop()
+	if dev != nil {
+		dev.stop()
 	}
 	os.Exit(code)
 }
@@ -351,6 +360,7 @@ func (w *wrapper) leaks(s string, withSecret bool) []string {
 
 // TestWrapperDeliversSecret runs the wrapped app as `docker run` users do.
 func TestWrapperDeliversSecret(t *testing.T) {
+	t.Parallel()
 	w := newWrapper(t)
 	name := w.container(t)
 	r := w.docker(t, append(append([]string{"run"}, w.runArgs(name)...), w.app)...)
@@ -437,6 +447,7 @@ func jsonStrings(v any, out []string) []string {
 // TestWrapperExitCodes checks that the app's exit code is the container's,
 // and that an unresolvable reference stops the app from starting.
 func TestWrapperExitCodes(t *testing.T) {
+	t.Parallel()
 	w := newWrapper(t)
 	for _, tc := range []struct {
 		cmd  []string
@@ -512,6 +523,7 @@ func (w *wrapper) exitCode(t *testing.T, name string) int {
 // TestWrapperStopDeliversSIGTERM: `docker stop` signals PID 1 (injector),
 // which forwards SIGTERM to the app; the app's own exit code comes back.
 func TestWrapperStopDeliversSIGTERM(t *testing.T) {
+	t.Parallel()
 	w := newWrapper(t)
 	name := w.startDetached(t, "/app", "term", "42")
 	// A long stop timeout: the exit code must come from the app's handler,
@@ -528,6 +540,7 @@ func TestWrapperStopDeliversSIGTERM(t *testing.T) {
 // TestWrapperStopKillsAfterTimeout: an app that ignores SIGTERM is killed
 // when docker stop's timeout runs out: exit 137, not before the timeout.
 func TestWrapperStopKillsAfterTimeout(t *testing.T) {
+	t.Parallel()
 	w := newWrapper(t)
 	name := w.startDetached(t, "/app", "ignore-term")
 	const timeout = 3
