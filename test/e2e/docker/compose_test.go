@@ -2,14 +2,12 @@ package docker
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -64,23 +62,10 @@ func (c *compose) containers(t *testing.T) {
 
 func (c *compose) compose(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker-compose", append([]string{"-f", composeFile}, args...)...)
+	cmd := exec.Command("docker-compose", append([]string{"-f", composeFile}, args...)...)
 	cmd.Dir = repoRoot
 	cmd.Env = append(os.Environ(), "INJECTOR_CREDENTIALS="+c.credentials, "INJECTOR_INTERVAL="+interval.String())
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case ctx.Err() != nil:
-		t.Fatalf("docker-compose %s: timed out\n%s", strings.Join(args, " "), stderr.String())
-	case errors.As(err, &exit):
-	case err != nil:
-		t.Fatalf("docker-compose %s: %v", strings.Join(args, " "), err)
-	}
-	return result{stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()}
+	return execute(t, cmd, 5*time.Minute)
 }
 
 func (c *compose) mustCompose(t *testing.T, args ...string) string {

@@ -19,7 +19,6 @@ package docker
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -83,19 +82,30 @@ type result struct {
 // failure to run it at all (or a timeout) ends the test.
 func (e env) docker(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, e.client, args...)
+	return execute(t, exec.Command(e.client, args...), cmdTimeout)
+}
+
+// execute runs cmd for at most limit and returns its output and exit
+// code; only a failure to run it at all (or a timeout) ends the test.
+func execute(t *testing.T, cmd *exec.Cmd, limit time.Duration) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case ctx.Err() != nil:
-		t.Fatalf("docker %s: timed out after %s\n%s", strings.Join(args, " "), cmdTimeout, stderr.String())
-	case errors.As(err, &exit):
-	case err != nil:
-		t.Fatalf("docker %s: %v", strings.Join(args, " "), err)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", strings.Join(cmd.Args, " "), err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			t.Fatalf("%s: %v", strings.Join(cmd.Args, " "), err)
+		}
+	case <-time.After(limit):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%s: timed out after %s\n%s", strings.Join(cmd.Args, " "), limit, stderr.String())
 	}
 	return result{stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()}
 }
