@@ -28,6 +28,10 @@ import (
 type templateOptions struct {
 	templates, envFiles, envs listFlag
 	owner, delims             string
+	// --env-from and how its entries are named (run, check).
+	envFrom, envAllow    listFlag
+	envPrefix, envNaming string
+	envOverride          bool
 	noEnvTemplates            optBool // default: INJECTOR_NO_ENV_TEMPLATES
 
 	// Set by the command, not by flags: where -t SRC:- prints (nil: it
@@ -56,6 +60,14 @@ func (o *templateOptions) register(f *flagSet, use templateUse) {
 	case forCheck:
 		f.listVar(&o.envs, "env", "KEY=TEMPLATE", "an environment template, as run --env takes it (repeatable)")
 		f.listVar(&o.envFiles, "env-file", "FILE", "KEY=TEMPLATE lines, as run --env-file takes them (repeatable)").complete = "file"
+	}
+	if use != forRender {
+		f.group("Bulk environment")
+		f.listVar(&o.envFrom, "env-from", "PROVIDER:SELECTION", "every entry of a folder (prod/app; prod/app/** with its subfolders), vault (prod, prod/**) or tag (tag:db) as variables: the password as NAME, custom fields as NAME_FIELD (repeatable)")
+		f.stringVar(&o.envPrefix, "env-prefix", "PREFIX", "", "put PREFIX before every --env-from name")
+		f.stringVar(&o.envNaming, "env-naming", "RULE", "injector", "how --env-from names variables: injector (DB_PASSWORD) or passwork-cli (its exec rule: case kept, P_ before a non-letter, custom fields by their own name)").choices = pipeline.Namings
+		f.boolVar(&o.envOverride, "env-override", false, "let --env, --env-file and inherited templates replace an --env-from variable of the same name (otherwise an error)")
+		f.listVar(&o.envAllow, "env-allow", "NAME", "let --env-from set NAME although it changes how CMD runs (PATH, LD_*, NODE_OPTIONS…) (repeatable)")
 	}
 	if use == forCheck {
 		f.listVar(&o.templates, "template", "SRC:DST[:MODE]", "the file template SRC, as render takes it; nothing is written to DST (repeatable)").complete = "file"
@@ -122,6 +134,7 @@ func parsePipeline(s *settings, o *templateOptions, opt fetch.Options, inheritEn
 	}
 	cfg := pipeline.Config{
 		Templates: o.templates, EnvFiles: o.envFiles, Env: o.envs, Delims: delims,
+		EnvFrom: o.envFrom, EnvPrefix: o.envPrefix, EnvNaming: o.envNaming, EnvOverride: o.envOverride, EnvAllow: o.envAllow,
 		Providers:      pipeline.Providers(&s.Providers, opt, reload),
 		NoEnvTemplates: o.noEnvTemplates.or(s.NoEnvTemplates), Stdout: o.stdout, NoWrite: o.noWrite,
 	}
@@ -302,7 +315,7 @@ func cmdRun(ctx context.Context, argv []string, o *templateOptions, d *daemonOpt
 	} else if res, err = p.Refresh(ctx); err != nil {
 		return err
 	}
-	log.Info().Int("templates", len(p.Files())).Int("env", len(p.EnvKeys())).Int("references", res.Refs).Str("command", argv[0]).Msg("starting command")
+	log.Info().Int("templates", len(p.Files())).Int("env", len(p.EnvKeys())+len(res.BulkKeys)).Int("references", res.Refs).Str("command", argv[0]).Msg("starting command")
 	if os.Getpid() == 1 || d.mask || d.listen != "" {
 		return superviseOnce(ctx, append([]string{path}, argv[1:]...), res.Env, res.Secrets, d, stdout, stderr)
 	}
@@ -366,10 +379,10 @@ func cmdCheck(ctx context.Context, o *templateOptions, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	if len(problems) == 0 && len(p.Templates()) == 0 {
-		return usageErr(errors.New("check: nothing to check; give -t SRC:DST, --env-file FILE or --env KEY=TEMPLATE"))
+	if len(problems) == 0 && len(p.Templates()) == 0 && len(o.envFrom) == 0 {
+		return usageErr(errors.New("check: nothing to check; give -t SRC:DST, --env-file FILE, --env KEY=TEMPLATE or --env-from PROVIDER:SELECTION"))
 	}
-	out, err := p.Render(ctx)
+	out, bulkKeys, err := p.Check(ctx)
 	if err != nil {
 		problems = append(problems, err)
 	}
@@ -380,6 +393,11 @@ func cmdCheck(ctx context.Context, o *templateOptions, stdout, stderr io.Writer)
 	// they will be once the branch is taken.
 	for _, w := range out.Warnings {
 		fmt.Fprintln(stderr, "injector: warning:", w)
+	}
+	if len(o.envFrom) > 0 {
+		// Names only: which variables run would set, never their values.
+		fmt.Fprintf(stdout, "ok: %s, %s resolved, --env-from sets %s\n", plural(len(p.Templates()), "template"), plural(out.Refs, "reference"), strings.Join(bulkKeys, " "))
+		return nil
 	}
 	fmt.Fprintf(stdout, "ok: %s, %s resolved\n", plural(len(p.Templates()), "template"), plural(out.Refs, "reference"))
 	return nil

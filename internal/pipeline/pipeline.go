@@ -18,6 +18,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/injector-dev/injector/internal/render"
@@ -39,6 +40,19 @@ type Config struct {
 	EnvFiles []string
 	// Env are KEY=TEMPLATE values for the child's environment (--env).
 	Env []string
+	// EnvFrom are selections, PROVIDER:SELECTION, whose every entry
+	// becomes a variable of the child's environment (--env-from; see
+	// fetch.Selector), named by EnvNaming (NamingInjector by default)
+	// after EnvPrefix. Entry names are the server's data: a name that
+	// collides, or that changes how the child runs (dangerous), fails the
+	// render; EnvOverride lets an explicit variable (Env, EnvFiles, an
+	// inherited template) replace a bulk one, EnvAllow names dangerous
+	// names that may be set.
+	EnvFrom     []string
+	EnvPrefix   string
+	EnvNaming   string
+	EnvOverride bool
+	EnvAllow    []string
 	// Environ is the environment the child inherits, usually
 	// os.Environ(); nil for none (render runs no child). Variables whose
 	// value calls a provider are templates themselves (see childEnv).
@@ -98,6 +112,7 @@ type Pipeline struct {
 	engine *template.Engine
 	files  []File
 	envs   []envVar
+	bulk   *bulk
 	owner  *render.Owner
 	stdout io.Writer
 	// baseEnv is the environment the child inherits, without the
@@ -114,6 +129,7 @@ type Outcome struct {
 	EnvChanged bool     // the templated variables differ from the last Refresh
 	Secrets    []string // every resolved value, for masking
 	Refs       int      // distinct references resolved
+	BulkKeys   []string // the variables --env-from set, sorted
 	// Outputs is the rendered content, index-aligned with Templates
 	// (files, then env values); dev displays it.
 	Outputs [][]byte
@@ -180,6 +196,9 @@ func New(cfg Config) (*Pipeline, template.Errors) {
 		p.envs = append(p.envs, envVar{key: k, tpl: tpl})
 	}
 	p.envs = dedupeEnv(p.envs)
+	b, berrs := newBulk(cfg)
+	p.bulk = b
+	errs = append(errs, berrs...)
 	// Every key once: the templated value replaces the inherited one.
 	p.baseEnv = withoutKeys(p.baseEnv, p.envs)
 	return p, errs
@@ -212,7 +231,25 @@ func (p *Pipeline) Templates() []*template.Template {
 // Render resolves every secret and renders every template in memory; it
 // writes nothing (check uses it).
 func (p *Pipeline) Render(ctx context.Context) (*template.Rendered, error) {
-	return p.engine.Render(ctx, p.Templates())
+	return p.engine.RenderSelect(ctx, p.Templates(), p.bulk.sels)
+}
+
+// Check is Render that also names the --env-from variables, so check
+// reports their collisions and refused names; it returns their keys.
+func (p *Pipeline) Check(ctx context.Context) (*template.Rendered, []string, error) {
+	out, err := p.Render(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	vars, err := p.bulk.vars(out.Listings, p.EnvKeys())
+	if err != nil {
+		return nil, nil, err
+	}
+	keys := make([]string, len(vars))
+	for i, v := range vars {
+		keys[i] = v.key
+	}
+	return out, keys, nil
 }
 
 // Refresh resolves every secret, writes the files whose content changed
@@ -222,6 +259,11 @@ func (p *Pipeline) Render(ctx context.Context) (*template.Rendered, error) {
 // change actions are still due).
 func (p *Pipeline) Refresh(ctx context.Context) (Outcome, error) {
 	out, err := p.Render(ctx)
+	if err != nil {
+		return Outcome{}, err
+	}
+	// Named before anything is written: a collision fails the whole render.
+	bulkVars, err := p.bulk.vars(out.Listings, p.EnvKeys())
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -248,9 +290,23 @@ func (p *Pipeline) Refresh(ctx context.Context) (Outcome, error) {
 	}
 	// Never nil: a nil Env makes os/exec pass injector's own environment,
 	// credentials included, to the child.
-	env := make([]string, 0, len(p.baseEnv)+len(p.envs))
-	env = append(env, p.baseEnv...)
+	env := make([]string, 0, len(p.baseEnv)+len(bulkVars)+len(p.envs))
 	h := sha256.New()
+	bulkKeys := make([]string, 0, len(bulkVars))
+	for _, v := range bulkVars {
+		bulkKeys = append(bulkKeys, v.key)
+	}
+	// A bulk variable replaces an inherited one of its name, as an
+	// explicit one does (see withoutKeys).
+	for _, kv := range p.baseEnv {
+		if k, _, _ := strings.Cut(kv, "="); !slices.Contains(bulkKeys, k) {
+			env = append(env, kv)
+		}
+	}
+	for _, v := range bulkVars {
+		env = append(env, v.key+"="+v.value)
+		fmt.Fprintf(h, "%d:%s=%d:%s;", len(v.key), v.key, len(v.value), v.value)
+	}
 	for i, e := range p.envs {
 		v := string(out.Outputs[len(p.files)+i])
 		env = append(env, e.key+"="+v)
@@ -259,5 +315,5 @@ func (p *Pipeline) Refresh(ctx context.Context) (Outcome, error) {
 	sum := string(h.Sum(nil))
 	envChanged := sum != p.lastEnv
 	p.lastEnv = sum
-	return Outcome{Changed: changed, Env: env, EnvChanged: envChanged, Secrets: out.Secrets, Refs: out.Refs, Outputs: out.Outputs}, nil
+	return Outcome{Changed: changed, Env: env, EnvChanged: envChanged, Secrets: out.Secrets, Refs: out.Refs, Outputs: out.Outputs, BulkKeys: bulkKeys}, nil
 }

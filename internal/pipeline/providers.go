@@ -88,6 +88,20 @@ func (l *lazyProvider) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.R
 	return r.Resolve(ctx, refs)
 }
 
+// ResolveList lists selections with the provider's ResolveList, for the
+// providers that can (template.Lister).
+func (l *lazyProvider) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch.Selector) ([]fetch.Result, []fetch.Listing, error) {
+	r, err := l.resolver()
+	if err != nil {
+		return nil, nil, err
+	}
+	lister, ok := r.(template.Lister)
+	if !ok {
+		return nil, nil, fmt.Errorf("%s: listing folders or tags is not supported by this provider", sels[0].Provider)
+	}
+	return lister.ResolveList(ctx, refs, sels)
+}
+
 func (l *lazyProvider) resolver() (template.Resolver, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

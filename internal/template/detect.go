@@ -12,7 +12,8 @@ import (
 // through unchanged.
 //
 // An action calls a provider when, after the trim marker and opening
-// parentheses, its first word is a provider ("<< passwork …", even when
+// parentheses, its first word is a provider or its list function
+// (passworkEntries…) ("<< passwork …", even when
 // the action is never closed, so a broken template still fails loudly),
 // or when it is closed on the same line and a provider appears in it as a
 // word after a space, "(" or "|" ("<< printf "%s" (passbolt "a") >>").
@@ -42,6 +43,6 @@ func CallsProvider(text string, delims [2]string) bool {
 
 var (
 	providerWords     = strings.Join(Providers, "|")
-	leadingProviderRE = regexp.MustCompile(`^-?[ \t]*[( \t]*(` + providerWords + `)([ \t)]|$)`)
-	innerProviderRE   = regexp.MustCompile(`[ \t(|](` + providerWords + `)([ \t)]|$)`)
+	leadingProviderRE = regexp.MustCompile(`^-?[ \t]*[( \t]*(` + providerWords + `)(Entries)?([ \t)]|$)`)
+	innerProviderRE   = regexp.MustCompile(`[ \t(|](` + providerWords + `)(Entries)?([ \t)]|$)`)
 )

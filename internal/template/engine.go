@@ -25,6 +25,15 @@ func (f ResolverFunc) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Re
 	return f(ctx, refs)
 }
 
+// Lister is a Resolver that also lists selections (folders, vaults, tags)
+// for the list functions (passworkEntries…) and bulk injection. It
+// resolves refs and lists sels in one pass, so a template set that names
+// both costs the round trips of one. Listings are index-aligned with sels.
+type Lister interface {
+	Resolver
+	ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch.Selector) ([]fetch.Result, []fetch.Listing, error)
+}
+
 // Engine renders templates with secrets from its providers.
 type Engine struct {
 	// Providers maps a provider function name to its resolver. A name with
@@ -45,6 +54,8 @@ type Rendered struct {
 	Secrets []string
 	// Refs is the number of distinct references resolved.
 	Refs int
+	// Listings are the selections given to RenderSelect, index-aligned.
+	Listings []fetch.Listing
 	// Warnings lists the references written in a template that failed to
 	// resolve but that the render did not need (in a branch not taken),
 	// with their positions. They fail nothing; check shows them.
@@ -72,12 +83,26 @@ type Rendered struct {
 // reads the log what the value is, and would miss the fragments and
 // transformations of a value that other messages quote.
 func (e *Engine) Render(ctx context.Context, tpls []*Template) (*Rendered, error) {
-	res, err := e.resolveAll(ctx, tpls)
+	return e.RenderSelect(ctx, tpls, nil)
+}
+
+// RenderSelect is Render that also lists the selections sels (run
+// --env-from), in the same batches as the templates' first references.
+// A selection that fails is an error of the render, like a reference.
+func (e *Engine) RenderSelect(ctx context.Context, tpls []*Template, sels []fetch.Selector) (*Rendered, error) {
+	res, err := e.resolveAll(ctx, tpls, sels)
 	if err != nil {
 		return nil, err
 	}
 	var errs, warnings Errors
 	out := &Rendered{Outputs: make([][]byte, len(tpls)), Secrets: res.secrets(), Refs: len(res.results)}
+	for _, sel := range sels {
+		l := res.lists[sel]
+		if l.Err != nil {
+			errs = append(errs, l.Err)
+		}
+		out.Listings = append(out.Listings, l)
+	}
 	for i, t := range tpls {
 		rn := t.newRun(res, false)
 		b, err := t.execute(rn)
@@ -112,6 +137,13 @@ type resolution struct {
 	// references, and computed ones like passwork (printf "prod/%s" "db")).
 	tainted map[fetch.Ref]bool
 	literal map[fetch.Ref]bool // written in a template
+
+	// lists are the selections listed, for the list functions and
+	// RenderSelect; missingSels and selOrder are as missing and order.
+	lists       map[fetch.Selector]fetch.Listing
+	missingSels map[fetch.Selector]bool
+	selOrder    []fetch.Selector
+	taintedSels map[fetch.Selector]bool
 }
 
 // run is one execution of one template: a discovery round, or the final
@@ -189,7 +221,54 @@ func (r *resolution) secrets() []string {
 			out = append(out, res.Value)
 		}
 	}
+	// Every field of a listed entry, login and url included: they are
+	// values as much as the password (names and paths are not).
+	for _, sel := range r.selOrder {
+		for _, e := range r.lists[sel].Entries {
+			for _, f := range e.Fields {
+				if f.Value != "" && !seen[f.Value] {
+					seen[f.Value] = true
+					out = append(out, f.Value)
+				}
+			}
+		}
+	}
 	return out
+}
+
+// list is what a list function returns for sel; see lookup. In discovery
+// a selection not listed yet is recorded and yields no entries.
+func (rn *run) list(sel fetch.Selector) ([]Entry, error) {
+	r := rn.res
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l, ok := r.lists[sel]
+	if !ok {
+		if rn.discover {
+			r.addSel(sel)
+			return nil, nil
+		}
+		return nil, &plainError{sel.Provider + ": a selection was not listed before rendering (a bug: please report it)"}
+	}
+	switch {
+	case l.Err == nil:
+		return entriesOf(l.Entries), nil
+	case rn.discover:
+		return nil, nil
+	case r.taintedSels[sel]:
+		return nil, &taintedError{provider: sel.Provider, err: l.Err}
+	}
+	return nil, &plainError{l.Err.Error()}
+}
+
+// addSel records sel as wanted; the caller holds r.mu.
+func (r *resolution) addSel(sel fetch.Selector) {
+	if _, ok := r.lists[sel]; ok || r.missingSels[sel] {
+		return
+	}
+	r.missingSels[sel] = true
+	r.selOrder = append(r.selOrder, sel)
+	r.taintedSels[sel] = r.round > 0
 }
 
 // refErrors turns the failed references written in t into positioned
@@ -274,8 +353,9 @@ func (e *plainError) Error() string { return e.msg }
 
 // resolveAll runs discovery rounds until no template asks for a reference
 // that is not resolved yet.
-func (e *Engine) resolveAll(ctx context.Context, tpls []*Template) (*resolution, error) {
-	res := &resolution{results: map[fetch.Ref]fetch.Result{}, missing: map[fetch.Ref]bool{}, tainted: map[fetch.Ref]bool{}, literal: map[fetch.Ref]bool{}}
+func (e *Engine) resolveAll(ctx context.Context, tpls []*Template, sels []fetch.Selector) (*resolution, error) {
+	res := &resolution{results: map[fetch.Ref]fetch.Result{}, missing: map[fetch.Ref]bool{}, tainted: map[fetch.Ref]bool{}, literal: map[fetch.Ref]bool{},
+		lists: map[fetch.Selector]fetch.Listing{}, missingSels: map[fetch.Selector]bool{}, taintedSels: map[fetch.Selector]bool{}}
 	for _, t := range tpls {
 		for _, l := range t.refs {
 			res.literal[l.ref] = true
@@ -284,6 +364,12 @@ func (e *Engine) resolveAll(ctx context.Context, tpls []*Template) (*resolution,
 	for round := 0; ; round++ {
 		res.round = round
 		res.missing = map[fetch.Ref]bool{}
+		res.missingSels = map[fetch.Selector]bool{}
+		if round == 0 {
+			for _, sel := range sels {
+				res.addSel(sel)
+			}
+		}
 		var argErrs Errors
 		for _, t := range tpls {
 			if _, err := t.execute(t.newRun(res, true)); err != nil {
@@ -299,7 +385,7 @@ func (e *Engine) resolveAll(ctx context.Context, tpls []*Template) (*resolution,
 		if len(argErrs) > 0 {
 			return nil, argErrs
 		}
-		if len(res.missing) == 0 {
+		if len(res.missing) == 0 && len(res.missingSels) == 0 {
 			return res, nil
 		}
 		if round == maxRounds {
@@ -320,6 +406,15 @@ func (e *Engine) resolveMissing(ctx context.Context, res *resolution) error {
 			byProvider[ref.Provider] = append(byProvider[ref.Provider], ref)
 		}
 	}
+	selsBy := map[string][]fetch.Selector{}
+	for _, sel := range res.selOrder {
+		if res.missingSels[sel] {
+			selsBy[sel.Provider] = append(selsBy[sel.Provider], sel)
+			if _, ok := byProvider[sel.Provider]; !ok {
+				byProvider[sel.Provider] = nil
+			}
+		}
+	}
 	names := make([]string, 0, len(byProvider))
 	for n := range byProvider {
 		names = append(names, n)
@@ -327,29 +422,46 @@ func (e *Engine) resolveMissing(ctx context.Context, res *resolution) error {
 	sort.Strings(names)
 
 	type batch struct {
-		refs    []fetch.Ref
-		results []fetch.Result
-		err     error
-		tainted bool // some refs were built from secrets
+		refs     []fetch.Ref
+		sels     []fetch.Selector
+		results  []fetch.Result
+		listings []fetch.Listing
+		err      error
+		tainted  bool // some refs or selections were built from secrets
 	}
 	batches := make([]batch, len(names))
 	var wg sync.WaitGroup
 	for i, name := range names {
-		batches[i].refs = byProvider[name]
-		for _, ref := range batches[i].refs {
-			batches[i].tainted = batches[i].tainted || res.tainted[ref]
+		b := &batches[i]
+		b.refs, b.sels = byProvider[name], selsBy[name]
+		for _, ref := range b.refs {
+			b.tainted = b.tainted || res.tainted[ref]
+		}
+		for _, sel := range b.sels {
+			b.tainted = b.tainted || res.taintedSels[sel]
 		}
 		r, ok := e.Providers[name]
 		if !ok {
-			batches[i].err = fmt.Errorf("%s: provider is not configured (see `injector --help` for its environment variables)", name)
+			b.err = fmt.Errorf("%s: provider is not configured (see `injector --help` for its environment variables)", name)
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			batches[i].results, batches[i].err = r.Resolve(ctx, batches[i].refs)
-			if batches[i].err == nil && len(batches[i].results) != len(batches[i].refs) {
-				batches[i].err = fmt.Errorf("%s: resolver returned %d results for %d references", name, len(batches[i].results), len(batches[i].refs))
+			switch l, ok := r.(Lister); {
+			case len(b.sels) == 0:
+				b.results, b.err = r.Resolve(ctx, b.refs)
+			case ok:
+				b.results, b.listings, b.err = l.ResolveList(ctx, b.refs, b.sels)
+			default:
+				b.err = fmt.Errorf("%s: this provider cannot list folders or tags", name)
+			}
+			switch {
+			case b.err != nil:
+			case len(b.results) != len(b.refs):
+				b.err = fmt.Errorf("%s: resolver returned %d results for %d references", name, len(b.results), len(b.refs))
+			case len(b.listings) != len(b.sels):
+				b.err = fmt.Errorf("%s: resolver returned %d listings for %d selections", name, len(b.listings), len(b.sels))
 			}
 		}()
 	}
@@ -369,6 +481,9 @@ func (e *Engine) resolveMissing(ctx context.Context, res *resolution) error {
 		}
 		for j, ref := range b.refs {
 			res.results[ref] = b.results[j]
+		}
+		for j, sel := range b.sels {
+			res.lists[sel] = b.listings[j]
 		}
 	}
 	if len(errs) > 0 {
@@ -407,6 +522,16 @@ func (t *Template) execute(rn *run) ([]byte, error) {
 				return "", &plainError{p + ": " + err.Error()} // newRef's messages are fixed words
 			}
 			return rn.lookup(ref)
+		}
+		funcs[p+"Entries"] = func(selection string) ([]Entry, error) {
+			sel, err := fetch.ParseSelector(p, selection)
+			switch {
+			case err != nil && rn.discover:
+				return nil, nil // maybe built from a placeholder
+			case err != nil:
+				return nil, &plainError{p + "Entries: " + err.Error()} // fixed words and template text
+			}
+			return rn.list(sel)
 		}
 	}
 	tm.Funcs(funcs)

@@ -96,6 +96,7 @@ func Parse(src Source, text string, delims [2]string) (*Template, error) {
 	}
 	for _, p := range Providers {
 		funcs[p] = func(...string) (string, error) { return "", nil }
+		funcs[p+"Entries"] = func(string) ([]Entry, error) { return nil, nil }
 	}
 	tm, err := template.New(src.Name).Delims(delims[0], delims[1]).Option("missingkey=error").Funcs(funcs).Parse(text)
 	if err != nil {

@@ -40,6 +40,7 @@ type backend interface {
 type summary struct {
 	id, vaultID, name string
 	folders           []string // folder names from the vault down, vault excluded
+	tags              []string // for tag selections
 }
 
 // entry is a full entry, still encrypted.

@@ -17,20 +17,32 @@ import (
 // listing across all vaults named, batched entry fetches and, if any
 // attachments are referenced, batched attachment fetches.
 func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result, error) {
+	results, _, err := c.ResolveList(ctx, refs, nil)
+	return results, err
+}
+
+// ResolveList resolves refs and lists the selections sels in the same
+// pass as Resolve: the vaults the selections name join the one entry
+// listing, and their entries join the batched fetches, so a selection of
+// N entries costs what N references by path cost. Listings are
+// index-aligned with sels.
+func (c *Client) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch.Selector) ([]fetch.Result, []fetch.Listing, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	results := make([]fetch.Result, len(refs))
-	if len(refs) == 0 {
-		return results, nil
+	listings := make([]fetch.Listing, len(sels))
+	if len(refs) == 0 && len(sels) == 0 {
+		return results, listings, nil
 	}
 	if err := c.backend.auth(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
-	// 1. Map every ref to an entry id.
+	// 1. Map every ref to an entry id, every selection to its entries.
 	ids := make([]string, len(refs))
-	if err := c.locate(ctx, refs, ids, results); err != nil {
-		return nil, err
+	selected, err := c.locate(ctx, refs, ids, results, sels, listings)
+	if err != nil {
+		return nil, nil, err
 	}
 
 	// 2. Fetch the distinct entries.
@@ -42,9 +54,17 @@ func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result,
 			want = append(want, id)
 		}
 	}
+	for _, sums := range selected {
+		for _, s := range sums {
+			if !wanted[s.id] {
+				wanted[s.id] = true
+				want = append(want, s.id)
+			}
+		}
+	}
 	entries, getErrs, err := c.backend.get(ctx, want)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	// 3. Pick fields; attachments are collected and fetched together.
@@ -65,7 +85,7 @@ func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result,
 		v, att, err := c.field(ctx, ref, e)
 		switch {
 		case isBatchError(err):
-			return nil, err
+			return nil, nil, err
 		case err != nil:
 			results[i].Err = fmt.Errorf("passwork: resolve %s: %w", ref, err)
 		case att != nil:
@@ -76,18 +96,35 @@ func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result,
 	}
 	if len(pending) > 0 {
 		if err := c.fetchAttachments(ctx, refs, entries, pending, results); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return results, nil
+	for i, sums := range selected {
+		if listings[i].Err != nil {
+			continue
+		}
+		listings[i].Entries, listings[i].Err = c.open(ctx, sels[i], sums, entries, getErrs)
+		if isBatchError(listings[i].Err) {
+			return nil, nil, listings[i].Err
+		}
+	}
+	return results, listings, nil
 }
 
 // locate fills ids for every ref, or results[i].Err for refs that do not
-// name exactly one entry. The search result is indexed once, so each ref
-// costs a walk down its own path, not a scan of every entry.
-func (c *Client) locate(ctx context.Context, refs []fetch.Ref, ids []string, results []fetch.Result) error {
+// name exactly one entry, and returns the summaries of each selection's
+// entries (or sets listings[i].Err). One search covers the vaults of refs
+// and selections alike; it is indexed once, so each ref costs a walk down
+// its own path, not a scan of every entry.
+func (c *Client) locate(ctx context.Context, refs []fetch.Ref, ids []string, results []fetch.Result, sels []fetch.Selector, listings []fetch.Listing) ([][]picked, error) {
 	var vaultNames []string // in first-seen order, so the search request is stable
 	seen := map[string]bool{}
+	addVault := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			vaultNames = append(vaultNames, n)
+		}
+	}
 	for i, ref := range refs {
 		if id, ok := ref.ID(); ok {
 			if id == "" {
@@ -101,34 +138,45 @@ func (c *Client) locate(ctx context.Context, refs []fetch.Ref, ids []string, res
 			results[i].Err = fmt.Errorf("passwork: resolve %s: path must be \"Vault/[Folder/…/]Name\" or \"id:<id>\"", ref)
 			continue
 		}
-		if !seen[segs[0]] {
-			seen[segs[0]] = true
-			vaultNames = append(vaultNames, segs[0])
-		}
+		addVault(segs[0])
 	}
-	if len(vaultNames) == 0 {
-		return nil
+	allVaults := false // a tag selection searches every vault
+	for _, sel := range sels {
+		if sel.Tag != "" {
+			allVaults = true
+			continue
+		}
+		addVault(sel.Segments()[0])
+	}
+	if len(vaultNames) == 0 && !allVaults {
+		return make([][]picked, len(sels)), nil
 	}
 	vaults, err := c.backend.vaults(ctx, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, n := range vaultNames {
 		if len(vaults[n]) == 0 { // maybe created since we cached the list
 			if vaults, err = c.backend.vaults(ctx, true); err != nil {
-				return err
+				return nil, err
 			}
 			break
 		}
 	}
 	var vaultIDs []string
-	for _, n := range vaultNames {
-		vaultIDs = append(vaultIDs, vaults[n]...)
+	if allVaults {
+		for _, n := range keys(vaults) {
+			vaultIDs = append(vaultIDs, vaults[n]...)
+		}
+	} else {
+		for _, n := range vaultNames {
+			vaultIDs = append(vaultIDs, vaults[n]...)
+		}
 	}
 	var sums []summary
 	if len(vaultIDs) > 0 {
 		if sums, err = c.backend.list(ctx, vaultIDs); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	idx := newIndex(vaults, sums)
@@ -143,8 +191,12 @@ func (c *Client) locate(ctx context.Context, refs []fetch.Ref, ids []string, res
 			missed = append(missed, i)
 		}
 	}
+	selected := make([][]picked, len(sels))
+	for i, sel := range sels {
+		selected[i], listings[i].Err = idx.selectEntries(sel, sums)
+	}
 	if len(missed) == 0 {
-		return nil
+		return selected, nil
 	}
 	// An entry shared into another vault or folder by a shortcut is
 	// reachable by its path there. Shortcuts are listed only when a path
@@ -162,13 +214,13 @@ func (c *Client) locate(ctx context.Context, refs []fetch.Ref, ids []string, res
 	}
 	scs, err := c.backend.shortcuts(ctx, scVaults)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	idx = newIndex(vaults, append(sums, scs...))
 	for _, i := range missed {
 		ids[i], results[i].Err = idx.match(refs[i])
 	}
-	return nil
+	return selected, nil
 }
 
 // folder is one level of a vault: the entries directly in it and the

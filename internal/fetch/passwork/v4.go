@@ -247,6 +247,7 @@ func (b *v4) list(ctx context.Context, vaultIDs []string) ([]summary, error) {
 		Name    string     `json:"name"`
 		VaultID string     `json:"vaultId"`
 		Path    []pathElem `json:"path"`
+		Tags    []string   `json:"tags"`
 	}
 	if err := b.call(ctx, http.MethodPost, "/passwords/search", body, &out); err != nil {
 		return nil, err
@@ -255,7 +256,7 @@ func (b *v4) list(ctx context.Context, vaultIDs []string) ([]summary, error) {
 	for _, p := range out {
 		path := append([]pathElem(nil), p.Path...)
 		sortPath(path)
-		sums = append(sums, summary{id: p.ID, vaultID: p.VaultID, name: p.Name, folders: folderNames(path)})
+		sums = append(sums, summary{id: p.ID, vaultID: p.VaultID, name: p.Name, folders: folderNames(path), tags: p.Tags})
 	}
 	return sums, nil
 }

@@ -310,6 +310,7 @@ func (b *v7) list(ctx context.Context, vaultIDs []string) ([]summary, error) {
 			VaultID  string     `json:"vaultId"`
 			FolderID *string    `json:"folderId"`
 			Path     []pathElem `json:"path"`
+			Tags     []string   `json:"tags"`
 		} `json:"items"`
 	}
 	if err := b.call(ctx, http.MethodGet, "/api/v1/items/search", q, nil, &out); err != nil {
@@ -323,7 +324,7 @@ func (b *v7) list(ctx context.Context, vaultIDs []string) ([]summary, error) {
 			// It stays reachable by "id:" (docs/passwork.md, assumption 2).
 			continue
 		}
-		sums = append(sums, summary{id: it.ID, vaultID: it.VaultID, name: it.Name, folders: folderNames(it.Path)})
+		sums = append(sums, summary{id: it.ID, vaultID: it.VaultID, name: it.Name, folders: folderNames(it.Path), tags: it.Tags})
 	}
 	return sums, nil
 }

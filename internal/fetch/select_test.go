@@ -1,0 +1,47 @@
+package fetch
+
+import "testing"
+
+func TestParseSelector(t *testing.T) {
+	tests := []struct {
+		in, str, path, tag string
+		recursive          bool
+		err                string
+	}{
+		{in: "prod/app", str: "prod/app", path: "prod/app"},
+		{in: "/prod//app/", str: "prod/app", path: "prod/app"},
+		{in: "prod/app/**", str: "prod/app/**", path: "prod/app", recursive: true},
+		{in: "prod", str: "prod", path: "prod"},
+		{in: "prod/**", str: "prod/**", path: "prod", recursive: true},
+		{in: "tag:db", str: "tag:db", tag: "db"},
+		{in: "tag:", err: "empty tag"},
+		{in: "", err: "empty folder path"},
+		{in: "/**", err: "empty folder path"},
+		{in: "prod/*/app", err: "only a final /**"},
+		{in: "prod/**/app", err: "only a final /**"},
+	}
+	for _, tt := range tests {
+		s, err := ParseSelector("passwork", tt.in)
+		if tt.err != "" {
+			if err == nil || !contains(err.Error(), tt.err) {
+				t.Errorf("%q: err = %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || s.String() != tt.str || s.Path != tt.path || s.Tag != tt.tag || s.Recursive != tt.recursive || s.Provider != "passwork" {
+			t.Errorf("%q: got %+v (%q), %v", tt.in, s, s.String(), err)
+		}
+	}
+	s, _ := ParseSelector("passwork", "prod/app/**")
+	for dir, want := range map[string]bool{"prod/app": true, "prod/app/x": true, "prod/application": false, "prod": false} {
+		if s.Contains(dir) != want {
+			t.Errorf("%s contains %q = %v", s, dir, !want)
+		}
+	}
+	s, _ = ParseSelector("passwork", "prod/app")
+	if s.Contains("prod/app/x") {
+		t.Error("a folder selection is not recursive by default")
+	}
+}
+
+func contains(s, sub string) bool { return len(sub) == 0 || len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)) }
