@@ -1,6 +1,9 @@
 package fetch
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseSelector(t *testing.T) {
 	tests := []struct {
@@ -23,7 +26,7 @@ func TestParseSelector(t *testing.T) {
 	for _, tt := range tests {
 		s, err := ParseSelector("passwork", tt.in)
 		if tt.err != "" {
-			if err == nil || !contains(err.Error(), tt.err) {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%q: err = %v, want %q", tt.in, err, tt.err)
 			}
 			continue
@@ -43,5 +46,3 @@ func TestParseSelector(t *testing.T) {
 		t.Error("a folder selection is not recursive by default")
 	}
 }
-
-func contains(s, sub string) bool { return len(sub) == 0 || len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)) }
