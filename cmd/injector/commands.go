@@ -32,7 +32,7 @@ type templateOptions struct {
 	envFrom, envAllow    listFlag
 	envPrefix, envNaming string
 	envOverride          bool
-	noEnvTemplates            optBool // default: INJECTOR_NO_ENV_TEMPLATES
+	noEnvTemplates       optBool // default: INJECTOR_NO_ENV_TEMPLATES
 
 	// Set by the command, not by flags: where -t SRC:- prints (nil: it
 	// is refused), and whether nothing is written (check).
