@@ -1,0 +1,61 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// run --env-from puts a folder's entries in the child's environment, by
+// the process a user starts, with the child's exit code passed on.
+func TestRunEnvFrom(t *testing.T) {
+	_, env := passworkEnv(t) // prod/db/postgres (custom field port), prod/api/stripe
+	stdout, stderr, code := injector(t, env, "run", "--env-from", "passwork:prod/db", "--env-from", "passwork:prod/api", "--env-prefix", "APP_",
+		"--", "sh", "-c", `echo "pg=$APP_POSTGRES port=$APP_POSTGRES_PORT stripe=${#APP_STRIPE} token=${PASSWORK_TOKEN:-unset}"; exit 3`)
+	if code != 3 {
+		t.Fatalf("exit %d, want the child's 3; stderr: %s", code, stderr)
+	}
+	if want := "pg=pg-" + canary + " port=tcp/5432 stripe=29 token=unset\n"; stdout != want {
+		t.Errorf("child saw %q, want %q", stdout, want)
+	}
+	assertNoCanary(t, "stderr", stderr)
+
+	// passwork-cli's names: case kept, a custom field by its own name.
+	stdout, stderr, code = injector(t, env, "run", "--env-from", "passwork:prod/db", "--env-naming", "passwork-cli",
+		"--", "sh", "-c", `echo "pg=${#postgres} port=$port"`)
+	if code != 0 || stdout != "pg=29 port=tcp/5432\n" {
+		t.Errorf("passwork-cli naming: exit %d, %q, %s", code, stdout, stderr)
+	}
+}
+
+func TestRunEnvFromFailures(t *testing.T) {
+	_, env := passworkEnv(t)
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--env-from", "passwork:prod"}, exitFailure, "--env-from passwork:prod: no entries found directly in it (prod/** includes its subfolders)"},
+		{[]string{"--env-from", "passwork:prod/**", "--env-from", "passwork:staging/**"}, exitFailure, `POSTGRES from passwork:staging/** entry "staging/db/postgres" collides with passwork:prod/** entry "prod/db/postgres"`},
+		{[]string{"--env-from", "passwork:prod/db", "--env", "POSTGRES=x"}, exitFailure, "--env-override lets the explicit value win"},
+		{[]string{"--env-from", "vault:prod"}, exitUsage, `--env-from "vault:prod": want PROVIDER:SELECTION`},
+		{[]string{"--env-from", "passwork:prod/db", "--env-naming", "nope"}, exitUsage, `--env-naming "nope"`},
+	}
+	for _, tt := range tests {
+		args := append(append([]string{"run"}, tt.args...), "--", "sh", "-c", "echo child ran")
+		stdout, stderr, code := injector(t, env, args...)
+		if code != tt.code || stdout != "" || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%q: exit %d (want %d), stdout %q, stderr:\n%s\nwant %q", tt.args, code, tt.code, stdout, stderr, tt.want)
+		}
+		assertNoCanary(t, "stderr", stderr)
+	}
+}
+
+// check --env-from names the variables run would set, never their values.
+func TestCheckEnvFrom(t *testing.T) {
+	_, env := passworkEnv(t)
+	stdout, stderr, code := injector(t, env, "check", "--env-from", "passwork:prod/db/**")
+	if code != 0 || !strings.Contains(stdout, "--env-from sets POSTGRES POSTGRES_PORT") {
+		t.Errorf("exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+	assertNoCanary(t, "stdout", stdout)
+}
