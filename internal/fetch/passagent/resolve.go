@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -18,17 +19,26 @@ import (
 // (one list call per page, whatever the number of references) and local
 // decryption. Each referenced entry is decrypted once per call.
 func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result, error) {
+	results, _, err := c.ResolveList(ctx, refs, nil)
+	return results, err
+}
+
+// ResolveList is Resolve that also lists selections from the same pass
+// over the entry list. PassAgent has no folders: a selection is a tag
+// (tag:NAME). Listings are index-aligned with sels.
+func (c *Client) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch.Selector) ([]fetch.Result, []fetch.Listing, error) {
 	results := make([]fetch.Result, len(refs))
-	if len(refs) == 0 {
-		return results, nil
+	listings := make([]fetch.Listing, len(sels))
+	if len(refs) == 0 && len(sels) == 0 {
+		return results, listings, nil
 	}
 	key, err := c.key(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	records, err := c.list(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	idx := newIndex(records)
 
@@ -62,13 +72,73 @@ func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result,
 		}
 		results[i].Value = v
 	}
+	for i, sel := range sels {
+		if sel.Tag == "" {
+			listings[i].Err = fmt.Errorf("passagent: select %q: PassAgent has no folders; select entries by tag (tag:NAME)", sel.String())
+			continue
+		}
+		for _, r := range idx.tagged(sel.Tag) {
+			o, ok := opened[r.ID]
+			if !ok {
+				o = open(key, r)
+				opened[r.ID] = o
+				if r.EncryptionVersion == 3 {
+					tried++
+					if errors.Is(o.err, ErrWrongKey) {
+						wrongKey++
+					}
+				}
+			}
+			if o.err != nil {
+				listings[i] = fetch.Listing{Err: fmt.Errorf("passagent: select %q: entry %q: %w", sel.String(), r.Name, o.err)}
+				break
+			}
+			listings[i].Entries = append(listings[i].Entries, o.entry())
+		}
+	}
 	// One entry failing to unwrap is a damaged entry; all of them failing
 	// is a wrong key, which is a failure of the whole batch.
 	if tried > 0 && wrongKey == tried {
 		c.forgetKey(key)
-		return nil, fmt.Errorf("passagent: %w: the item keys of %s failed authentication", ErrWrongKey, fetch.Count(wrongKey, "entry", "entries"))
+		return nil, nil, fmt.Errorf("passagent: %w: the item keys of %s failed authentication", ErrWrongKey, fetch.Count(wrongKey, "entry", "entries"))
 	}
-	return results, nil
+	return results, listings, nil
+}
+
+// tagged returns the live records carrying tag, by name then id.
+func (x *index) tagged(tag string) []*record {
+	var out []*record
+	for _, r := range x.byID {
+		if slices.Contains(tags(r.Tags), tag) {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// entry is the decrypted entry as a selection lists it: the password,
+// username, notes, website and url, and the custom fields (a TOTP secret
+// is not listed: its code is what a template asks for, with "totp").
+func (o *opened) entry() fetch.Entry {
+	e := fetch.Entry{ID: o.rec.ID, Name: o.rec.Name, Path: o.rec.Name, Fields: []fetch.Field{
+		{Name: "password", Value: o.p.Password},
+		{Name: "username", Value: o.p.Username},
+		{Name: "notes", Value: firstNonEmpty(o.p.Notes, o.p.Note)},
+		{Name: "website", Value: o.rec.Website},
+		{Name: "url", Value: o.rec.URL},
+	}}
+	for _, f := range o.p.CustomFields {
+		if v, err := customValue(f.Value); err == nil {
+			e.Fields = append(e.Fields, fetch.Field{Name: f.Name, Value: v, Custom: true})
+		}
+	}
+	return e
 }
 
 // index finds live records by name and by id.
