@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -103,23 +104,9 @@ func extract(r *resource, typ resourceType, sec *secretResult, field, path strin
 		}
 		return false
 	}
-	var s secretJSON
-	var raw string // the whole secret, for string-typed secrets
-	secretOK := false
-	if sec != nil {
-		if sec.err != nil {
-			return "", sec.err
-		}
-		if typ.secretString {
-			raw = string(sec.plain)
-		} else if json.Unmarshal(sec.plain, &s) != nil {
-			if known {
-				return "", fmt.Errorf("secret of resource %s is not the JSON its type %q requires", r.id, typ.slug)
-			}
-			raw = string(sec.plain) // unknown type: treat a non-JSON secret as the password
-			typ.secretString = true
-		}
-		secretOK = true
+	s, raw, secretOK, err := parseSecret(r, &typ, sec, known)
+	if err != nil {
+		return "", err
 	}
 
 	if has(field) {
@@ -164,23 +151,7 @@ func extract(r *resource, typ resourceType, sec *secretResult, field, path strin
 
 	// Custom fields: label from metadata (or the secret), value from the
 	// secret (or the metadata), joined on id.
-	labels := map[string]string{} // id → label
-	values := map[string]json.RawMessage{}
-	var order []string
-	for _, m := range r.custom {
-		labels[m.ID] = m.Label
-		values[m.ID] = m.Value
-		order = append(order, m.ID)
-	}
-	for _, v := range s.CustomFields {
-		if _, ok := labels[v.ID]; !ok {
-			labels[v.ID] = v.Label
-			order = append(order, v.ID)
-		}
-		if len(v.Value) > 0 {
-			values[v.ID] = v.Value
-		}
-	}
+	order, labels, values := customFields(r, s)
 	var hits []string
 	available := append([]string(nil), std...)
 	for _, id := range order {
@@ -198,6 +169,87 @@ func extract(r *resource, typ resourceType, sec *secretResult, field, path strin
 		return "", &fetch.NotFoundError{Kind: "field", Name: field, Within: fmt.Sprintf("resource %q", path), Nearby: available}
 	}
 	return "", &fetch.AmbiguousError{Kind: "custom field", Name: field, Candidates: hits}
+}
+
+// parseSecret decodes a resource's decrypted secret: the JSON of its type,
+// or raw, the whole secret, for string-typed secrets (typ is updated when
+// an unknown type turns out to hold one). secretOK is false when no
+// secret was fetched.
+func parseSecret(r *resource, typ *resourceType, sec *secretResult, known bool) (s secretJSON, raw string, secretOK bool, err error) {
+	if sec == nil {
+		return s, "", false, nil
+	}
+	if sec.err != nil {
+		return s, "", false, sec.err
+	}
+	if typ.secretString {
+		raw = string(sec.plain)
+	} else if json.Unmarshal(sec.plain, &s) != nil {
+		if known {
+			return s, "", false, fmt.Errorf("secret of resource %s is not the JSON its type %q requires", r.id, typ.slug)
+		}
+		raw = string(sec.plain) // unknown type: treat a non-JSON secret as the password
+		typ.secretString = true
+	}
+	return s, raw, true, nil
+}
+
+// customFields joins a resource's custom fields: label from metadata (or
+// the secret), value from the secret (or the metadata), on id, in order.
+func customFields(r *resource, s secretJSON) (order []string, labels map[string]string, values map[string]json.RawMessage) {
+	labels, values = map[string]string{}, map[string]json.RawMessage{}
+	for _, m := range r.custom {
+		labels[m.ID] = m.Label
+		values[m.ID] = m.Value
+		order = append(order, m.ID)
+	}
+	for _, v := range s.CustomFields {
+		if _, ok := labels[v.ID]; !ok {
+			labels[v.ID] = v.Label
+			order = append(order, v.ID)
+		}
+		if len(v.Value) > 0 {
+			values[v.ID] = v.Value
+		}
+	}
+	return order, labels, values
+}
+
+// entryOf is a resource as a selection lists it: its password, username,
+// uri and description where its type has them, and its custom fields (a
+// TOTP secret is not listed: its code is what a template asks for).
+func entryOf(r *resource, typ resourceType, sec *secretResult, path string, now time.Time) (fetch.Entry, error) {
+	e := fetch.Entry{ID: r.id, Name: r.name, Path: path}
+	std, known := typeFields[typ.slug]
+	if !known {
+		std = unknownTypeFields
+	}
+	for _, f := range []string{fieldPassword, fieldUsername, fieldURI, fieldDescription} {
+		if !slices.Contains(std, f) {
+			continue
+		}
+		v, err := extract(r, typ, sec, f, path, now)
+		if err != nil {
+			return e, err
+		}
+		e.Fields = append(e.Fields, fetch.Field{Name: f, Value: v})
+	}
+	s, _, _, err := parseSecret(r, &typ, sec, known)
+	if err != nil {
+		return e, err
+	}
+	order, labels, values := customFields(r, s)
+	for _, id := range order {
+		if labels[id] == "" {
+			continue
+		}
+		v, err := scalar(values[id])
+		if err != nil {
+			return e, fmt.Errorf("custom field %q: %w", labels[id], err)
+		}
+		e.Fields = append(e.Fields, fetch.Field{Name: labels[id], Value: v, Custom: true})
+	}
+	return e, nil
 }
 
 // scalar renders a custom field value (string, number, boolean or null).

@@ -86,24 +86,44 @@ type listing struct {
 // Resolve resolves a batch of references. Per-reference problems are in
 // the results; the error is for whole-batch failures (login, transport).
 func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result, error) {
+	results, _, err := c.ResolveList(ctx, refs, nil)
+	return results, err
+}
+
+// ResolveList is Resolve that also lists folder selections, from the same
+// folder listings (a folder both named by references and selected is
+// listed once) and with their secrets in the same batched requests.
+// Listings are index-aligned with sels.
+func (c *Client) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch.Selector) ([]fetch.Result, []fetch.Listing, error) {
 	results := make([]fetch.Result, len(refs))
+	listings := make([]fetch.Listing, len(sels))
 	rn := &run{c: c, listings: map[string]*listing{}, byIDs: map[string]idLookup{}}
 
 	// 1. Find every referenced resource (listings are shared within the run).
 	if err := rn.prefetchIDs(ctx, refs); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	found := make([]*resource, len(refs))
 	for i, ref := range refs {
 		res, err := rn.locate(ctx, ref)
 		if err != nil {
 			if isBatchError(err) {
-				return nil, err
+				return nil, nil, err
 			}
 			results[i].Err = fmt.Errorf("passbolt: resolve %s: %w", ref, err)
 			continue
 		}
 		found[i] = res
+	}
+	selected := make([][]pickedResource, len(sels))
+	for i, sel := range sels {
+		var err error
+		if selected[i], err = rn.selectResources(ctx, sel); err != nil {
+			if isBatchError(err) {
+				return nil, nil, err
+			}
+			listings[i].Err = fmt.Errorf("passbolt: select %q: %w", sel.String(), err)
+		}
 	}
 
 	// 2. Fetch each needed secret once.
@@ -113,8 +133,13 @@ func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result,
 			secrets[res.id] = nil
 		}
 	}
+	for _, picked := range selected {
+		for _, p := range picked {
+			secrets[p.res.id] = nil
+		}
+	}
 	if err := rn.fetchSecrets(ctx, secrets); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	// 3. Pick the fields.
@@ -125,7 +150,7 @@ func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result,
 		typ, err := rn.resourceType(ctx, res.typeID)
 		if err != nil {
 			if isBatchError(err) {
-				return nil, err
+				return nil, nil, err
 			}
 			results[i].Err = fmt.Errorf("passbolt: resolve %s: %w", refs[i], err)
 			continue
@@ -137,7 +162,73 @@ func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result,
 		}
 		results[i].Value = v
 	}
-	return results, nil
+	for i, picked := range selected {
+		for _, p := range picked {
+			if listings[i].Err != nil {
+				break
+			}
+			typ, err := rn.resourceType(ctx, p.res.typeID)
+			if err != nil && isBatchError(err) {
+				return nil, nil, err
+			}
+			var e fetch.Entry
+			if err == nil {
+				e, err = entryOf(p.res, typ, secrets[p.res.id], p.path, c.now())
+			}
+			if err != nil {
+				listings[i] = fetch.Listing{Err: fmt.Errorf("passbolt: select %q: resource %q: %w", sels[i].String(), p.path, err)}
+				break
+			}
+			listings[i].Entries = append(listings[i].Entries, e)
+		}
+	}
+	return results, listings, nil
+}
+
+// pickedResource is a resource a selection names, with its path.
+type pickedResource struct {
+	res  *resource
+	path string
+}
+
+// selectResources lists the resources of a folder selection: those in the
+// folder, and with "/**" those in every folder below it, one listing per
+// folder (shared with the references' lookups). Passbolt CE has no tags
+// in its API, so a tag selection is an error saying so.
+func (rn *run) selectResources(ctx context.Context, sel fetch.Selector) ([]pickedResource, error) {
+	if sel.Tag != "" {
+		return nil, refError{errors.New("Passbolt's API has no tags (they are a Pro feature the API does not filter on); select a folder (FOLDER or FOLDER/**)")}
+	}
+	segs := sel.Segments()
+	id, err := rn.walk(ctx, segs)
+	if err != nil {
+		return nil, err
+	}
+	var out []pickedResource
+	var visit func(id, path string) error
+	visit = func(id, path string) error {
+		l, err := rn.listing(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, r := range l.rows {
+			out = append(out, pickedResource{r, path + "/" + r.name})
+		}
+		if !sel.Recursive {
+			return nil
+		}
+		for _, f := range rn.folders[id] {
+			if err := visit(f.id, path+"/"+f.name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := visit(id, strings.Join(segs, "/")); err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(out, func(a, b pickedResource) int { return strings.Compare(a.path, b.path) })
+	return out, nil
 }
 
 // refError is a per-reference failure; anything else aborts the batch.
