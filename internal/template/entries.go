@@ -9,19 +9,21 @@ import "github.com/injector-dev/injector/internal/fetch"
 //	<< end >>
 //
 // Fields holds every field by name (password, login, url… and the custom
-// fields), Custom the custom fields alone.
+// fields), Custom the custom fields alone. Their values are strings; the
+// maps are map[string]any so that sprig's dict functions (get, hasKey,
+// keys, pick, omit) take them.
 type Entry struct {
 	Name     string
 	Path     string
 	Password string
-	Fields   map[string]string
-	Custom   map[string]string
+	Fields   map[string]any
+	Custom   map[string]any
 }
 
 func entriesOf(list []fetch.Entry) []Entry {
 	out := make([]Entry, 0, len(list))
 	for _, e := range list {
-		te := Entry{Name: e.Name, Path: e.Path, Fields: map[string]string{}, Custom: map[string]string{}}
+		te := Entry{Name: e.Name, Path: e.Path, Fields: map[string]any{}, Custom: map[string]any{}}
 		for _, f := range e.Fields {
 			if f.Custom {
 				if _, ok := te.Custom[f.Name]; !ok {
@@ -32,7 +34,7 @@ func entriesOf(list []fetch.Entry) []Entry {
 				te.Fields[f.Name] = f.Value // a provider's own fields come first and win
 			}
 		}
-		te.Password = te.Fields["password"]
+		te.Password, _ = te.Fields["password"].(string)
 		out = append(out, te)
 	}
 	return out
