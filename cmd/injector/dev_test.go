@@ -68,32 +68,8 @@ func TestDevShowSecrets(t *testing.T) {
 // TestDevEnvFileWorks checks what `dev --serve` hands the user: sourcing
 // its settings file points every command at the running emulators.
 func TestDevEnvFileWorks(t *testing.T) {
-	f, _ := examples.FS.Open("dev/seed.json")
-	seed, err := fetchtest.ParseSeed(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	work := t.TempDir()
-	emus, _, err := startEmulators(seed, &devNetwork{})
-	t.Cleanup(func() {
-		for _, e := range emus {
-			e.emu.Close()
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	envFile := filepath.Join(work, "dev.env")
-	if err := writeDevEnv(envFile, emus, ""); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(envFile)
-	var env []string
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		env = append(env, k+"="+strings.Trim(v, "'"))
-	}
-	if !strings.Contains(string(b), "PASSBOLT_PRIVATE_KEY_FILE=") {
+	env, emus, b := devEnv(t)
+	if !strings.Contains(b, "PASSBOLT_PRIVATE_KEY_FILE=") {
 		t.Errorf("multi-line key not moved to a _FILE setting:\n%s", b)
 	}
 	for ref, want := range map[string]string{
