@@ -47,7 +47,7 @@ func entries(n, vaults int, flat bool) []fetchtest.Entry {
 }
 
 // templateFor returns one template referencing every entry's password.
-func templateFor(b *testing.B, provider string, es []fetchtest.Entry) *template.Template {
+func templateFor(b testing.TB, provider string, es []fetchtest.Entry) *template.Template {
 	b.Helper()
 	var sb strings.Builder
 	for _, e := range es {
@@ -66,7 +66,7 @@ type emulator struct {
 	requests func() int
 }
 
-func newPasswork(b *testing.B, es []fetchtest.Entry) emulator {
+func newPasswork(b testing.TB, es []fetchtest.Entry) emulator {
 	srv := passworktest.NewServer()
 	b.Cleanup(srv.Close)
 	if err := srv.Seed(es); err != nil {
@@ -79,7 +79,7 @@ func newPasswork(b *testing.B, es []fetchtest.Entry) emulator {
 	return emulator{c, srv.Requests}
 }
 
-func newPassbolt(b *testing.B, es []fetchtest.Entry) emulator {
+func newPassbolt(b testing.TB, es []fetchtest.Entry) emulator {
 	srv, err := passbolttest.New()
 	if err != nil {
 		b.Fatal(err)
@@ -95,7 +95,7 @@ func newPassbolt(b *testing.B, es []fetchtest.Entry) emulator {
 	return emulator{c, srv.Requests}
 }
 
-func newPassAgent(b *testing.B, es []fetchtest.Entry) emulator {
+func newPassAgent(b testing.TB, es []fetchtest.Entry) emulator {
 	srv, err := passagenttest.New(passagenttest.Options{KDF: passagenttest.FastKDF(), CRUDLimit: -1, RevealLimit: -1})
 	if err != nil {
 		b.Fatal(err)
