@@ -13,13 +13,14 @@ import (
 //	prod/app/**     the same and every entry in the folders below it
 //	prod            the entries at the top of vault "prod" (prod/** for all)
 //	tag:db          every entry tagged "db", wherever it is
+//	tag:db,prod     every entry tagged both "db" and "prod"
 //
 // Folders are not recursive by default: a selection exports only what its
 // author can see in one listing, and a folder added below it later does
 // not silently widen what a process receives.
 type Selector struct {
 	Provider  string
-	Tag       string // set: a tag selection; Path is then empty
+	Tag       string // set: a tag selection ("db", or "db,prod": all of them); Path is then empty
 	Path      string // folder path, vault first, without "/**"
 	Recursive bool
 }
@@ -29,8 +30,10 @@ type Selector struct {
 func ParseSelector(provider, s string) (Selector, error) {
 	sel := Selector{Provider: provider}
 	if tag, ok := strings.CutPrefix(s, "tag:"); ok {
-		if strings.TrimSpace(tag) == "" {
-			return sel, errors.New("empty tag; want tag:NAME")
+		for _, t := range strings.Split(tag, ",") {
+			if strings.TrimSpace(t) == "" {
+				return sel, errors.New("empty tag; want tag:NAME or tag:NAME,NAME… (entries with every tag)")
+			}
 		}
 		sel.Tag = tag
 		return sel, nil
@@ -63,6 +66,21 @@ func (s Selector) String() string {
 		return s.Path + "/**"
 	}
 	return s.Path
+}
+
+// Tagged reports whether an entry with the tags has every tag of a tag
+// selection. Tags compare exactly, case included.
+func (s Selector) Tagged(tags []string) bool {
+	for _, want := range strings.Split(s.Tag, ",") {
+		found := false
+		for _, t := range tags {
+			found = found || t == want
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // Segments splits a folder selection's path into its segments.

@@ -18,6 +18,8 @@ func TestParseSelector(t *testing.T) {
 		{in: "prod/**", str: "prod/**", path: "prod", recursive: true},
 		{in: "tag:db", str: "tag:db", tag: "db"},
 		{in: "tag:", err: "empty tag"},
+		{in: "tag:db,prod", str: "tag:db,prod", tag: "db,prod"},
+		{in: "tag:db,", err: "empty tag"},
 		{in: "", err: "empty folder path"},
 		{in: "/**", err: "empty folder path"},
 		{in: "prod/*/app", err: "only a final /**"},
@@ -44,5 +46,9 @@ func TestParseSelector(t *testing.T) {
 	s, _ = ParseSelector("passwork", "prod/app")
 	if s.Contains("prod/app/x") {
 		t.Error("a folder selection is not recursive by default")
+	}
+	s, _ = ParseSelector("passwork", "tag:db,prod")
+	if !s.Tagged([]string{"prod", "x", "db"}) || s.Tagged([]string{"db"}) || s.Tagged([]string{"DB", "prod"}) {
+		t.Error("tag:db,prod wants both tags, exactly")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -77,7 +76,7 @@ func (c *Client) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch
 			listings[i].Err = fmt.Errorf("passagent: select %q: PassAgent has no folders; select entries by tag (tag:NAME)", sel.String())
 			continue
 		}
-		for _, r := range idx.tagged(sel.Tag) {
+		for _, r := range idx.tagged(sel) {
 			o, ok := opened[r.ID]
 			if !ok {
 				o = open(key, r)
@@ -105,11 +104,11 @@ func (c *Client) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch
 	return results, listings, nil
 }
 
-// tagged returns the live records carrying tag, by name then id.
-func (x *index) tagged(tag string) []*record {
+// tagged returns the live records a tag selection names, by name then id.
+func (x *index) tagged(sel fetch.Selector) []*record {
 	var out []*record
 	for _, r := range x.byID {
-		if slices.Contains(tags(r.Tags), tag) {
+		if sel.Tagged(tags(r.Tags)) {
 			out = append(out, r)
 		}
 	}

@@ -20,7 +20,7 @@ func TestResolveListTags(t *testing.T) {
 	)
 	c := newClient(t, s.Config())
 	ctx := context.Background()
-	sels := []fetch.Selector{{Provider: "passagent", Tag: "prod"}, {Provider: "passagent", Tag: "work"}, {Provider: "passagent", Tag: "none"}, {Provider: "passagent", Path: "prod"}}
+	sels := []fetch.Selector{{Provider: "passagent", Tag: "prod"}, {Provider: "passagent", Tag: "work"}, {Provider: "passagent", Tag: "none"}, {Provider: "passagent", Path: "prod"}, {Provider: "passagent", Tag: "prod,billing"}}
 	res, lists, err := c.ResolveList(ctx, []fetch.Ref{ref("laptop", "password")}, sels)
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +52,9 @@ func TestResolveListTags(t *testing.T) {
 	}
 	if lists[2].Err != nil || len(lists[2].Entries) != 0 {
 		t.Errorf("tag:none = %+v", lists[2])
+	}
+	if got := names(lists[4]); !slices.Equal(got, []string{"stripe"}) {
+		t.Errorf("tag:prod,billing = %q", got)
 	}
 	if err := lists[3].Err; err == nil || !strings.Contains(err.Error(), "PassAgent has no folders; select entries by tag (tag:NAME)") {
 		t.Errorf("a folder selection: %v", err)

@@ -32,7 +32,7 @@ func (idx *index) selectEntries(sel fetch.Selector, sums []summary) ([]picked, e
 			continue
 		}
 		dir := strings.Join(append([]string{vault}, s.folders...), "/")
-		if sel.Tag != "" && slices.Contains(s.tags, sel.Tag) || sel.Tag == "" && sel.Contains(dir) {
+		if sel.Tag != "" && sel.Tagged(s.tags) || sel.Tag == "" && sel.Contains(dir) {
 			out = append(out, picked{s, dir + "/" + s.name})
 		}
 	}

@@ -40,6 +40,8 @@ func TestResolveListSelections(t *testing.T) {
 		{"/Prod/", []string{"Prod/web"}},
 		{"Prod/**", []string{"Prod/DB/Replica/pg2", "Prod/DB/dup", "Prod/DB/dup", "Prod/DB/postgres", "Prod/web"}},
 		{"tag:db", []string{"Prod/DB/postgres"}},
+		{"tag:db,prod", []string{"Prod/DB/postgres"}},
+		{"tag:db,a", nil},
 		{"tag:a", []string{"Plain/Team/svc"}},
 		{"tag:nobody", nil},
 		{"Org", []string{"Org/shared"}},
@@ -74,7 +76,7 @@ func TestResolveListSelections(t *testing.T) {
 			if d := lists[0].Entries; d[0].ID == d[1].ID {
 				t.Errorf("two entries named dup share id %q", d[0].ID)
 			}
-			plain := lists[5].Entries[0]
+			plain := lists[7].Entries[0]
 			if v, _ := plain.Value("token"); v != canary+"-tok" {
 				t.Errorf("CSE-off vault: token = %q", v)
 			}
