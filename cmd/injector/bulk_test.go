@@ -1,8 +1,13 @@
 package main
 
 import (
+	"fmt"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/injector-dev/injector/internal/fetch/fetchtest"
 )
 
 // run --env-from puts a folder's entries in the child's environment, by
@@ -58,4 +63,26 @@ func TestCheckEnvFrom(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %s", code, stdout, stderr)
 	}
 	assertNoCanary(t, "stdout", stdout)
+}
+
+// Daemon mode: an entry added to the selected folder, then one removed
+// from it, each restart the command with the environment that follows.
+func TestDaemonEnvFromFollowsTheFolder(t *testing.T) {
+	srv, env := passworkEnv(t)
+	log := filepath.Join(t.TempDir(), "starts.log")
+	app := fmt.Sprintf(`echo "pg=${POSTGRES:+set} my=${MYSQL:+set}" >> %s; exec sleep 60`, log)
+	p := startInjector(t, env, "run", "--interval", "50ms", "--min-interval", "0", "--kill-timeout", "2s",
+		"--env-from", "passwork:prod/db", "--", "sh", "-c", app)
+	eventually(t, "first start", fileIs(log, "pg=set my=\n"))
+	if err := srv.Seed([]fetchtest.Entry{{Path: "prod/db/mysql", Fields: map[string]string{"password": "my-" + canary}}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a restart with the added entry", fileIs(log, "pg=set my=\npg=set my=set\n"))
+	if err := srv.Delete("prod/db/postgres"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a restart without the removed entry", fileIs(log, "pg=set my=\npg=set my=set\npg= my=set\n"))
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t)
+	assertNoCanary(t, "stderr", p.stderr.String())
 }

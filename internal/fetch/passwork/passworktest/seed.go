@@ -356,3 +356,25 @@ func (s *Server) Update(e fetchtest.Entry) error {
 	}
 	return nil
 }
+
+// Delete moves every entry at path to the bin, as deleting it in the web
+// client would. Tests use it to remove an entry between refreshes.
+func (s *Server) Delete(path string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := strings.Trim(path, "/")
+	kept := s.items[:0]
+	for _, it := range s.items {
+		if s.itemPath(it) == want {
+			s.bin = append(s.bin, it)
+			continue
+		}
+		kept = append(kept, it)
+	}
+	if len(kept) == len(s.items) {
+		return fmt.Errorf("passworktest: delete %q: no such entry", path)
+	}
+	s.items = kept
+	s.dropOrphanShortcuts()
+	return nil
+}
