@@ -86,3 +86,18 @@ func TestDaemonEnvFromFollowsTheFolder(t *testing.T) {
 	p.wait(t)
 	assertNoCanary(t, "stderr", p.stderr.String())
 }
+
+// The INJECTOR_ENV_* settings are the flags' defaults, for an image whose
+// entry point is `injector run --`; a flag replaces its setting.
+func TestEnvFromSettings(t *testing.T) {
+	_, env := passworkEnv(t)
+	env = append(env, "INJECTOR_ENV_FROM=passwork:prod/db;passwork:prod/api", "INJECTOR_ENV_PREFIX=APP_", "INJECTOR_ENV_NAMING=passwork-cli")
+	stdout, stderr, code := injector(t, env, "run", "--", "sh", "-c", `echo "$APP_postgres $APP_port ${#APP_stripe} ${INJECTOR_ENV_FROM:-unset}"`)
+	if want := "pg-" + canary + " tcp/5432 29 unset\n"; code != 0 || stdout != want {
+		t.Errorf("exit %d, %q, want %q; stderr %s", code, stdout, want, stderr)
+	}
+	stdout, stderr, code = injector(t, env, "run", "--env-from", "passwork:prod/api", "--env-naming", "injector", "--", "sh", "-c", `echo "${APP_POSTGRES:-none} ${#APP_STRIPE}"`)
+	if code != 0 || stdout != "none 29\n" {
+		t.Errorf("flags over settings: exit %d, %q; stderr %s", code, stdout, stderr)
+	}
+}

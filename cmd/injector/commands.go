@@ -28,10 +28,12 @@ import (
 type templateOptions struct {
 	templates, envFiles, envs listFlag
 	owner, delims             string
-	// --env-from and how its entries are named (run, check).
+	// --env-from and how its entries are named (run, check); bulk is
+	// set when the command takes them.
 	envFrom, envAllow    listFlag
 	envPrefix, envNaming string
-	envOverride          bool
+	envOverride          optBool // default: INJECTOR_ENV_OVERRIDE
+	bulk                 bool
 	noEnvTemplates       optBool // default: INJECTOR_NO_ENV_TEMPLATES
 
 	// Set by the command, not by flags: where -t SRC:- prints (nil: it
@@ -62,12 +64,13 @@ func (o *templateOptions) register(f *flagSet, use templateUse) {
 		f.listVar(&o.envFiles, "env-file", "FILE", "KEY=TEMPLATE lines, as run --env-file takes them (repeatable)").complete = "file"
 	}
 	if use != forRender {
+		o.bulk = true
 		f.group("Bulk environment")
-		f.listVar(&o.envFrom, "env-from", "PROVIDER:SELECTION", "every entry of a folder (prod/app; prod/app/** with its subfolders), vault (prod, prod/**) or tag (tag:db) as variables: the password as NAME, custom fields as NAME_FIELD (repeatable)")
-		f.stringVar(&o.envPrefix, "env-prefix", "PREFIX", "", "put PREFIX before every --env-from name")
-		f.stringVar(&o.envNaming, "env-naming", "RULE", "injector", "how --env-from names variables: injector (DB_PASSWORD) or passwork-cli (its exec rule: case kept, P_ before a non-letter, custom fields by their own name)").choices = pipeline.Namings
-		f.boolVar(&o.envOverride, "env-override", false, "let --env, --env-file and inherited templates replace an --env-from variable of the same name (otherwise an error)")
-		f.listVar(&o.envAllow, "env-allow", "NAME", "let --env-from set NAME although it changes how CMD runs (PATH, LD_*, NODE_OPTIONS…) (repeatable)")
+		f.listVar(&o.envFrom, "env-from", "PROVIDER:SELECTION", "every entry of a folder (prod/app; prod/app/** with its subfolders), vault (prod, prod/**) or tag (tag:db) as variables: the password as NAME, custom fields as NAME_FIELD (repeatable; default $INJECTOR_ENV_FROM, ;-separated)")
+		f.stringVar(&o.envPrefix, "env-prefix", "PREFIX", "", "put PREFIX before every --env-from name (default $INJECTOR_ENV_PREFIX)")
+		f.stringVar(&o.envNaming, "env-naming", "RULE", "", "how --env-from names variables: injector (DB_PASSWORD) or passwork-cli (its exec rule: case kept, P_ before a non-letter, custom fields by their own name) (default $INJECTOR_ENV_NAMING, else injector)").choices = pipeline.Namings
+		f.add(&o.envOverride, flagDoc{long: "env-override", usage: "let --env, --env-file and inherited templates replace an --env-from variable of the same name, instead of an error (default $INJECTOR_ENV_OVERRIDE)"})
+		f.listVar(&o.envAllow, "env-allow", "NAME", "let --env-from set NAME although it changes how CMD runs (PATH, LD_*, NODE_OPTIONS…) (repeatable; default $INJECTOR_ENV_ALLOW, comma-separated)")
 	}
 	if use == forCheck {
 		f.listVar(&o.templates, "template", "SRC:DST[:MODE]", "the file template SRC, as render takes it; nothing is written to DST (repeatable)").complete = "file"
@@ -134,9 +137,14 @@ func parsePipeline(s *settings, o *templateOptions, opt fetch.Options, inheritEn
 	}
 	cfg := pipeline.Config{
 		Templates: o.templates, EnvFiles: o.envFiles, Env: o.envs, Delims: delims,
-		EnvFrom: o.envFrom, EnvPrefix: o.envPrefix, EnvNaming: o.envNaming, EnvOverride: o.envOverride, EnvAllow: o.envAllow,
 		Providers:      pipeline.Providers(&s.Providers, opt, reload),
 		NoEnvTemplates: o.noEnvTemplates.or(s.NoEnvTemplates), Stdout: o.stdout, NoWrite: o.noWrite,
+	}
+	if o.bulk {
+		// A flag replaces its setting; a list flag replaces the whole list.
+		cfg.EnvFrom, cfg.EnvAllow = orList(o.envFrom, s.EnvFrom), orList(o.envAllow, s.EnvAllow)
+		cfg.EnvPrefix, cfg.EnvNaming = cmp.Or(o.envPrefix, s.EnvPrefix), cmp.Or(o.envNaming, s.EnvNaming)
+		cfg.EnvOverride = o.envOverride.or(s.EnvOverride)
 	}
 	if o.owner != "" {
 		if cfg.Owner, err = parseOwner(o.owner); err != nil {
@@ -148,6 +156,14 @@ func parsePipeline(s *settings, o *templateOptions, opt fetch.Options, inheritEn
 	}
 	p, problems := pipeline.New(cfg)
 	return p, problems, nil
+}
+
+// orList is the list flag's values when it was given, else the setting's.
+func orList(flag listFlag, setting []string) []string {
+	if len(flag) > 0 {
+		return flag
+	}
+	return setting
 }
 
 // parseOwner parses --owner UID[:GID]; GID defaults to UID.
@@ -379,7 +395,7 @@ func cmdCheck(ctx context.Context, o *templateOptions, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	if len(problems) == 0 && len(p.Templates()) == 0 && len(o.envFrom) == 0 {
+	if len(problems) == 0 && len(p.Templates()) == 0 && len(orList(o.envFrom, s.EnvFrom)) == 0 {
 		return usageErr(errors.New("check: nothing to check; give -t SRC:DST, --env-file FILE, --env KEY=TEMPLATE or --env-from PROVIDER:SELECTION"))
 	}
 	out, bulkKeys, err := p.Check(ctx)
@@ -394,7 +410,7 @@ func cmdCheck(ctx context.Context, o *templateOptions, stdout, stderr io.Writer)
 	for _, w := range out.Warnings {
 		fmt.Fprintln(stderr, "injector: warning:", w)
 	}
-	if len(o.envFrom) > 0 {
+	if len(bulkKeys) > 0 {
 		// Names only: which variables run would set, never their values.
 		fmt.Fprintf(stdout, "ok: %s, %s resolved, --env-from sets %s\n", plural(len(p.Templates()), "template"), plural(out.Refs, "reference"), strings.Join(bulkKeys, " "))
 		return nil

@@ -22,6 +22,14 @@ type settings struct {
 	Delims string `env:"INJECTOR_DELIMS" envDefault:"<< >>"`
 	// NoEnvTemplates is the default of --no-env-templates.
 	NoEnvTemplates bool `env:"INJECTOR_NO_ENV_TEMPLATES"`
+	// Defaults of the --env-from flags (run, check), so an image whose
+	// entry point is `injector run --` takes them from its environment.
+	// Selections are separated by ";" (a tag selection holds commas).
+	EnvFrom     []string `env:"INJECTOR_ENV_FROM" envSeparator:";"`
+	EnvPrefix   string   `env:"INJECTOR_ENV_PREFIX"`
+	EnvNaming   string   `env:"INJECTOR_ENV_NAMING"`
+	EnvOverride bool     `env:"INJECTOR_ENV_OVERRIDE"`
+	EnvAllow    []string `env:"INJECTOR_ENV_ALLOW"`
 
 	// Transport settings shared by every provider.
 	HTTPTimeout    time.Duration `env:"INJECTOR_HTTP_TIMEOUT" envDefault:"30s"`

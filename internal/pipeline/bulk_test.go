@@ -117,8 +117,8 @@ func TestEnvFromFolder(t *testing.T) {
 			if !slices.Equal(out.Env, tt.want) {
 				t.Errorf("env:\n got %q\nwant %q", out.Env, tt.want)
 			}
-			if !slices.Contains(out.Secrets, bulkCanary+"-db") || !slices.Contains(out.Secrets, "user--db") {
-				t.Errorf("secrets for masking miss the selection's values: %q", out.Secrets)
+			if !slices.Contains(out.Secrets, bulkCanary+"-db") || !slices.Contains(out.Secrets, bulkCanary+"-ca") || slices.Contains(out.Secrets, "user--db") {
+				t.Errorf("secrets for masking: want the passwords and custom fields, not logins: %q", out.Secrets)
 			}
 		})
 	}

@@ -221,12 +221,15 @@ func (r *resolution) secrets() []string {
 			out = append(out, res.Value)
 		}
 	}
-	// Every field of a listed entry, login and url included: they are
-	// values as much as the password (names and paths are not).
+	// The password and custom fields of a listed entry, what --env-from
+	// exports. Login, url and description are not secret (Passwork keeps
+	// them in clear text even with client-side encryption), and masking
+	// a common word would say what it is; a template that renders one
+	// through a reference gets it masked as any referenced value.
 	for _, sel := range r.selOrder {
 		for _, e := range r.lists[sel].Entries {
 			for _, f := range e.Fields {
-				if f.Value != "" && !seen[f.Value] {
+				if (f.Name == "password" || f.Custom) && f.Value != "" && !seen[f.Value] {
 					seen[f.Value] = true
 					out = append(out, f.Value)
 				}
