@@ -41,18 +41,15 @@ func (c *Client) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch
 	}
 	idx := newIndex(records)
 
-	opened := map[string]*opened{} // by record id
+	// Each entry is decrypted once, whether referenced, selected or both;
+	// tried and wrongKey count the V3 entries, to tell a wrong key.
+	done := map[string]*opened{} // by record id
 	var tried, wrongKey int
-	for i, ref := range refs {
-		r, err := idx.find(ref)
-		if err != nil {
-			results[i].Err = fmt.Errorf("passagent: resolve %s: %w", ref, err)
-			continue
-		}
-		o, ok := opened[r.ID]
+	openOnce := func(r *record) *opened {
+		o, ok := done[r.ID]
 		if !ok {
 			o = open(key, r)
-			opened[r.ID] = o
+			done[r.ID] = o
 			if r.EncryptionVersion == 3 {
 				tried++
 				if errors.Is(o.err, ErrWrongKey) {
@@ -60,6 +57,15 @@ func (c *Client) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch
 				}
 			}
 		}
+		return o
+	}
+	for i, ref := range refs {
+		r, err := idx.find(ref)
+		if err != nil {
+			results[i].Err = fmt.Errorf("passagent: resolve %s: %w", ref, err)
+			continue
+		}
+		o := openOnce(r)
 		if o.err != nil {
 			results[i].Err = fmt.Errorf("passagent: resolve %s: %w", ref, o.err)
 			continue
@@ -77,17 +83,7 @@ func (c *Client) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch
 			continue
 		}
 		for _, r := range idx.tagged(sel) {
-			o, ok := opened[r.ID]
-			if !ok {
-				o = open(key, r)
-				opened[r.ID] = o
-				if r.EncryptionVersion == 3 {
-					tried++
-					if errors.Is(o.err, ErrWrongKey) {
-						wrongKey++
-					}
-				}
-			}
+			o := openOnce(r)
 			if o.err != nil {
 				listings[i] = fetch.Listing{Err: fmt.Errorf("passagent: select %q: entry %q: %w", sel.String(), r.Name, o.err)}
 				break

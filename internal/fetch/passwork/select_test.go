@@ -21,6 +21,21 @@ func sel(t *testing.T, s string) fetch.Selector {
 	return out
 }
 
+// list lists the selections written in sels with c, failing the test on
+// a batch error.
+func list(t *testing.T, c *passwork.Client, sels ...string) []fetch.Listing {
+	t.Helper()
+	var parsed []fetch.Selector
+	for _, s := range sels {
+		parsed = append(parsed, sel(t, s))
+	}
+	_, lists, err := c.ResolveList(context.Background(), nil, parsed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lists
+}
+
 func paths(l fetch.Listing) []string {
 	var out []string
 	for _, e := range l.Entries {
@@ -48,15 +63,11 @@ func TestResolveListSelections(t *testing.T) {
 	}
 	for gen, cfg := range generations(s) {
 		t.Run(gen, func(t *testing.T) {
-			c := newClient(t, cfg)
-			var sels []fetch.Selector
+			var sels []string
 			for _, tt := range tests {
-				sels = append(sels, sel(t, tt.sel))
+				sels = append(sels, tt.sel)
 			}
-			_, lists, err := c.ResolveList(context.Background(), nil, sels)
-			if err != nil {
-				t.Fatal(err)
-			}
+			lists := list(t, newClient(t, cfg), sels...)
 			for i, tt := range tests {
 				if lists[i].Err != nil || !slices.Equal(paths(lists[i]), tt.want) {
 					t.Errorf("%s: got %q, %v; want %q", tt.sel, paths(lists[i]), lists[i].Err, tt.want)
@@ -93,14 +104,11 @@ func TestResolveListErrors(t *testing.T) {
 		{"Nope", `vault "Nope" not found; available: "Org", "Plain", "Prod"`},
 		{"Prod/web", `"Prod/web" is an entry, not a folder`},
 	}
-	var sels []fetch.Selector
+	var sels []string
 	for _, tt := range tests {
-		sels = append(sels, sel(t, tt.sel))
+		sels = append(sels, tt.sel)
 	}
-	_, lists, err := c.ResolveList(context.Background(), nil, sels)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lists := list(t, c, sels...)
 	for i, tt := range tests {
 		err := lists[i].Err
 		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), canary) {
@@ -157,19 +165,18 @@ func TestResolveListRequestCount(t *testing.T) {
 func TestResolveListSeesNewEntries(t *testing.T) {
 	s := newServer(t)
 	c := newClient(t, s.Config())
-	ctx := context.Background()
-	list := func() []string {
-		_, lists, err := c.ResolveList(ctx, nil, []fetch.Selector{sel(t, "Prod/DB")})
-		if err != nil || lists[0].Err != nil {
-			t.Fatal(err, lists[0].Err)
+	listDB := func() []string {
+		l := list(t, c, "Prod/DB")[0]
+		if l.Err != nil {
+			t.Fatal(l.Err)
 		}
-		return paths(lists[0])
+		return paths(l)
 	}
-	before := list()
+	before := listDB()
 	if err := s.Seed([]fetchtest.Entry{{Path: "Prod/DB/mysql", Fields: map[string]string{"password": canary + "-my"}}}); err != nil {
 		t.Fatal(err)
 	}
-	after := list()
+	after := listDB()
 	if len(after) != len(before)+1 || !slices.Contains(after, "Prod/DB/mysql") {
 		t.Errorf("before %q, after %q", before, after)
 	}
