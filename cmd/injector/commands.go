@@ -273,6 +273,7 @@ PASSAGENT_*, INJECTOR_*). Without --interval, run replaces itself with CMD
 		examples: []example{
 			{"Wrap an application: the secret is in its environment, nowhere on disk", `injector run --env 'DB_PASSWORD=<< passwork "prod/db/postgres" >>' -- ./server --port 8080`},
 			{"Supervise it: refresh every minute, restart it when its environment changes", "injector run --interval 1m --env-file app.env -- ./server --port 8080"},
+			{"Every entry of a Passwork folder as a variable (DB_PASSWORD, API_KEY…)", "injector run --env-from passwork:prod/app -- ./server --port 8080"},
 		},
 		flags: func(f *flagSet) { o.register(f, forRun); d.register(f, true); l.register(f) },
 		run: func(ctx context.Context, argv []string, stdout, stderr io.Writer) error {
