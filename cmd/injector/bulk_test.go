@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -82,6 +83,18 @@ func TestDaemonEnvFromFollowsTheFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "a restart without the removed entry", fileIs(log, "pg=set my=\npg=set my=set\npg= my=set\n"))
+	// The folder emptied (Passwork then has no such folder): the refresh
+	// fails, the command keeps running with the last good environment.
+	if err := srv.Delete("prod/db/mysql"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a failed refresh", func() bool {
+		return strings.Contains(p.stderr.String(), "refresh failed; keeping the last good output") &&
+			strings.Contains(p.stderr.String(), `select \"prod/db\": folder \"db\" not found`)
+	})
+	if b, _ := os.ReadFile(log); string(b) != "pg=set my=\npg=set my=set\npg= my=set\n" {
+		t.Errorf("the command was restarted after a failed refresh: %q", b)
+	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.wait(t)
 	assertNoCanary(t, "stderr", p.stderr.String())
