@@ -186,6 +186,7 @@ func renderCommand() *command {
 	var (
 		o templateOptions
 		d daemonOptions
+		c cacheOptions
 		l logOptions
 	)
 	return &command{
@@ -199,16 +200,16 @@ a failed refresh keeps the last good files and is retried with backoff.`,
 			{"Kubernetes init container: render once, mode 0600", "injector render -t /templates/app.env.tpl:/secrets/app.env"},
 			{"Sidecar: re-render every 5 minutes; serve /metrics, /healthz and /readyz", "injector render --interval 5m --listen :8099 -t /templates/app.env.tpl:/secrets/app.env"},
 		},
-		flags: func(f *flagSet) { o.register(f, forRender); d.register(f, false); l.register(f) },
+		flags: func(f *flagSet) { o.register(f, forRender); d.register(f, false); c.register(f); l.register(f) },
 		run: func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
-			return cmdRender(ctx, &o, &d, &l, stdout, stderr)
+			return cmdRender(ctx, &o, &d, &c, &l, stdout, stderr)
 		},
 	}
 }
 
 // cmdRender renders the -t templates: once (init container), or every
 // --interval (sidecar).
-func cmdRender(ctx context.Context, o *templateOptions, d *daemonOptions, l *logOptions, stdout, stderr io.Writer) error {
+func cmdRender(ctx context.Context, o *templateOptions, d *daemonOptions, c *cacheOptions, l *logOptions, stdout, stderr io.Writer) error {
 	if len(o.templates) == 0 {
 		return usageErr(errors.New("render: no templates; give -t SRC:DST[:MODE] (to run a command with secrets in its environment, use injector run)"))
 	}
@@ -229,6 +230,10 @@ func cmdRender(ctx context.Context, o *templateOptions, d *daemonOptions, l *log
 		return err
 	}
 	opt.OnRetry = logRetries(log)
+	cd, err := c.open(s, &opt, log)
+	if err != nil {
+		return err
+	}
 	if d.interval == 0 || d.once {
 		o.stdout = stdout // -t SRC:- prints: rendering once is asking for the text
 	}
@@ -245,20 +250,22 @@ func cmdRender(ctx context.Context, o *templateOptions, d *daemonOptions, l *log
 	}
 	if cfg.Once && d.waitForSecrets == 0 {
 		// The plain init-container case: no loop, errors straight to stderr.
-		res, err := p.Refresh(ctx)
+		r := &refresher{p: p, cache: cd, m: m, log: log}
+		changes, err := r.Refresh(ctx)
 		if err != nil {
 			return err
 		}
-		log.Info().Int("templates", len(p.Files())).Int("references", res.Refs).Strs("changed", res.Changed).Msg("rendered")
+		log.Info().Int("templates", len(p.Files())).Int("references", r.last.Refs).Strs("changed", changes.Files).Msg("rendered")
 		return nil
 	}
-	return runDaemon(ctx, cfg, &refresher{p: p}, m, log)
+	return runDaemon(ctx, cfg, &refresher{p: p, cache: cd, m: m, log: log}, m, log)
 }
 
 func runCommand() *command {
 	var (
 		o templateOptions
 		d daemonOptions
+		c cacheOptions
 		l logOptions
 	)
 	return &command{
@@ -275,9 +282,9 @@ PASSAGENT_*, INJECTOR_*). Without --interval, run replaces itself with CMD
 			{"Supervise it: refresh every minute, restart it when its environment changes", "injector run --interval 1m --env-file app.env -- ./server --port 8080"},
 			{"Every entry of a Passwork folder as a variable (DB_PASSWORD, API_KEY…)", "injector run --env-from passwork:prod/app -- ./server --port 8080"},
 		},
-		flags: func(f *flagSet) { o.register(f, forRun); d.register(f, true); l.register(f) },
+		flags: func(f *flagSet) { o.register(f, forRun); d.register(f, true); c.register(f); l.register(f) },
 		run: func(ctx context.Context, argv []string, stdout, stderr io.Writer) error {
-			return cmdRun(ctx, argv, &o, &d, &l, stdout, stderr)
+			return cmdRun(ctx, argv, &o, &d, &c, &l, stdout, stderr)
 		},
 	}
 }
@@ -285,7 +292,7 @@ PASSAGENT_*, INJECTOR_*). Without --interval, run replaces itself with CMD
 // cmdRun renders templates, then runs the command with the secrets in its
 // environment: by exec(2) when injector has nothing left to do, as a
 // supervised child otherwise (daemon mode, PID 1, --mask).
-func cmdRun(ctx context.Context, argv []string, o *templateOptions, d *daemonOptions, l *logOptions, stdout, stderr io.Writer) error {
+func cmdRun(ctx context.Context, argv []string, o *templateOptions, d *daemonOptions, c *cacheOptions, l *logOptions, stdout, stderr io.Writer) error {
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
 		return &exitError{code: execErrorCode(err), err: fmt.Errorf("run: %w", err)}
@@ -304,6 +311,10 @@ func cmdRun(ctx context.Context, argv []string, o *templateOptions, d *daemonOpt
 		return err
 	}
 	opt.OnRetry = logRetries(log)
+	cd, err := c.open(s, &opt, log)
+	if err != nil {
+		return err
+	}
 	p, err := buildPipeline(s, o, opt, true)
 	if err != nil {
 		return err
@@ -315,23 +326,22 @@ func cmdRun(ctx context.Context, argv []string, o *templateOptions, d *daemonOpt
 	if err := startMetrics(ctx, m, d.listen, log); err != nil {
 		return err
 	}
+	r := &refresher{p: p, cache: cd, m: m, log: log}
 	if d.interval > 0 {
-		return runDaemon(ctx, cfg, &refresher{p: p}, m, log)
+		return runDaemon(ctx, cfg, r, m, log)
 	}
 
 	// One-shot: render (waiting for secrets if asked to), then hand over.
-	var res pipeline.Outcome
 	if d.waitForSecrets > 0 || d.listen != "" {
 		// Through the daemon's first refresh: it waits for secrets and
 		// records the render in /metrics and /readyz.
-		r := &refresher{p: p}
 		if err := runDaemon(ctx, cfg, r, m, log); err != nil {
 			return err
 		}
-		res = r.last
-	} else if res, err = p.Refresh(ctx); err != nil {
+	} else if _, err := r.Refresh(ctx); err != nil {
 		return err
 	}
+	res := r.last
 	log.Info().Int("templates", len(p.Files())).Int("env", len(p.EnvKeys())+len(res.BulkKeys)).Int("references", res.Refs).Str("command", argv[0]).Msg("starting command")
 	if os.Getpid() == 1 || d.mask || d.listen != "" {
 		return superviseOnce(ctx, append([]string{path}, argv[1:]...), res.Env, res.Secrets, d, stdout, stderr)

@@ -37,6 +37,11 @@ type settings struct {
 	RetryAttempts  int           `env:"INJECTOR_RETRY_ATTEMPTS" envDefault:"4"`
 	RetryBaseDelay time.Duration `env:"INJECTOR_RETRY_BASE_DELAY" envDefault:"200ms"`
 
+	// The ciphertext cache (docs/cache.md); --cache-dir and
+	// --cache-max-age override them.
+	CacheDir    string        `env:"INJECTOR_CACHE_DIR"`
+	CacheMaxAge time.Duration `env:"INJECTOR_CACHE_MAX_AGE"`
+
 	Providers pipeline.ProviderConfig
 
 	// fromEnv is set when the settings came from the environment, so

@@ -15,6 +15,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/injector-dev/injector/internal/cache"
 	"github.com/injector-dev/injector/internal/daemon"
 	"github.com/injector-dev/injector/internal/fetch"
 	"github.com/injector-dev/injector/internal/mask"
@@ -195,12 +196,25 @@ func isAction(s string) bool {
 // refresher adapts the pipeline to the daemon and keeps the last outcome,
 // which a one-shot run needs after the daemon has waited for secrets.
 type refresher struct {
-	p    *pipeline.Pipeline
-	last pipeline.Outcome
+	p     *pipeline.Pipeline
+	cache *cache.Dir       // nil: no ciphertext cache
+	m     *metrics.Metrics // told which providers the cache served
+	log   zerolog.Logger
+	last  pipeline.Outcome
 }
 
 func (r *refresher) Refresh(ctx context.Context) (daemon.Changes, error) {
+	if r.cache != nil {
+		r.cache.Begin()
+	}
 	o, err := r.p.Refresh(ctx)
+	if r.cache != nil && err == nil {
+		// Only a good run replaces the cache: it then holds exactly what
+		// resolving the templates takes. A failed write is a warning
+		// (logged by the cache), never a failed refresh.
+		_ = r.cache.Commit()
+		r.m.CacheServed(r.cache.Served())
+	}
 	if err != nil {
 		// Files replaced before a rename failed midway still need their
 		// actions (see daemon.Refresher).

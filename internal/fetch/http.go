@@ -54,6 +54,10 @@ type HTTP struct {
 	// operator can see a slow or failing server.
 	OnRetry func(Retry)
 
+	// Cache, if set, keeps the responses to requests marked Cache and
+	// answers them when the server is unavailable (see Cache).
+	Cache Cache
+
 	// bodyLimit overrides MaxBody; tests set it small.
 	bodyLimit int64
 }
@@ -82,6 +86,10 @@ type Request struct {
 	// MaxBody, if positive, caps the response body below the client's
 	// limit (MaxBody): a provider knows how big each reply can sensibly be.
 	MaxBody int64
+	// Cache marks a read whose response is ciphertext only (no token,
+	// no key that opens without the user's credentials): it may be kept
+	// in HTTP.Cache and served from there during an outage.
+	Cache bool
 }
 
 // Response is a fully read HTTP response.
@@ -120,8 +128,16 @@ func (e *StatusError) Error() string {
 // Do sends req, retrying as described on HTTP. Any 2xx-5xx response that is
 // not retried is returned as a Response with a nil error: deciding what a
 // status means is the provider's job. A response that is still retryable
-// after the last attempt is returned as a *StatusError.
+// after the last attempt is returned as a *StatusError. A request marked
+// Cache goes through h.Cache, when there is one.
 func (h *HTTP) Do(ctx context.Context, req Request) (*Response, error) {
+	if req.Cache && h.Cache != nil {
+		return h.cached(ctx, req)
+	}
+	return h.do(ctx, req)
+}
+
+func (h *HTTP) do(ctx context.Context, req Request) (*Response, error) {
 	attempts := h.MaxAttempts
 	if attempts <= 0 {
 		attempts = 4
@@ -155,7 +171,7 @@ func (h *HTTP) Do(ctx context.Context, req Request) (*Response, error) {
 			if errors.As(err, &fe) {
 				return nil, fmt.Errorf("%s: %s %s: %w", h.Provider, req.Method, urlPath(req.URL), fe.err)
 			}
-			lastErr = fmt.Errorf("%s: %s %s: %w", h.Provider, req.Method, urlPath(req.URL), err)
+			lastErr = fmt.Errorf("%s: %s %s: %w", h.Provider, req.Method, urlPath(req.URL), transportError{err})
 			continue
 		}
 		if !retryable(resp.Status) {
@@ -293,6 +309,16 @@ func byteSize(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
+// ErrUnavailable is matched (errors.Is) by a transport failure: the
+// server could not be reached, or did not answer in time, or the
+// connection broke.
+var ErrUnavailable = errors.New("server unavailable")
+
+type transportError struct{ error }
+
+func (e transportError) Unwrap() error        { return e.error }
+func (e transportError) Is(target error) bool { return target == ErrUnavailable }
+
 // finalError marks a failure of once that retrying cannot fix.
 type finalError struct{ err error }
 
@@ -397,6 +423,9 @@ type Options struct {
 	MaxDelay      time.Duration
 	MaxRetryAfter time.Duration
 	OnRetry       func(Retry)
+	// Cache, if set, is every provider's store of ciphertext responses
+	// for outages (see Cache).
+	Cache Cache
 }
 
 // NewHTTP returns the retrying transport for one provider. Its client never
@@ -414,6 +443,6 @@ func (o Options) NewHTTP(provider string) *HTTP {
 	return &HTTP{
 		Client: c, Provider: provider, Observe: o.Observe,
 		MaxAttempts: o.MaxAttempts, BaseDelay: o.BaseDelay, MaxDelay: o.MaxDelay, MaxRetryAfter: o.MaxRetryAfter,
-		OnRetry: o.OnRetry,
+		OnRetry: o.OnRetry, Cache: o.Cache,
 	}
 }

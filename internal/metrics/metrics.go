@@ -45,12 +45,15 @@ type Metrics struct {
 	secrets       prometheus.Gauge
 	lastSuccess   prometheus.Gauge
 	childRestarts prometheus.Counter
+	cacheServed   *prometheus.CounterVec
+	cacheAge      *prometheus.GaugeVec
 
 	mu        sync.Mutex
-	templates []string        // every template that must render for readiness
-	rendered  map[string]bool // templates rendered successfully at least once
-	succeeded time.Time       // last successful refresh; zero before the first
-	maxStale  time.Duration   // 0: never stale
+	fromCache map[string]time.Duration // provider → oldest response served by the last refresh
+	templates []string                 // every template that must render for readiness
+	rendered  map[string]bool          // templates rendered successfully at least once
+	succeeded time.Time                // last successful refresh; zero before the first
+	maxStale  time.Duration            // 0: never stale
 	now       func() time.Time
 }
 
@@ -85,6 +88,14 @@ func New(version string) *Metrics {
 			Name: "injector_child_restarts_total",
 			Help: "Times the supervised child was restarted because its secrets changed.",
 		}),
+		cacheServed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "injector_cache_served_total",
+			Help: "Refreshes in which a provider's server was unavailable and its responses came from the ciphertext cache (--cache-dir).",
+		}, []string{"provider"}),
+		cacheAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "injector_cache_served_age_seconds",
+			Help: "Age of the oldest cached response the last refresh used, per provider; 0 when it used none.",
+		}, []string{"provider"}),
 		rendered: map[string]bool{},
 		now:      time.Now,
 	}
@@ -94,7 +105,7 @@ func New(version string) *Metrics {
 	}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 
-	m.reg.MustRegister(m.fetchRequests, m.fetchDuration, m.renders, m.secrets, m.lastSuccess, m.childRestarts, buildInfo,
+	m.reg.MustRegister(m.fetchRequests, m.fetchDuration, m.renders, m.secrets, m.lastSuccess, m.childRestarts, m.cacheServed, m.cacheAge, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -175,6 +186,46 @@ func (m *Metrics) ChildRestarted() {
 	m.childRestarts.Inc()
 }
 
+// CacheServed records which providers the last refresh resolved from the
+// ciphertext cache, with the age of the oldest response each used (empty:
+// every server answered). /readyz shows it as a warning: the pod stays
+// ready, since serving from the cache is the point, but an operator sees
+// the outage.
+func (m *Metrics) CacheServed(ages map[string]time.Duration) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for p := range m.fromCache {
+		if _, still := ages[p]; !still {
+			m.cacheAge.WithLabelValues(word(p)).Set(0)
+		}
+	}
+	m.fromCache = map[string]time.Duration{}
+	for p, age := range ages {
+		m.fromCache[p] = age
+		m.cacheServed.WithLabelValues(word(p)).Inc()
+		m.cacheAge.WithLabelValues(word(p)).Set(age.Seconds())
+	}
+}
+
+// Warnings are what /readyz adds below "ok": providers served from the
+// cache by the last refresh.
+func (m *Metrics) Warnings() []string {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for p, age := range m.fromCache {
+		out = append(out, fmt.Sprintf("warning: %s: server unavailable, secrets resolved from the ciphertext cache (oldest response %s old)", word(p), age.Round(time.Second)))
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Ready reports whether every declared template has rendered at least once
 // and the last successful refresh is recent enough. When not, reason says
 // why, naming templates only.
@@ -217,6 +268,9 @@ func (m *Metrics) Handler() http.Handler {
 			return
 		}
 		fmt.Fprintln(w, "ok")
+		for _, line := range m.Warnings() {
+			fmt.Fprintln(w, line)
+		}
 	})
 	return mux
 }

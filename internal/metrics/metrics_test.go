@@ -250,3 +250,33 @@ func TestServeStopsOnCancel(t *testing.T) {
 		t.Error("Serve on a bad address succeeded")
 	}
 }
+
+// TestCacheServedShowsInReadyz: a refresh served from the ciphertext cache
+// keeps the pod ready, says so in /readyz and counts in the metrics; the
+// next refresh with every server up clears the warning.
+func TestCacheServedShowsInReadyz(t *testing.T) {
+	m := New("dev")
+	base := serve(t, m)
+	m.Succeeded(time.Now(), 1)
+	m.CacheServed(map[string]time.Duration{"passbolt": 2 * time.Hour})
+	code, body := get(t, base+"/readyz")
+	want := "ok\nwarning: passbolt: server unavailable, secrets resolved from the ciphertext cache (oldest response 2h0m0s old)\n"
+	if code != http.StatusOK || body != want {
+		t.Errorf("/readyz = %d %q, want 200 %q", code, body, want)
+	}
+	fams, _ := scrape(t, base)
+	if v := value(t, fams, "injector_cache_served_total", map[string]string{"provider": "passbolt"}); v != 1 {
+		t.Errorf("injector_cache_served_total = %v, want 1", v)
+	}
+	if v := value(t, fams, "injector_cache_served_age_seconds", map[string]string{"provider": "passbolt"}); v != 7200 {
+		t.Errorf("injector_cache_served_age_seconds = %v, want 7200", v)
+	}
+	m.CacheServed(nil)
+	if code, body := get(t, base+"/readyz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("/readyz after a refresh without the cache = %d %q", code, body)
+	}
+	fams, _ = scrape(t, base)
+	if v := value(t, fams, "injector_cache_served_age_seconds", map[string]string{"provider": "passbolt"}); v != 0 {
+		t.Errorf("injector_cache_served_age_seconds = %v after recovery, want 0", v)
+	}
+}

@@ -158,6 +158,9 @@ func (c *Client) get(ctx context.Context, path string, maxBody int64, v any) err
 		URL:     c.base + path,
 		Header:  http.Header{"Authorization": {"Bearer " + c.token}, "Accept": {"application/json"}},
 		MaxBody: maxBody,
+		// Lists and the salt: ciphertext, wrapped keys, names and KDF
+		// parameters, nothing that opens without the master password.
+		Cache: true,
 	})
 	if err != nil {
 		var se *fetch.StatusError

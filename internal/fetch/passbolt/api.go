@@ -31,7 +31,13 @@ type reply struct {
 // send performs one request (the transport retries 429/5xx) with the given
 // authentication and decodes the envelope. It does not judge the status.
 func (c *Client) send(ctx context.Context, method, path string, body any, st authState, noRetry bool) (*reply, error) {
-	req := fetch.Request{Method: method, URL: c.base + path, Header: http.Header{}, NoRetry: noRetry}
+	return c.exchange(ctx, fetch.Request{Method: method, URL: c.base + path, NoRetry: noRetry}, path, body, st)
+}
+
+// exchange is send for a prepared request (Method, URL and the flags set).
+func (c *Client) exchange(ctx context.Context, req fetch.Request, path string, body any, st authState) (*reply, error) {
+	method := req.Method
+	req.Header = http.Header{}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -89,13 +95,17 @@ func (c *Client) get(ctx context.Context, path string, out any) (status int, err
 }
 
 // authed sends a request with the current credentials; on 401 it
-// refreshes or logs in again and retries once.
+// refreshes or logs in again and retries once. What it reads is
+// ciphertext and names (resources, folders, secrets encrypted to the
+// user's key, metadata keys encrypted to it, resource types), so it may be
+// kept in the ciphertext cache (fetch.Request.Cache).
 func (c *Client) authed(ctx context.Context, method, path string, body any) (*reply, error) {
 	st, err := c.session(ctx)
 	if err != nil {
 		return nil, err
 	}
-	r, err := c.send(ctx, method, path, body, st, false)
+	req := fetch.Request{Method: method, URL: c.base + path, Cache: method == http.MethodGet}
+	r, err := c.exchange(ctx, req, path, body, st)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +115,7 @@ func (c *Client) authed(ctx context.Context, method, path string, body any) (*re
 	if st, err = c.reauth(ctx, st); err != nil {
 		return nil, err
 	}
-	if r, err = c.send(ctx, method, path, body, st, false); err != nil {
+	if r, err = c.exchange(ctx, req, path, body, st); err != nil {
 		return nil, err
 	}
 	if r.status == http.StatusUnauthorized {

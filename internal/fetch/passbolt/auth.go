@@ -49,10 +49,18 @@ func (c *Client) session(ctx context.Context) (authState, error) {
 	c.mu.Lock()
 	st := c.auth
 	c.mu.Unlock()
-	if st.kind != "" {
+	if st.kind != "" || c.http.Offline() {
+		// Offline: the server is down in this run and the ciphertext
+		// cache answers; no login is tried again until the next run.
 		return st, nil
 	}
-	return c.reauth(ctx, st)
+	st, err := c.reauth(ctx, st)
+	if err != nil {
+		if err = c.http.ContinueOffline(ctx, err); err == nil {
+			return authState{}, nil // the cache answers this run
+		}
+	}
+	return st, err
 }
 
 // reauth replaces the credentials stale (which just got a 401, or are

@@ -60,6 +60,10 @@ type Client struct {
 	now     func() time.Time
 }
 
+// encrypted reports whether a master key is given: the server's values
+// are then ciphertext under it.
+func (cfg Config) encrypted() bool { return cfg.MasterKey != "" || cfg.MasterPassword != "" }
+
 // Configured reports whether a server is set, under either name.
 func (cfg Config) Configured() bool { return cfg.URL != "" || cfg.Host != "" }
 

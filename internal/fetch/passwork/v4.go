@@ -85,8 +85,14 @@ func (b *v4) auth(ctx context.Context) error {
 		return err
 	}
 	b.legacy = ver.LegacySupport
-	if err := b.login(ctx); err != nil {
-		return err
+	offline := b.http.Offline()
+	if !offline {
+		if err := b.login(ctx); err != nil {
+			if err := b.http.ContinueOffline(ctx, err); err != nil {
+				return err
+			}
+			offline = true
+		}
 	}
 	switch {
 	case b.cfg.MasterKey != "":
@@ -114,7 +120,9 @@ func (b *v4) auth(ctx context.Context) error {
 			b.hash = pwcrypto.MasterKeyHashMD5(b.masterKey)
 		}
 	}
-	b.authed = true
+	// Offline, the cache answers this run without a session; the next
+	// run logs in.
+	b.authed = !offline
 	return nil
 }
 
@@ -164,7 +172,8 @@ func (b *v4) renew(ctx context.Context) error {
 
 func (b *v4) call(ctx context.Context, method, path string, body, out any) error {
 	for attempt := 0; ; attempt++ {
-		req := fetch.Request{Method: method, URL: b.base + path, Header: http.Header{}}
+		// Cacheable with client-side encryption only (see v7.callOnce).
+		req := fetch.Request{Method: method, URL: b.base + path, Header: http.Header{}, Cache: b.cfg.encrypted()}
 		req.Header.Set("Passwork-Auth", b.token)
 		if b.hash != "" {
 			req.Header.Set("Passwork-MasterHash", b.hash)
@@ -434,7 +443,7 @@ func (b *v4) vault(ctx context.Context, id string) (vaultV4, error) {
 
 // callNoRenew is call without session renewal, for parallel use.
 func (b *v4) callNoRenew(ctx context.Context, method, path string, out any) error {
-	req := fetch.Request{Method: method, URL: b.base + path, Header: http.Header{}}
+	req := fetch.Request{Method: method, URL: b.base + path, Header: http.Header{}, Cache: b.cfg.encrypted()}
 	req.Header.Set("Passwork-Auth", b.token)
 	if b.hash != "" {
 		req.Header.Set("Passwork-MasterHash", b.hash)

@@ -123,7 +123,10 @@ func (b *v7) callOnce(ctx context.Context, method, path string, query url.Values
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	req := fetch.Request{Method: method, URL: u, Header: http.Header{}}
+	// Data reads may be kept in the ciphertext cache, but only with
+	// client-side encryption on: without a master key the values come as
+	// base64 plaintext.
+	req := fetch.Request{Method: method, URL: u, Header: http.Header{}, Cache: b.cfg.encrypted()}
 	req.Header.Set("Authorization", "Bearer "+b.access)
 	req.Header.Set("X-Response-Format", "raw")
 	req.Header.Set("Accept", "application/json")

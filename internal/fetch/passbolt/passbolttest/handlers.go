@@ -169,6 +169,7 @@ func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request) bool {
 		if err != nil || !s.csrf[ck.Value] {
 			tok := randomHex(64)
 			s.csrf[tok] = true
+			s.issued = append(s.issued, tok)
 			http.SetCookie(w, &http.Cookie{Name: "csrfToken", Value: tok, Path: "/"})
 		}
 		return true
@@ -213,6 +214,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, session string) {
 		tok := randomHex(64)
 		s.mu.Lock()
 		s.csrf[tok] = true
+		s.issued = append(s.issued, tok)
 		s.mu.Unlock()
 		http.SetCookie(w, &http.Cookie{Name: "csrfToken", Value: tok, Path: "/"})
 		write(w, r, 200, "", tok)
@@ -664,6 +666,7 @@ func (s *Server) jwtLogin(w http.ResponseWriter, r *http.Request) {
 		access, refresh := "at."+randomHex(24), newUUID()
 		s.access[access] = time.Now().Add(jwtTTL)
 		s.refresh[refresh] = true
+		s.issued = append(s.issued, access, refresh)
 		reply := challenge{Version: "1.0.0", Domain: s.URL, VerifyToken: c.VerifyToken, AccessToken: access, RefreshToken: refresh}
 		if s.mfa {
 			reply.Providers = []string{"totp"}
@@ -709,6 +712,7 @@ func (s *Server) jwtRefresh(w http.ResponseWriter, r *http.Request) {
 	access, next := "at."+randomHex(24), newUUID()
 	s.access[access] = time.Now().Add(jwtTTL)
 	s.refresh[next] = true
+	s.issued = append(s.issued, access, next)
 	http.SetCookie(w, &http.Cookie{Name: "refresh_token", Value: next, Path: "/", HttpOnly: true, Secure: true,
 		Expires: time.Now().Add(30 * 24 * time.Hour)})
 	write(w, r, 200, "", map[string]string{"access_token": access})
@@ -751,6 +755,7 @@ func (s *Server) gpgauth(w http.ResponseWriter, r *http.Request) {
 		sid := randomHex(16)
 		if ok {
 			s.sessions[sid] = true
+			s.issued = append(s.issued, sid)
 		}
 		s.mu.Unlock()
 		if !ok {

@@ -22,6 +22,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"time"
 
@@ -66,6 +67,7 @@ type Server struct {
 	loginTokens map[string]bool      // pending GPGAuth stage-1 tokens
 	sessions    map[string]bool
 	csrf        map[string]bool // issued CSRF tokens
+	issued      []string        // every token, session id and CSRF token ever issued
 	faults      []*Fault
 
 	total       int
@@ -290,6 +292,15 @@ func (s *Server) PlainFolders(on bool) {
 }
 
 // --- Counters ---
+
+// Issued returns every credential the server has handed out: JWT access
+// and refresh tokens, session ids and CSRF tokens, live or not, so a
+// test can check that none is kept anywhere.
+func (s *Server) Issued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.issued)
+}
 
 // Requests returns the number of requests served.
 func (s *Server) Requests() int {

@@ -25,6 +25,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -188,6 +189,7 @@ type Server struct {
 	sessions   map[string]*session // v7 access token → session
 	refreshes  map[string]string   // v7 refresh token → access token
 	v4sessions map[string]*session // v4 token → session
+	issued     []string            // every token ever issued, for leak tests
 	initAccess string
 	initRefres string
 
@@ -422,6 +424,14 @@ func (s *Server) ExpireSessions() {
 	}
 }
 
+// Issued returns every token the server has handed out (v7 pairs, v4
+// sessions), live or not, so a test can check that none is kept anywhere.
+func (s *Server) Issued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.issued)
+}
+
 // Requests returns how many HTTP requests the server has received since the
 // last ResetCounters (batch sub-requests are not counted separately).
 func (s *Server) Requests() int {
@@ -576,5 +586,6 @@ func (s *Server) issuePair() (access, refresh string) {
 	access, refresh = randomHex(24), randomHex(24)
 	s.sessions[access] = &session{refresh: refresh}
 	s.refreshes[refresh] = access
+	s.issued = append(s.issued, access, refresh)
 	return access, refresh
 }

@@ -106,6 +106,7 @@ func (s *Server) loginV4(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	tok, ref := randomHex(24), randomHex(24)
 	s.v4sessions[tok] = &session{refresh: ref, useMaster: body.UseMasterPassword}
+	s.issued = append(s.issued, tok, ref)
 	s.mu.Unlock()
 	writeV4(w, http.StatusOK, "", sessionJSONv4(tok, ref))
 }
@@ -124,6 +125,7 @@ func (s *Server) refreshV4(w http.ResponseWriter, r *http.Request) {
 	delete(s.v4sessions, old)
 	tok, nref := randomHex(24), randomHex(24)
 	s.v4sessions[tok] = &session{refresh: nref, useMaster: se.useMaster}
+	s.issued = append(s.issued, tok, nref)
 	writeV4(w, http.StatusOK, "", sessionJSONv4(tok, nref))
 }
 

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	pwcrypto "github.com/injector-dev/injector/internal/crypto/passwork"
+	"github.com/injector-dev/injector/internal/fetch"
+	"github.com/injector-dev/injector/internal/fetch/passagent/passagenttest"
+	"github.com/injector-dev/injector/internal/metrics"
+	"github.com/injector-dev/injector/internal/pipeline"
+	"github.com/injector-dev/injector/internal/template"
+)
+
+// cacheCase is one provider set-up for the ciphertext cache tests: a
+// fixture, what must never be in the cache (seeded values, credentials,
+// keys, issued tokens), a way to stop its server and the settings that
+// make it refuse us.
+type cacheCase struct {
+	*fixture
+	forbidden func() []string // read after the runs: tokens issued meanwhile
+	stop      func()
+	badCreds  []string // env overrides the server rejects with 401/403
+}
+
+// cacheProviders are the set-ups newCacheCase knows: every provider, and
+// the other login of those that have two.
+var cacheProviders = []string{"passwork", "passwork-v4", "passbolt", "passbolt-gpgauth", "passagent"}
+
+// newCacheCase starts a fresh emulator for the set-up name.
+func newCacheCase(t *testing.T, name string) cacheCase {
+	switch name {
+	case "passwork", "passwork-v4":
+		f, srv := passworkFixture(t)
+		c, c4 := srv.Config(), srv.ConfigV4()
+		cc := cacheCase{fixture: f, stop: srv.Close, badCreds: []string{"PASSWORK_TOKEN=not-the-token"},
+			forbidden: func() []string {
+				return append(srv.Issued(), c.Token, c.RefreshToken, c.MasterKey, c4.APIKey,
+					pwcrypto.MasterKeyHash(c.MasterKey), pwcrypto.MasterKeyHashMD5(c.MasterKey))
+			}}
+		if name == "passwork-v4" {
+			f.name = name
+			f.env = []string{"PASSWORK_URL=" + c4.URL, "PASSWORK_API=v4", "PASSWORK_API_KEY=" + c4.APIKey, "PASSWORK_MASTER_KEY=" + c4.MasterKey}
+			cc.badCreds = []string{"PASSWORK_API_KEY=not-the-key"}
+		}
+		return cc
+	case "passbolt", "passbolt-gpgauth":
+		f, srv := passboltFixture(t)
+		if name == "passbolt-gpgauth" {
+			f.name = name
+			f.env = append([]string{"PASSBOLT_AUTH=gpgauth"}, f.env...)
+		}
+		c := srv.Config()
+		return cacheCase{fixture: f, stop: srv.Close,
+			badCreds: []string{"PASSBOLT_USER_ID=00000000-0000-4000-8000-000000000000"},
+			forbidden: func() []string {
+				out := append(srv.Issued(), c.Passphrase)
+				for _, line := range strings.Split(c.PrivateKey, "\n") {
+					if len(line) > 40 { // the armored key's lines, any of them
+						out = append(out, line)
+					}
+				}
+				return out
+			}}
+	case "passagent":
+		f, srv := passagentFixture(t)
+		c := srv.Config()
+		return cacheCase{fixture: f, stop: srv.Close, badCreds: []string{"PASSAGENT_TOKEN=not-the-token"},
+			forbidden: func() []string { return []string{c.Token, c.MasterPassword, srv.VaultKey()} }}
+	}
+	t.Fatalf("no cache case %q", name)
+	return cacheCase{}
+}
+
+// TestCacheServesDuringOutage is the cache's whole story per provider: a
+// run with the server up fills the cache with ciphertext only; wrong
+// credentials never fall back to it; with the server stopped a warm cache
+// renders the same output, with a warning, while a cold or expired one
+// fails as injector does without a cache.
+func TestCacheServesDuringOutage(t *testing.T) {
+	for _, name := range cacheProviders {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cc := newCacheCase(t, name)
+			dir := t.TempDir()
+			cacheDir := filepath.Join(dir, "cache")
+			src := writeFile(t, filepath.Join(dir, "app.tpl"), cc.tpl)
+			env := append([]string{"INJECTOR_RETRY_BASE_DELAY=5ms", "INJECTOR_HTTP_TIMEOUT=5s"}, cc.env...)
+			render := func(env []string, out string, args ...string) (string, int) {
+				t.Helper()
+				_, stderr, code := injector(t, env, append([]string{"render", "-t", src + ":" + out}, args...)...)
+				assertNoCanary(t, "stderr", stderr)
+				return stderr, code
+			}
+
+			out := filepath.Join(dir, "warm.out")
+			if stderr, code := render(env, out, "--cache-dir", cacheDir); code != 0 {
+				t.Fatalf("render with the server up: exit %d\n%s", code, stderr)
+			}
+			checkOutput(t, out, cc.want)
+			checkCacheDir(t, cacheDir)
+
+			// Wrong credentials are the server's answer, not an outage.
+			bad := append(append([]string{}, env...), cc.badCreds...)
+			if stderr, code := render(bad, filepath.Join(dir, "bad.out"), "--cache-dir", cacheDir); code == 0 || strings.Contains(stderr, "ciphertext cache") {
+				t.Errorf("wrong credentials: exit %d, want a failure that does not use the cache:\n%s", code, stderr)
+			}
+
+			cc.stop()
+			out = filepath.Join(dir, "offline.out")
+			stderr, code := render(env, out, "--cache-dir", cacheDir)
+			if code != 0 {
+				t.Fatalf("render from the warm cache with the server down: exit %d\n%s", code, stderr)
+			}
+			checkOutput(t, out, cc.want)
+			if !strings.Contains(stderr, "server unavailable: resolving from the ciphertext cache") {
+				t.Errorf("no warning that the cache was used:\n%s", stderr)
+			}
+
+			// The same with the setting instead of the flag, and the
+			// cache past its maximum age: a failure, nothing written.
+			out = filepath.Join(dir, "expired.out")
+			if stderr, code := render(append([]string{"INJECTOR_CACHE_DIR=" + cacheDir, "INJECTOR_CACHE_MAX_AGE=1ns"}, env...), out); code != exitFailure {
+				t.Errorf("render from an expired cache: exit %d, want %d\n%s", code, exitFailure, stderr)
+			} else if !strings.Contains(stderr, "maximum age") {
+				t.Errorf("the error does not say the cache is too old:\n%s", stderr)
+			}
+			out = filepath.Join(dir, "cold.out")
+			if stderr, code := render(env, out, "--cache-dir", filepath.Join(dir, "cold")); code != exitFailure {
+				t.Errorf("render from a cold cache: exit %d, want %d\n%s", code, exitFailure, stderr)
+			}
+			for _, name := range []string{"expired.out", "cold.out"} {
+				if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+					t.Errorf("%s written by a failed render (%v)", name, err)
+				}
+			}
+
+			// The leak check, after every run: not one seeded value,
+			// credential, key or issued token in the cache.
+			forbidden := append(cc.forbidden(), canary)
+			filepath.WalkDir(cacheDir, func(path string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				data, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range forbidden {
+					if f != "" && bytes.Contains(data, []byte(f)) {
+						t.Errorf("%s holds a secret, key or token (%d bytes of it)", path, len(f))
+					}
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// checkCacheDir checks the cache directory is 0700 and holds only 0600
+// files, at least one.
+func checkCacheDir(t *testing.T, dir string) {
+	t.Helper()
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		t.Errorf("cache dir mode %v, want 0700", fi.Mode().Perm())
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("cache dir empty after a successful render (%v)", err)
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !info.Mode().IsRegular() || info.Mode().Perm() != 0o600 {
+			t.Errorf("cache file %s: mode %v, want a regular file of mode 0600", e.Name(), info.Mode())
+		}
+	}
+}
+
+// TestRefresherReportsCache: in daemon mode, a refresh served from the
+// cache reaches /readyz and the metrics, and the next one with the server
+// back clears it.
+func TestRefresherReportsCache(t *testing.T) {
+	f, srv := passagentFixture(t)
+	dir := t.TempDir()
+	m := metrics.New("test")
+	opt := fetch.Options{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}
+	s := &settings{CacheDir: filepath.Join(dir, "cache")}
+	var logs bytes.Buffer
+	cd, err := (&cacheOptions{}).open(s, &opt, zerolog.New(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := writeFile(t, filepath.Join(dir, "app.tpl"), f.tpl)
+	p, problems := pipeline.New(pipeline.Config{
+		Templates: []string{src + ":" + filepath.Join(dir, "app.out")}, Delims: template.DefaultDelims,
+		Providers: pipeline.Providers(&f.cfg, opt, nil),
+	})
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	r := &refresher{p: p, cache: cd, m: m}
+	if _, err := r.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if w := m.Warnings(); len(w) != 0 {
+		t.Errorf("warnings with the server up: %q", w)
+	}
+	srv.AddFault(passagenttest.Fault{Path: "/api/passwords", Status: 503, Times: 100})
+	if _, err := r.Refresh(context.Background()); err != nil {
+		t.Fatalf("refresh from the cache: %v", err)
+	}
+	if w := m.Warnings(); len(w) != 1 || !strings.Contains(w[0], "passagent: server unavailable") {
+		t.Errorf("warnings with the server down: %q", w)
+	}
+	if !strings.Contains(logs.String(), "resolving from the ciphertext cache") {
+		t.Errorf("no warning logged:\n%s", logs.String())
+	}
+	srv.ClearFaults()
+	if _, err := r.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if w := m.Warnings(); len(w) != 0 {
+		t.Errorf("warnings after the server came back: %q", w)
+	}
+}
