@@ -14,7 +14,9 @@ import (
 
 	pwcrypto "github.com/injector-dev/injector/internal/crypto/passwork"
 	"github.com/injector-dev/injector/internal/fetch"
+	"github.com/injector-dev/injector/internal/fetch/fetchtest"
 	"github.com/injector-dev/injector/internal/fetch/passagent/passagenttest"
+	"github.com/injector-dev/injector/internal/fetch/passwork/passworktest"
 	"github.com/injector-dev/injector/internal/metrics"
 	"github.com/injector-dev/injector/internal/pipeline"
 	"github.com/injector-dev/injector/internal/template"
@@ -236,5 +238,46 @@ func TestRefresherReportsCache(t *testing.T) {
 	}
 	if w := m.Warnings(); len(w) != 0 {
 		t.Errorf("warnings after the server came back: %q", w)
+	}
+}
+
+// TestCacheKeepsNoUnencryptedEntry: a Passwork vault with client-side
+// encryption off sends values base64-encoded; a run that reads one keeps
+// no Passwork response at all, and says why.
+func TestCacheKeepsNoUnencryptedEntry(t *testing.T) {
+	srv := passworktest.NewServer(passworktest.WithPlainVaults("plain"))
+	t.Cleanup(srv.Close)
+	if err := srv.Seed([]fetchtest.Entry{
+		{Path: "prod/db/postgres", Fields: map[string]string{"password": "pg-" + canary}},
+		{Path: "plain/legacy", Fields: map[string]string{"password": "plain-" + canary}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := srv.Config()
+	env := []string{"PASSWORK_URL=" + c.URL, "PASSWORK_TOKEN=" + c.Token, "PASSWORK_MASTER_KEY=" + c.MasterKey}
+	dir := t.TempDir()
+	cacheDir := filepath.Join(dir, "cache")
+	both := writeFile(t, filepath.Join(dir, "both.tpl"), `<< passwork "prod/db/postgres" >> << passwork "plain/legacy" >>`)
+	encrypted := writeFile(t, filepath.Join(dir, "encrypted.tpl"), `<< passwork "prod/db/postgres" >>`)
+	cacheFile := filepath.Join(cacheDir, "passwork.cache")
+
+	if _, stderr, code := injector(t, env, "render", "--cache-dir", cacheDir, "-t", encrypted+":"+filepath.Join(dir, "1.out")); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(cacheFile); err != nil {
+		t.Fatalf("encrypted entries only, yet no cache: %v", err)
+	}
+	_, stderr, code := injector(t, env, "render", "--cache-dir", cacheDir, "-t", both+":"+filepath.Join(dir, "2.out"))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "not keeping passwork responses") || !strings.Contains(stderr, "without client-side encryption") {
+		t.Errorf("no warning that nothing is kept:\n%s", stderr)
+	}
+	if _, err := os.Stat(cacheFile); !os.IsNotExist(err) {
+		t.Errorf("passwork.cache kept after a run that read an unencrypted entry (%v)", err)
+	}
+	if leaked := filesWithCanary(t, cacheDir); len(leaked) > 0 {
+		t.Errorf("cache holds a secret: %v", leaked)
 	}
 }

@@ -79,6 +79,7 @@ type Dir struct {
 	run    map[string]map[string]entry // provider → responses this run used
 	down   map[string]error            // provider → outage seen this run
 	oldest map[string]time.Time        // provider → oldest response served this run
+	refuse map[string]string           // provider → why nothing of this run is kept
 }
 
 // entry is one response as received.
@@ -146,6 +147,7 @@ func (d *Dir) Begin() {
 	d.run = map[string]map[string]entry{}
 	d.down = map[string]error{}
 	d.oldest = map[string]time.Time{}
+	d.refuse = map[string]string{}
 }
 
 // Save implements fetch.Cache.
@@ -156,6 +158,9 @@ func (d *Dir) Save(provider, key string, resp *fetch.Response) {
 }
 
 func (d *Dir) keep(provider, key string, e entry) {
+	if _, refused := d.refuse[provider]; refused {
+		return
+	}
 	if d.run[provider] == nil {
 		d.run[provider] = map[string]entry{}
 	}
@@ -224,6 +229,17 @@ func (d *Dir) Usable(provider string) error {
 		return fmt.Errorf("the cached responses are %s old, past the cache's maximum age of %s", age.Round(time.Second), d.opt.MaxAge)
 	}
 	return nil
+}
+
+// Refuse implements fetch.Cache.
+func (d *Dir) Refuse(provider, reason string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, done := d.refuse[provider]; !done {
+		d.opt.Warn("cache: not keeping "+provider+" responses", errors.New(reason))
+	}
+	d.refuse[provider] = reason
+	delete(d.run, provider)
 }
 
 // Served returns, per provider that fell back to the cache in the current

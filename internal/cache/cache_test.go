@@ -256,3 +256,22 @@ func (f fakeInfo) Mode() fs.FileMode  { return f.mode }
 func (f fakeInfo) ModTime() time.Time { return time.Time{} }
 func (f fakeInfo) IsDir() bool        { return false }
 func (f fakeInfo) Sys() any           { return &syscall.Stat_t{Uid: f.uid} }
+
+func TestRefuseKeepsNothingOfTheRun(t *testing.T) {
+	c := &clock{time.Now()}
+	dir, _ := warm(t, c, map[string]string{"k": "ciphertext"})
+	d, warnings := reopen(t, dir, c, time.Hour)
+	d.Begin()
+	d.Save("passbolt", "k", &fetch.Response{Status: 200, Body: []byte("ciphertext")})
+	d.Refuse("passbolt", "an entry is not encrypted")
+	d.Save("passbolt", "k2", &fetch.Response{Status: 200, Body: []byte("plain")})
+	if err := d.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "passbolt.cache")); !os.IsNotExist(err) {
+		t.Errorf("the file of a refused provider is still there: %v", err)
+	}
+	if len(*warnings) != 1 || !strings.Contains((*warnings)[0], "an entry is not encrypted") {
+		t.Errorf("warnings: %q", *warnings)
+	}
+}

@@ -30,6 +30,11 @@ type Cache interface {
 	// cannot answer; otherwise why not ("holds no response", "past its
 	// maximum age"), for the error.
 	Usable(provider string) error
+	// Refuse drops what provider's responses this run would keep, and
+	// its cache file at the end of the run: a response turned out to
+	// hold something readable without the credentials (reason says
+	// what, never the value).
+	Refuse(provider, reason string)
 }
 
 // Unavailable reports whether err, the result of Do, means the server
@@ -71,6 +76,17 @@ func (h *HTTP) ContinueOffline(ctx context.Context, err error) error {
 	}
 	_, _ = h.Cache.Serve(h.Provider, "", err) // records the outage
 	return nil
+}
+
+// KeepNothing tells the cache that this run's responses of this provider
+// must not be kept: one of them turned out to hold a value readable
+// without the credentials (an entry stored without client-side
+// encryption). reason says what, never the value. A nil h (a client
+// built without a transport, in tests) has nothing to tell.
+func (h *HTTP) KeepNothing(reason string) {
+	if h != nil && h.Cache != nil {
+		h.Cache.Refuse(h.Provider, reason)
+	}
 }
 
 // cached is Do for a request marked Cache: a 2xx response is saved, and

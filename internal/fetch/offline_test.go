@@ -29,7 +29,8 @@ func (m *mapCache) Serve(_, key string, cause error) (*Response, error) {
 	m.served++
 	return &Response{Status: 200, Body: b}, nil
 }
-func (m *mapCache) Down(string) error { return m.down }
+func (m *mapCache) Down(string) error     { return m.down }
+func (m *mapCache) Refuse(string, string) { clear(m.saved) }
 func (m *mapCache) Usable(string) error {
 	if len(m.saved) == 0 {
 		return errors.New("empty")

@@ -56,6 +56,7 @@ const vaultCacheTTL = 5 * time.Minute
 type Client struct {
 	mu      sync.Mutex
 	backend backend
+	http    *fetch.HTTP // told when a value comes unencrypted (KeepNothing)
 	batch   int
 	now     func() time.Time
 }
@@ -132,6 +133,7 @@ func New(cfg Config, opt fetch.Options) (*Client, error) {
 		return nil, errors.Join(problems...)
 	}
 	h := opt.NewHTTP("passwork")
+	c.http = h
 	if api == "v4" {
 		if !strings.HasSuffix(base, "/api/v4") {
 			base += "/api/v4"
@@ -158,6 +160,11 @@ func isBatchError(err error) bool {
 	var be batchError
 	return errors.Is(err, errInvalidMasterKey) || errors.As(err, &be)
 }
+
+// noCSE is why a run's Passwork responses are not cached: the server
+// sent a value base64-encoded, not encrypted (its vault has client-side
+// encryption off).
+const noCSE = "an entry is stored without client-side encryption: its values are not ciphertext"
 
 // errNoMasterKey is a per-entry error: the entry is encrypted but no
 // master key was configured.

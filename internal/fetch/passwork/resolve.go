@@ -358,6 +358,9 @@ func (c *Client) field(ctx context.Context, ref fetch.Ref, e *entry) (string, *a
 	if err != nil {
 		return "", nil, err
 	}
+	if plain {
+		c.http.KeepNothing(noCSE)
+	}
 	if ref.Field == "" || ref.Field == "password" {
 		v, err := open(e.passwordEnc, key, plain)
 		if err != nil {
@@ -472,6 +475,9 @@ func (c *Client) openAttachment(ctx context.Context, e *entry, att *attachmentDa
 	key, plain, err := c.backend.itemKey(ctx, e)
 	if err != nil {
 		return nil, err
+	}
+	if plain {
+		c.http.KeepNothing(noCSE)
 	}
 	attKey, err := open(att.EncryptedKey, key, plain)
 	if err != nil {
