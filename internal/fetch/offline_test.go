@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // mapCache is a Cache in memory that serves whatever it holds.
@@ -43,11 +44,12 @@ func (m *mapCache) Usable(string) error {
 func TestCacheOnlyForOutages(t *testing.T) {
 	tests := []struct {
 		name   string
-		status int // the server's answer after the first 200; 0: server stopped
+		status int // the server's answer after the first 200; 0: server stopped, -1: no answer in time
 		cancel bool
 		served bool
 	}{
 		{"connection refused", 0, false, true},
+		{"timeout", -1, false, true},
 		{"503 after the retries", 503, false, true},
 		{"429 after the retries", 429, false, true},
 		{"500", 500, false, true},
@@ -64,10 +66,15 @@ func TestCacheOnlyForOutages(t *testing.T) {
 					w.Write([]byte("ciphertext"))
 					return
 				}
+				if tt.status < 0 {
+					<-r.Context().Done() // until the client gives up
+					return
+				}
 				w.WriteHeader(tt.status)
 			}))
 			defer srv.Close()
 			h := fastHTTP()
+			h.Client.Timeout = 100 * time.Millisecond
 			cache := &mapCache{saved: map[string][]byte{}}
 			h.Cache = cache
 			req := Request{Method: http.MethodGet, URL: srv.URL + "/x", Cache: true}
