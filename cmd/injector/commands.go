@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -252,12 +253,14 @@ func cmdRender(ctx context.Context, o *templateOptions, d *daemonOptions, c *cac
 		// The plain init-container case: no loop, errors straight to stderr.
 		r := &refresher{p: p, cache: cd, m: m, log: log}
 		changes, err := r.Refresh(ctx)
+		logout(ctx, p, log)
 		if err != nil {
 			return err
 		}
 		log.Info().Int("templates", len(p.Files())).Int("references", r.last.Refs).Strs("changed", changes.Files).Msg("rendered")
 		return nil
 	}
+	defer logout(ctx, p, log)
 	return runDaemon(ctx, cfg, &refresher{p: p, cache: cd, m: m, log: log}, m, log)
 }
 
@@ -328,17 +331,21 @@ func cmdRun(ctx context.Context, argv []string, o *templateOptions, d *daemonOpt
 	}
 	r := &refresher{p: p, cache: cd, m: m, log: log}
 	if d.interval > 0 {
+		defer logout(ctx, p, log)
 		return runDaemon(ctx, cfg, r, m, log)
 	}
 
-	// One-shot: render (waiting for secrets if asked to), then hand over.
+	// One-shot: render (waiting for secrets if asked to), end the server
+	// sessions that took, then hand over.
 	if d.waitForSecrets > 0 || d.listen != "" {
 		// Through the daemon's first refresh: it waits for secrets and
 		// records the render in /metrics and /readyz.
-		if err := runDaemon(ctx, cfg, r, m, log); err != nil {
-			return err
-		}
-	} else if _, err := r.Refresh(ctx); err != nil {
+		err = runDaemon(ctx, cfg, r, m, log)
+	} else {
+		_, err = r.Refresh(ctx)
+	}
+	logout(ctx, p, log)
+	if err != nil {
 		return err
 	}
 	res := r.last
@@ -357,6 +364,37 @@ func cmdRun(ctx context.Context, argv []string, o *templateOptions, d *daemonOpt
 		return &exitError{code: execErrorCode(err), err: fmt.Errorf("run: exec %s: %w", argv[0], err)}
 	}
 	return nil
+}
+
+// logoutTimeout bounds ending the server sessions: a server that went
+// away mid-run must not hold up the command.
+const logoutTimeout = 5 * time.Second
+
+// logout ends the server sessions p's providers opened (a Passbolt login,
+// a Passwork v4 session): a one-shot run once it has its secrets, a daemon
+// when it stops, so no run leaves a live session behind. A failure is a
+// warning; it never changes the outcome.
+func logout(ctx context.Context, p *pipeline.Pipeline, log zerolog.Logger) {
+	endSessions(ctx, p.Logout, func(err error) {
+		log.Warn().Err(err).Msg("could not end the server session; it expires by itself")
+	})
+}
+
+// endSessions calls end (a Logout) within logoutTimeout, even after ctx
+// is cancelled, and tells warn about a failure.
+func endSessions(ctx context.Context, end func(context.Context) error, warn func(error)) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logoutTimeout)
+	defer cancel()
+	if err := end(ctx); err != nil {
+		warn(err)
+	}
+}
+
+// warnTo prints a warning the way check and get print theirs.
+func warnTo(w io.Writer) func(error) {
+	return func(err error) {
+		fmt.Fprintf(w, "injector: warning: could not end the server session (it expires by itself): %v\n", err)
+	}
 }
 
 // execErrorCode is the exit code for a command that could not be started,
@@ -410,6 +448,7 @@ func cmdCheck(ctx context.Context, o *templateOptions, stdout, stderr io.Writer)
 		return usageErr(errors.New("check: nothing to check; give -t SRC:DST, --env-file FILE, --env KEY=TEMPLATE or --env-from PROVIDER:SELECTION"))
 	}
 	out, bulkKeys, err := p.Check(ctx)
+	endSessions(ctx, p.Logout, warnTo(stderr))
 	if err != nil {
 		problems = append(problems, err)
 	}
@@ -461,13 +500,13 @@ like prod/db/postgres or id:65a1…. Only the value is printed, on stdout.`,
 			f.shorthand("no-newline", "n")
 		},
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-			return cmdGet(ctx, args[0], field, noNewline, stdout)
+			return cmdGet(ctx, args[0], field, noNewline, stdout, stderr)
 		},
 	}
 }
 
 // cmdGet prints one secret, for scripts.
-func cmdGet(ctx context.Context, ref, field string, noNewline bool, stdout io.Writer) error {
+func cmdGet(ctx context.Context, ref, field string, noNewline bool, stdout, stderr io.Writer) error {
 	provider, path, ok := strings.Cut(ref, ":")
 	if !ok || path == "" {
 		return usageErr(fmt.Errorf("get: want PROVIDER:PATH, like passwork:prod/db/postgres or passwork:id:65a1…, got %q", ref))
@@ -483,12 +522,14 @@ func cmdGet(ctx context.Context, ref, field string, noNewline bool, stdout io.Wr
 	if err != nil {
 		return err
 	}
-	r, ok := pipeline.Providers(&s.Providers, opt, nil)[provider]
+	providers := pipeline.Providers(&s.Providers, opt, nil)
+	r, ok := providers[provider]
 	if !ok {
 		return usageErr(fmt.Errorf("get: unknown provider %q (have %s)", provider, strings.Join(template.Providers, ", ")))
 	}
 	want := fetch.Ref{Provider: provider, Path: path, Field: field}
 	res, err := r.Resolve(ctx, []fetch.Ref{want})
+	endSessions(ctx, func(ctx context.Context) error { return pipeline.Logout(ctx, providers) }, warnTo(stderr))
 	if err != nil {
 		return err
 	}

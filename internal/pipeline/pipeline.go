@@ -204,6 +204,12 @@ func New(cfg Config) (*Pipeline, template.Errors) {
 	return p, errs
 }
 
+// Logout ends the server sessions the pipeline's providers opened (see
+// the package function Logout).
+func (p *Pipeline) Logout(ctx context.Context) error {
+	return Logout(ctx, p.engine.Providers)
+}
+
 // Files returns the file templates, in render order.
 func (p *Pipeline) Files() []File { return p.files }
 

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -81,7 +82,12 @@ type lazyProvider struct {
 }
 
 func (l *lazyProvider) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result, error) {
-	r, err := l.resolver()
+	r, replaced, err := l.resolver()
+	if lo, ok := replaced.(loggerOut); ok {
+		// Settings changed (a rotated Secret): the old provider's
+		// session is no use any more. Best effort, the new one matters.
+		_ = lo.Logout(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +97,10 @@ func (l *lazyProvider) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.R
 // ResolveList lists selections with the provider's ResolveList, for the
 // providers that can (template.Lister).
 func (l *lazyProvider) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch.Selector) ([]fetch.Result, []fetch.Listing, error) {
-	r, err := l.resolver()
+	r, replaced, err := l.resolver()
+	if lo, ok := replaced.(loggerOut); ok {
+		_ = lo.Logout(ctx) // as in Resolve
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -102,7 +111,41 @@ func (l *lazyProvider) ResolveList(ctx context.Context, refs []fetch.Ref, sels [
 	return lister.ResolveList(ctx, refs, sels)
 }
 
-func (l *lazyProvider) resolver() (template.Resolver, error) {
+// loggerOut is a provider that can end the server session it opened.
+type loggerOut interface {
+	Logout(ctx context.Context) error
+}
+
+// Logout ends the server session of the provider, if it was built and
+// has one; a provider never used costs nothing.
+func (l *lazyProvider) Logout(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if lo, ok := l.r.(loggerOut); ok && l.built && l.err == nil {
+		return lo.Logout(ctx)
+	}
+	return nil
+}
+
+// Logout ends the server sessions the providers opened (Passbolt's
+// GPGAuth session or JWT refresh token, Passwork v4's session), so a
+// one-shot run leaves none behind and a daemon ends its own on exit. Every
+// provider is tried; the errors are joined.
+func Logout(ctx context.Context, providers map[string]template.Resolver) error {
+	var errs []error
+	for _, r := range providers {
+		if lo, ok := r.(loggerOut); ok {
+			if err := lo.Logout(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// resolver returns the provider, building it if needed, and the provider
+// it replaced when the settings changed (nil otherwise).
+func (l *lazyProvider) resolver() (r, replaced template.Resolver, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.built && l.reload != nil {
@@ -110,7 +153,7 @@ func (l *lazyProvider) resolver() (template.Resolver, error) {
 		// no reason to drop a working provider: keep it until the
 		// settings read cleanly again.
 		if fresh, err := l.reload(); err == nil && !reflect.DeepEqual(l.pick(fresh), l.pick(l.cfg)) {
-			l.cfg, l.built = fresh, false
+			l.cfg, l.built, replaced = fresh, false, l.r
 		}
 	}
 	if !l.built {
@@ -120,5 +163,5 @@ func (l *lazyProvider) resolver() (template.Resolver, error) {
 		l.err = fetch.ConfigError(l.err)
 		l.built = true
 	}
-	return l.r, l.err
+	return l.r, replaced, l.err
 }

@@ -15,6 +15,8 @@ import (
 type backend interface {
 	// auth establishes a session and the master key if not done yet.
 	auth(ctx context.Context) error
+	// logout ends the session auth opened, if it opened one.
+	logout(ctx context.Context) error
 	// vaults returns name → ids; fresh forces a refetch.
 	vaults(ctx context.Context, fresh bool) (map[string][]string, error)
 	// list returns summaries (id, name, location) of every entry in the vaults.

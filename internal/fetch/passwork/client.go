@@ -6,6 +6,7 @@
 package passwork
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -59,6 +60,15 @@ type Client struct {
 	http    *fetch.HTTP // told when a value comes unencrypted (KeepNothing)
 	batch   int
 	now     func() time.Time
+}
+
+// Logout ends the server session this client opened, if any: the legacy
+// v4 API's login session. Passwork 7 opens none (see v7.logout). The next
+// Resolve logs in again. One-shot runs call it when done; daemons on exit.
+func (c *Client) Logout(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.backend.logout(ctx)
 }
 
 // encrypted reports whether a master key is given: the server's values

@@ -38,7 +38,8 @@ func newMemBackend(n int) (*memBackend, []fetch.Ref) {
 	return b, refs
 }
 
-func (b *memBackend) auth(context.Context) error { return nil }
+func (b *memBackend) auth(context.Context) error   { return nil }
+func (b *memBackend) logout(context.Context) error { return nil }
 func (b *memBackend) vaults(context.Context, bool) (map[string][]string, error) {
 	return b.vaultIDs, nil
 }

@@ -151,6 +151,26 @@ func (b *v4) login(ctx context.Context) error {
 	return nil
 }
 
+// logout ends the session login opened (POST /auth/logout), so a
+// one-shot run leaves no live session behind. Once: a lost reply leaves a
+// session that expires by itself (sliding, minutes).
+func (b *v4) logout(ctx context.Context) error {
+	if b.token == "" {
+		return nil
+	}
+	req := fetch.Request{Method: http.MethodPost, NoRetry: true, URL: b.base + "/auth/logout",
+		Header: http.Header{"Passwork-Auth": {b.token}, "Content-Type": {"application/json"}}}
+	b.token, b.refresh, b.authed = "", "", false
+	if err := b.send(ctx, req, "/auth/logout", nil); err != nil {
+		var ve *v4Error
+		if errors.As(err, &ve) && ve.status == http.StatusUnauthorized {
+			return nil // the session had ended already
+		}
+		return fmt.Errorf("passwork: logout: %w", err)
+	}
+	return nil
+}
+
 // renew refreshes an expired session, or logs in again when the refresh
 // fails (the API key is at hand, unlike on v7).
 func (b *v4) renew(ctx context.Context) error {

@@ -101,6 +101,11 @@ func (b *v7) auth(ctx context.Context) error {
 	return nil
 }
 
+// logout does nothing: Passwork 7 has no login, and the token pair is the
+// user's own (made in the UI, shared by every replica), not a session
+// injector opened. Revoking it would lock out everyone who uses it.
+func (b *v7) logout(context.Context) error { return nil }
+
 // call sends one request and decodes the (possibly base64-enveloped) JSON
 // response into out. An expired access token is refreshed once and the
 // request retried.

@@ -191,6 +191,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, session string) {
 	case path == "/auth/logout.json" && method == http.MethodPost && session != "":
 		s.mu.Lock()
 		delete(s.sessions, session)
+		s.logouts++
 		s.mu.Unlock()
 		write(w, r, 200, "You are now logged out.", nil)
 		return
@@ -204,6 +205,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, session string) {
 			clear(s.refresh)
 		}
 		delete(s.refresh, body.RefreshToken)
+		s.logouts++
 		s.mu.Unlock()
 		write(w, r, 200, "", nil)
 		return

@@ -68,6 +68,7 @@ type Server struct {
 	sessions    map[string]bool
 	csrf        map[string]bool // issued CSRF tokens
 	issued      []string        // every token, session id and CSRF token ever issued
+	logouts     int             // successful POST /auth/logout.json and /auth/jwt/logout.json
 	faults      []*Fault
 
 	total       int
@@ -292,6 +293,23 @@ func (s *Server) PlainFolders(on bool) {
 }
 
 // --- Counters ---
+
+// Logouts returns how many sessions were ended by POST /auth/logout.json
+// (GPGAuth) or /auth/jwt/logout.json (JWT).
+func (s *Server) Logouts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logouts
+}
+
+// LiveSessions returns how many logins are still usable: GPGAuth
+// sessions plus unrevoked JWT refresh tokens (an access token dies by
+// itself within minutes; its refresh token is what a logout revokes).
+func (s *Server) LiveSessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions) + len(s.refresh)
+}
 
 // Issued returns every credential the server has handed out: JWT access
 // and refresh tokens, session ids and CSRF tokens, live or not, so a

@@ -190,6 +190,7 @@ type Server struct {
 	refreshes  map[string]string   // v7 refresh token → access token
 	v4sessions map[string]*session // v4 token → session
 	issued     []string            // every token ever issued, for leak tests
+	logouts    int                 // v4 sessions ended by POST /auth/logout
 	initAccess string
 	initRefres string
 
@@ -422,6 +423,21 @@ func (s *Server) ExpireSessions() {
 	for _, se := range s.v4sessions {
 		se.expired = true
 	}
+}
+
+// Logouts returns how many v4 sessions POST /api/v4/auth/logout ended.
+func (s *Server) Logouts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logouts
+}
+
+// LiveV4Sessions returns how many v4 sessions are open (logged in, not
+// logged out; the emulator never expires them by time).
+func (s *Server) LiveV4Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.v4sessions)
 }
 
 // Issued returns every token the server has handed out (v7 pairs, v4

@@ -14,6 +14,14 @@ import (
 func (s *Server) routesV4() {
 	s.mux.HandleFunc("POST /api/v4/auth/login/{apiKey}", s.loginV4)
 	s.mux.HandleFunc("POST /api/v4/auth/refreshToken/{token}/{refresh}", s.refreshV4)
+	// Logout ends the session of the Passwork-Auth token.
+	s.mux.HandleFunc("POST /api/v4/auth/logout", s.sessionV4(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		delete(s.v4sessions, r.Header.Get("Passwork-Auth"))
+		s.logouts++
+		s.mu.Unlock()
+		writeV4(w, http.StatusOK, "", "loggedOut")
+	}))
 	// The JS connector asks for the version before logging in.
 	s.mux.HandleFunc("GET /api/v4/info/version", func(w http.ResponseWriter, r *http.Request) {
 		writeV4(w, http.StatusOK, "", map[string]any{"version": "6.3.0", "legacySupport": s.opts.legacySupport})
