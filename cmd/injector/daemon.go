@@ -201,6 +201,15 @@ type refresher struct {
 	m     *metrics.Metrics // told which providers the cache served
 	log   zerolog.Logger
 	last  pipeline.Outcome
+
+	// expiry remembers, per provider, the credential expiry last logged
+	// and how urgent it was, so each step is logged once.
+	expiry map[string]loggedExpiry
+}
+
+type loggedExpiry struct {
+	at    time.Time
+	level int
 }
 
 func (r *refresher) Refresh(ctx context.Context) (daemon.Changes, error) {
@@ -208,6 +217,7 @@ func (r *refresher) Refresh(ctx context.Context) (daemon.Changes, error) {
 		r.cache.Begin()
 	}
 	o, err := r.p.Refresh(ctx)
+	r.credentials()
 	if r.cache != nil && err == nil {
 		// Only a good run replaces the cache: it then holds exactly what
 		// resolving the templates takes. A failed write is a warning
@@ -222,6 +232,41 @@ func (r *refresher) Refresh(ctx context.Context) (daemon.Changes, error) {
 	}
 	r.last = o
 	return daemon.Changes{Files: o.Changed, Env: o.Env, EnvChanged: o.EnvChanged, Secrets: o.Secrets}, nil
+}
+
+// credentials publishes when each provider's credentials expire (metric,
+// /readyz) and logs it with the time left: once when first known, then
+// once more at each step closer (a day, an hour, expired).
+func (r *refresher) credentials() {
+	exp := r.p.CredentialExpiry()
+	r.m.CredentialExpiry(exp)
+	if r.expiry == nil {
+		r.expiry = map[string]loggedExpiry{}
+	}
+	for provider, at := range exp {
+		left := time.Until(at)
+		level := 0
+		switch {
+		case left <= 0:
+			level = 3
+		case left < time.Hour:
+			level = 2
+		case left < metrics.ExpiryWarning:
+			level = 1
+		}
+		if seen, ok := r.expiry[provider]; ok && seen.at.Equal(at) && seen.level >= level {
+			continue
+		}
+		r.expiry[provider] = loggedExpiry{at: at, level: level}
+		ev, msg := r.log.Info(), "credentials expire"
+		switch level {
+		case 1, 2:
+			ev, msg = r.log.Warn(), "credentials expire soon: replace them (the _FILE is read again on every refresh)"
+		case 3:
+			ev, msg = r.log.Error(), "credentials expired: replace them (the _FILE is read again on every refresh)"
+		}
+		ev.Str("provider", provider).Time("expires_at", at.UTC()).Str("time_left", left.Round(time.Second).String()).Msg(msg)
+	}
 }
 
 // startMetrics serves /metrics, /healthz and /readyz when --listen is set.

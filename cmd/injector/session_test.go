@@ -1,10 +1,18 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/injector-dev/injector/internal/fetch"
+	"github.com/injector-dev/injector/internal/fetch/fetchtest"
+	"github.com/injector-dev/injector/internal/fetch/passagent/passagenttest"
 )
 
 // sessionCase is a provider set-up whose login opens a server session,
@@ -99,5 +107,67 @@ func TestDaemonKeepsOneSessionAndEndsItOnExit(t *testing.T) {
 				t.Errorf("%d sessions live after exit", got)
 			}
 		})
+	}
+}
+
+// TestCredentialExpiryIsVisible: a PassAgent token (a Supabase JWT, which
+// injector cannot refresh) that expires in two hours shows in the log with
+// the time left, in /readyz as a warning (the pod stays ready) and as a
+// metric, before the outage rather than after it.
+func TestCredentialExpiryIsVisible(t *testing.T) {
+	srv, err := passagenttest.New(passagenttest.Options{KDF: passagenttest.FastKDF(), CRUDLimit: -1, RevealLimit: -1, TokenTTL: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	if err := srv.Seed([]fetchtest.Entry{{Path: "db", Fields: map[string]string{"password": "pw-" + canary}}}); err != nil {
+		t.Fatal(err)
+	}
+	c := srv.Config()
+	exp, ok := fetch.JWTExpiry(c.Token)
+	if !ok {
+		t.Fatal("the emulator's token carries no exp")
+	}
+	dir := t.TempDir()
+	src := writeFile(t, filepath.Join(dir, "a.tpl"), `<< passagent "db" >>`)
+	dst := filepath.Join(dir, "a")
+	env := []string{"PASSAGENT_URL=" + c.URL, "PASSAGENT_TOKEN=" + c.Token, "PASSAGENT_MASTER_PASSWORD=" + c.MasterPassword}
+
+	_, stderr, code := injector(t, env, "render", "-t", src+":"+dst)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	entry := logEntry(stderr, "credentials expire soon: replace them (the _FILE is read again on every refresh)")
+	left, _ := time.ParseDuration(fmt.Sprint(entry["time_left"]))
+	if entry == nil || entry["provider"] != "passagent" || left <= time.Hour || left > 2*time.Hour+time.Second ||
+		entry["expires_at"] != exp.UTC().Format(time.RFC3339) {
+		t.Errorf("no warning with the time left:\n%s", stderr)
+	}
+
+	p := startInjector(t, env, "render", "--interval", "1m", "--listen", "127.0.0.1:0", "-t", src+":"+dst)
+	addr := p.metricsAddr(t)
+	var body string
+	eventually(t, "/readyz ready", func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == http.StatusOK
+	})
+	if want := "ok\nwarning: passagent: credentials expire in "; !strings.HasPrefix(body, want) || !strings.Contains(body, exp.UTC().Format(time.RFC3339)) {
+		t.Errorf("/readyz = %q, want a warning about the expiry", body)
+	}
+	_, fams := scrape(t, addr)
+	if got := counter(fams, "injector_credential_expiry_timestamp_seconds", map[string]string{"provider": "passagent"}); got != float64(exp.Unix()) {
+		t.Errorf("injector_credential_expiry_timestamp_seconds = %v, want %d", got, exp.Unix())
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t)
+	assertNoCanary(t, "log", p.stderr.String()+stderr)
+	if strings.Contains(p.stderr.String()+stderr, c.Token) {
+		t.Error("the log shows the token")
 	}
 }

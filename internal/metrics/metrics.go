@@ -47,9 +47,11 @@ type Metrics struct {
 	childRestarts prometheus.Counter
 	cacheServed   *prometheus.CounterVec
 	cacheAge      *prometheus.GaugeVec
+	credExpiry    *prometheus.GaugeVec
 
 	mu        sync.Mutex
 	fromCache map[string]time.Duration // provider → oldest response served by the last refresh
+	expiry    map[string]time.Time     // provider → when its credentials expire
 	templates []string                 // every template that must render for readiness
 	rendered  map[string]bool          // templates rendered successfully at least once
 	succeeded time.Time                // last successful refresh; zero before the first
@@ -96,6 +98,10 @@ func New(version string) *Metrics {
 			Name: "injector_cache_served_age_seconds",
 			Help: "Age of the oldest cached response the last refresh used, per provider; 0 when it used none.",
 		}, []string{"provider"}),
+		credExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "injector_credential_expiry_timestamp_seconds",
+			Help: "Unix time at which a provider's credentials expire (a token's exp claim), for the providers that say; alert well before it.",
+		}, []string{"provider"}),
 		rendered: map[string]bool{},
 		now:      time.Now,
 	}
@@ -105,7 +111,7 @@ func New(version string) *Metrics {
 	}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 
-	m.reg.MustRegister(m.fetchRequests, m.fetchDuration, m.renders, m.secrets, m.lastSuccess, m.childRestarts, m.cacheServed, m.cacheAge, buildInfo,
+	m.reg.MustRegister(m.fetchRequests, m.fetchDuration, m.renders, m.secrets, m.lastSuccess, m.childRestarts, m.cacheServed, m.cacheAge, m.credExpiry, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -210,8 +216,33 @@ func (m *Metrics) CacheServed(ages map[string]time.Duration) {
 	}
 }
 
+// ExpiryWarning is how close to their expiry credentials have to be for
+// /readyz to warn about them.
+const ExpiryWarning = 24 * time.Hour
+
+// CredentialExpiry records when each provider's credentials expire, for
+// the providers that know (a token's exp claim).
+func (m *Metrics) CredentialExpiry(exp map[string]time.Time) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for p := range m.expiry {
+		if _, still := exp[p]; !still {
+			m.credExpiry.DeleteLabelValues(word(p))
+		}
+	}
+	m.expiry = map[string]time.Time{}
+	for p, t := range exp {
+		m.expiry[p] = t
+		m.credExpiry.WithLabelValues(word(p)).Set(float64(t.Unix()))
+	}
+}
+
 // Warnings are what /readyz adds below "ok": providers served from the
-// cache by the last refresh.
+// cache by the last refresh, and credentials that expire within
+// ExpiryWarning (or have expired).
 func (m *Metrics) Warnings() []string {
 	if m == nil {
 		return nil
@@ -219,6 +250,14 @@ func (m *Metrics) Warnings() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []string
+	for p, t := range m.expiry {
+		switch left := t.Sub(m.now()).Round(time.Second); {
+		case left <= 0:
+			out = append(out, fmt.Sprintf("warning: %s: credentials expired %s ago (at %s); replace them", word(p), -left, t.UTC().Format(time.RFC3339)))
+		case left < ExpiryWarning:
+			out = append(out, fmt.Sprintf("warning: %s: credentials expire in %s (at %s)", word(p), left, t.UTC().Format(time.RFC3339)))
+		}
+	}
 	for p, age := range m.fromCache {
 		out = append(out, fmt.Sprintf("warning: %s: server unavailable, secrets resolved from the ciphertext cache (oldest response %s old)", word(p), age.Round(time.Second)))
 	}

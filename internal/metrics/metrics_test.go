@@ -280,3 +280,34 @@ func TestCacheServedShowsInReadyz(t *testing.T) {
 		t.Errorf("injector_cache_served_age_seconds = %v after recovery, want 0", v)
 	}
 }
+
+// TestCredentialExpiry: the expiry is a gauge at all times and a /readyz
+// warning within ExpiryWarning, without making the pod unready.
+func TestCredentialExpiry(t *testing.T) {
+	m := New("dev")
+	now := time.Unix(1700000000, 0)
+	m.now = func() time.Time { return now }
+	base := serve(t, m)
+	m.Succeeded(now, 1)
+	m.CredentialExpiry(map[string]time.Time{"passagent": now.Add(48 * time.Hour)})
+	if code, body := get(t, base+"/readyz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("/readyz 48h before expiry = %d %q", code, body)
+	}
+	fams, _ := scrape(t, base)
+	if v := value(t, fams, "injector_credential_expiry_timestamp_seconds", map[string]string{"provider": "passagent"}); v != float64(now.Add(48*time.Hour).Unix()) {
+		t.Errorf("expiry gauge = %v", v)
+	}
+	now = now.Add(45 * time.Hour)
+	code, body := get(t, base+"/readyz")
+	if want := "ok\nwarning: passagent: credentials expire in 3h0m0s (at 2023-11-16T22:13:20Z)\n"; code != http.StatusOK || body != want {
+		t.Errorf("/readyz 3h before expiry = %d %q, want %q", code, body, want)
+	}
+	now = now.Add(4 * time.Hour)
+	if _, body := get(t, base+"/readyz"); !strings.Contains(body, "credentials expired 1h0m0s ago") {
+		t.Errorf("/readyz after expiry = %q", body)
+	}
+	m.CredentialExpiry(nil)
+	if _, body := get(t, base+"/readyz"); body != "ok\n" {
+		t.Errorf("/readyz with no expiry known = %q", body)
+	}
+}

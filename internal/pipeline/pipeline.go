@@ -20,6 +20,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/injector-dev/injector/internal/render"
 	"github.com/injector-dev/injector/internal/template"
@@ -208,6 +209,12 @@ func New(cfg Config) (*Pipeline, template.Errors) {
 // the package function Logout).
 func (p *Pipeline) Logout(ctx context.Context) error {
 	return Logout(ctx, p.engine.Providers)
+}
+
+// CredentialExpiry returns when each provider's credentials expire, where
+// known (see the package function CredentialExpiry).
+func (p *Pipeline) CredentialExpiry() map[string]time.Time {
+	return CredentialExpiry(p.engine.Providers)
 }
 
 // Files returns the file templates, in render order.

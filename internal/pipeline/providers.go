@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/injector-dev/injector/internal/fetch"
 	"github.com/injector-dev/injector/internal/fetch/passagent"
@@ -81,7 +82,34 @@ type lazyProvider struct {
 	err   error
 }
 
+// Resolve resolves refs with the provider. When the server turns the
+// batch down (a 401 for a token that expired) and the settings read
+// again differ (the Secret behind a NAME_FILE was rotated since this run
+// read it), it tries once more with the new ones before failing.
 func (l *lazyProvider) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result, error) {
+	res, err := l.resolveOnce(ctx, refs)
+	if err != nil && ctx.Err() == nil && l.settingsChanged() {
+		return l.resolveOnce(ctx, refs)
+	}
+	return res, err
+}
+
+// settingsChanged reads the settings again and reports whether this
+// provider's differ from those it was built with.
+func (l *lazyProvider) settingsChanged() bool {
+	if l.reload == nil {
+		return false
+	}
+	fresh, err := l.reload()
+	if err != nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !reflect.DeepEqual(l.pick(fresh), l.pick(l.cfg))
+}
+
+func (l *lazyProvider) resolveOnce(ctx context.Context, refs []fetch.Ref) ([]fetch.Result, error) {
 	r, replaced, err := l.resolver()
 	if lo, ok := replaced.(loggerOut); ok {
 		// Settings changed (a rotated Secret): the old provider's
@@ -95,8 +123,17 @@ func (l *lazyProvider) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.R
 }
 
 // ResolveList lists selections with the provider's ResolveList, for the
-// providers that can (template.Lister).
+// providers that can (template.Lister). Rejected credentials are read
+// again as in Resolve.
 func (l *lazyProvider) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch.Selector) ([]fetch.Result, []fetch.Listing, error) {
+	res, lists, err := l.resolveListOnce(ctx, refs, sels)
+	if err != nil && ctx.Err() == nil && l.settingsChanged() {
+		return l.resolveListOnce(ctx, refs, sels)
+	}
+	return res, lists, err
+}
+
+func (l *lazyProvider) resolveListOnce(ctx context.Context, refs []fetch.Ref, sels []fetch.Selector) ([]fetch.Result, []fetch.Listing, error) {
 	r, replaced, err := l.resolver()
 	if lo, ok := replaced.(loggerOut); ok {
 		_ = lo.Logout(ctx) // as in Resolve
@@ -109,6 +146,37 @@ func (l *lazyProvider) ResolveList(ctx context.Context, refs []fetch.Ref, sels [
 		return nil, nil, fmt.Errorf("%s: listing folders or tags is not supported by this provider", sels[0].Provider)
 	}
 	return lister.ResolveList(ctx, refs, sels)
+}
+
+// expirer is a provider that knows when its credentials expire.
+type expirer interface {
+	CredentialExpiry() (time.Time, bool)
+}
+
+// CredentialExpiry is when the built provider's credentials expire, if
+// it knows.
+func (l *lazyProvider) CredentialExpiry() (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e, ok := l.r.(expirer); ok && l.built && l.err == nil {
+		return e.CredentialExpiry()
+	}
+	return time.Time{}, false
+}
+
+// CredentialExpiry returns, per provider that knows it, when its
+// credentials expire (a token's "exp"), so an operator is warned before
+// the outage.
+func CredentialExpiry(providers map[string]template.Resolver) map[string]time.Time {
+	out := map[string]time.Time{}
+	for name, r := range providers {
+		if e, ok := r.(expirer); ok {
+			if t, ok := e.CredentialExpiry(); ok {
+				out[name] = t
+			}
+		}
+	}
+	return out
 }
 
 // loggerOut is a provider that can end the server session it opened.

@@ -147,6 +147,13 @@ func New(cfg Config, opt fetch.Options) (*Client, error) {
 	return c, nil
 }
 
+// CredentialExpiry is when the server stops accepting PASSAGENT_TOKEN: the
+// "exp" of the Supabase session JWT. injector cannot refresh it (PassAgent
+// publishes no login), so an operator has to replace it before then.
+func (c *Client) CredentialExpiry() (time.Time, bool) {
+	return fetch.JWTExpiry(c.token)
+}
+
 // key returns the vault key, deriving it on first use.
 func (c *Client) key(ctx context.Context) ([]byte, error) {
 	c.keyMu.Lock()

@@ -71,6 +71,27 @@ func (c *Client) Logout(ctx context.Context) error {
 	return c.backend.logout(ctx)
 }
 
+// CredentialExpiry is when the server stops accepting the credentials,
+// where the token says: on Passwork 7, the refresh token's "exp" when it
+// is a JWT (the access token is renewed with it), else the access token's.
+// Opaque tokens and the legacy API key carry no expiry.
+func (c *Client) CredentialExpiry() (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.backend.(*v7)
+	if !ok {
+		return time.Time{}, false
+	}
+	access, refresh := b.access, b.refresh
+	if access == "" {
+		access, refresh = b.cfg.Token, b.cfg.RefreshToken
+	}
+	if refresh != "" {
+		return fetch.JWTExpiry(refresh)
+	}
+	return fetch.JWTExpiry(access)
+}
+
 // encrypted reports whether a master key is given: the server's values
 // are then ciphertext under it.
 func (cfg Config) encrypted() bool { return cfg.MasterKey != "" || cfg.MasterPassword != "" }

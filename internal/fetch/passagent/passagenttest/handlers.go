@@ -19,6 +19,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.perPath[r.URL.Path]++
 	f := s.takeFault(r.URL.Path)
 	token := s.token
+	if !s.tokenExp.IsZero() && time.Now().After(s.tokenExp) {
+		token = "\x00expired" // no bearer matches, not even an empty one
+	}
 	kdf := s.kdf
 	if s.advertised != (envelope.KDFParams{}) {
 		kdf = s.advertised

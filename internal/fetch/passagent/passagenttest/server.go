@@ -11,7 +11,9 @@ package passagenttest
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -48,6 +50,11 @@ type Options struct {
 	// Listen says where to serve; the zero value is a new loopback port
 	// over plain HTTP (`injector dev --serve --listen` sets it).
 	Listen fetchtest.Listen
+	// TokenTTL, when positive, gives the bearer token an "exp" claim that
+	// far ahead, and the server answers 401 once it has passed, as a
+	// Supabase session token does; zero issues tokens that never expire
+	// (`injector dev`).
+	TokenTTL time.Duration
 }
 
 // Server is a running emulator. Its methods are safe for concurrent use.
@@ -57,6 +64,8 @@ type Server struct {
 
 	// Fixed at start.
 	token    string
+	tokenExp time.Time     // zero: never
+	ttl      time.Duration // Options.TokenTTL
 	maxLimit int
 	kdf      envelope.KDFParams
 	salt     []byte
@@ -150,11 +159,12 @@ func New(opt Options) (*Server, error) {
 		opt.RevealLimit = 20
 	}
 	s := &Server{
-		token: "pa-emulator-" + randHex(16), kdf: opt.KDF, salt: randBytes(16), maxLimit: opt.MaxPageLimit,
+		kdf: opt.KDF, salt: randBytes(16), maxLimit: opt.MaxPageLimit, ttl: opt.TokenTTL,
 		csrf: map[string]bool{}, perPath: map[string]int{},
 		crud:   newLimiter(opt.CRUDLimit, opt.CRUDWindow),
 		reveal: newLimiter(opt.RevealLimit, 60*time.Second),
 	}
+	s.token, s.tokenExp = s.newToken()
 	var err error
 	if s.vaultKey, err = envelope.DeriveVaultKey(MasterPassword, s.salt, s.kdf); err != nil {
 		return nil, fmt.Errorf("passagenttest: %w", err)
@@ -186,8 +196,24 @@ func (s *Server) Token() string { return s.token }
 func (s *Server) RotateToken() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.token = "pa-emulator-" + randHex(16)
+	s.token, s.tokenExp = s.newToken()
 	return s.token
+}
+
+// newToken issues a bearer token shaped like a Supabase session JWT
+// (header.payload.signature, base64url): the payload names the user and,
+// with a TokenTTL, carries "exp". The signature is random: only this
+// server checks the token, by comparing it whole.
+func (s *Server) newToken() (string, time.Time) {
+	claims := map[string]any{"sub": "emulator-user", "role": "authenticated", "session_id": randHex(16)}
+	var exp time.Time
+	if s.ttl > 0 {
+		exp = time.Now().Add(s.ttl)
+		claims["exp"] = exp.Unix()
+	}
+	payload, _ := json.Marshal(claims)
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString(payload) + "." + enc.EncodeToString(randBytes(32)), exp
 }
 
 // UseKeyWrap makes later Seed calls wrap item keys with AES-KW (the
