@@ -84,7 +84,7 @@ func decodeExamples(t *testing.T) objects {
 
 func TestExamplesDecodeStrictly(t *testing.T) {
 	objs := decodeExamples(t)
-	if len(objs.deployments) != 3 || len(objs.secrets) != 1 || len(objs.configMaps) != 1 {
+	if len(objs.deployments) != 4 || len(objs.secrets) != 1 || len(objs.configMaps) != 1 {
 		t.Errorf("found %d Deployments, %d Secrets, %d ConfigMaps", len(objs.deployments), len(objs.secrets), len(objs.configMaps))
 	}
 }
@@ -343,5 +343,48 @@ func TestComposeExample(t *testing.T) {
 	}
 	if _, err := os.Stat("../examples/templates/app.env.tpl"); err != nil {
 		t.Errorf("compose example's template: %v", err)
+	}
+}
+
+// TestCacheExample: in cache.yaml the init container and the sidecar share
+// one emptyDir cache, each with the same --cache-dir strictly inside it
+// (the emptyDir itself is 0777, which injector refuses), mounted
+// writable, and the app never mounts it.
+func TestCacheExample(t *testing.T) {
+	objs := decodeExamples(t)
+	i := slices.IndexFunc(objs.deployments, func(d *appsv1.Deployment) bool { return d.Name == "app-cache" })
+	if i < 0 {
+		t.Fatal("no Deployment app-cache")
+	}
+	spec := objs.deployments[i].Spec.Template.Spec
+	v := spec.Volumes[slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == "cache" })]
+	if v.EmptyDir == nil {
+		t.Errorf("cache volume %+v is not an emptyDir", v)
+	}
+	if len(spec.InitContainers) != 2 || spec.InitContainers[0].RestartPolicy != nil ||
+		spec.InitContainers[1].RestartPolicy == nil || *spec.InitContainers[1].RestartPolicy != corev1.ContainerRestartPolicyAlways {
+		t.Fatalf("want an init container, then a native sidecar")
+	}
+	for _, c := range spec.InitContainers {
+		var dir string
+		for _, a := range c.Args {
+			if d, ok := strings.CutPrefix(a, "--cache-dir="); ok {
+				dir = d
+			}
+		}
+		m := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "cache" })
+		switch {
+		case dir == "":
+			t.Errorf("%s: no --cache-dir", c.Name)
+		case m < 0 || c.VolumeMounts[m].ReadOnly:
+			t.Errorf("%s: the cache volume is not mounted writable", c.Name)
+		case !strings.HasPrefix(dir, c.VolumeMounts[m].MountPath+"/"):
+			t.Errorf("%s: --cache-dir=%s is not strictly inside the emptyDir at %s", c.Name, dir, c.VolumeMounts[m].MountPath)
+		}
+	}
+	for _, c := range spec.Containers {
+		if slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "cache" }) {
+			t.Errorf("container %s mounts the cache", c.Name)
+		}
 	}
 }
