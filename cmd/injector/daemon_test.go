@@ -365,14 +365,7 @@ func TestOneShotRunListenReportsReady(t *testing.T) {
 // is read again each refresh, so a rotated Kubernetes Secret takes effect
 // without restarting the sidecar.
 func TestDaemonRereadsRotatedCredentialFile(t *testing.T) {
-	srv, err := passagenttest.New(passagenttest.Options{KDF: passagenttest.FastKDF(), CRUDLimit: -1, RevealLimit: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	if err := srv.Seed([]fetchtest.Entry{{Path: "db", Fields: map[string]string{"password": "pw-" + canary}}}); err != nil {
-		t.Fatal(err)
-	}
+	srv := passagentServer(t, passagenttest.Options{}, fetchtest.Entry{Path: "db", Fields: map[string]string{"password": "pw-" + canary}})
 	c := srv.Config()
 	dir := t.TempDir()
 	tokenFile := writeFile(t, filepath.Join(dir, "token"), "expired-token")

@@ -68,19 +68,27 @@ func passboltFixture(t *testing.T) (*fixture, *passbolttest.Server) {
 	}, srv
 }
 
-func passagentFixture(t *testing.T) (*fixture, *passagenttest.Server) {
+// passagentServer starts a PassAgent emulator with a fast KDF and no rate
+// limits (opt may set the rest) and seeds it with entries.
+func passagentServer(t *testing.T, opt passagenttest.Options, entries ...fetchtest.Entry) *passagenttest.Server {
 	t.Helper()
-	srv, err := passagenttest.New(passagenttest.Options{KDF: passagenttest.FastKDF(), CRUDLimit: -1, RevealLimit: -1})
+	opt.KDF, opt.CRUDLimit, opt.RevealLimit = passagenttest.FastKDF(), -1, -1
+	srv, err := passagenttest.New(opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	if err := srv.Seed([]fetchtest.Entry{
-		{Path: "postgres", Fields: map[string]string{"password": fixtureSecrets[0], "username": "app"}},
-		{Path: "stripe", Fields: map[string]string{"password": fixtureSecrets[1]}},
-	}); err != nil {
+	if err := srv.Seed(entries); err != nil {
 		t.Fatal(err)
 	}
+	return srv
+}
+
+func passagentFixture(t *testing.T) (*fixture, *passagenttest.Server) {
+	t.Helper()
+	srv := passagentServer(t, passagenttest.Options{},
+		fetchtest.Entry{Path: "postgres", Fields: map[string]string{"password": fixtureSecrets[0], "username": "app"}},
+		fetchtest.Entry{Path: "stripe", Fields: map[string]string{"password": fixtureSecrets[1]}})
 	c := srv.Config()
 	return &fixture{
 		name: "passagent", cfg: pipeline.ProviderConfig{PassAgent: c},

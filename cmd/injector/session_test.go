@@ -115,14 +115,7 @@ func TestDaemonKeepsOneSessionAndEndsItOnExit(t *testing.T) {
 // the time left, in /readyz as a warning (the pod stays ready) and as a
 // metric, before the outage rather than after it.
 func TestCredentialExpiryIsVisible(t *testing.T) {
-	srv, err := passagenttest.New(passagenttest.Options{KDF: passagenttest.FastKDF(), CRUDLimit: -1, RevealLimit: -1, TokenTTL: 2 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	if err := srv.Seed([]fetchtest.Entry{{Path: "db", Fields: map[string]string{"password": "pw-" + canary}}}); err != nil {
-		t.Fatal(err)
-	}
+	srv := passagentServer(t, passagenttest.Options{TokenTTL: 2 * time.Hour}, fetchtest.Entry{Path: "db", Fields: map[string]string{"password": "pw-" + canary}})
 	c := srv.Config()
 	exp, ok := fetch.JWTExpiry(c.Token)
 	if !ok {
