@@ -246,3 +246,56 @@ func TestSidecarExample(t *testing.T) {
 		"prod/db/postgres password": db.Fields["password"], "the rotated password": rotated,
 	}))
 }
+
+// TestCacheExample applies cache.yaml: the init container and the sidecar
+// fill their shared emptyDir cache; with the emulator stopped the sidecar
+// keeps refreshing from it, /readyz stays ready and says so, and the Pod
+// stays Ready with the same files. The cache holds no secret value.
+func TestCacheExample(t *testing.T) {
+	c := node(t)
+	t.Parallel()
+	ns, emu := c.appNamespace(t, "e2e-cache")
+	edits := append(c.userEdits(),
+		"            - --interval=5m\n",
+		"            - --interval=5s\n            - --min-interval=0\n            - --max-stale=30s\n")
+	c.must(t, manifest(t, "cache.yaml", edits...), "-n", ns, "apply", "-f", "-")
+	c.must(t, "", "-n", ns, "rollout", "status", "deployment/app-cache", "--timeout=5m")
+
+	pod := c.pod(t, ns, "app-cache")
+	db := seedEntry(t, "prod/db/postgres")
+	want := rendered(t, db.Fields["password"])
+	c.wantFiles(t, ns, pod.Name, "0400", appUID, want)
+
+	emu.stop()
+	stopped := time.Now()
+	waitFor(t, 2*time.Minute, "/readyz to say the cache answered", func() error {
+		body, err := c.proxyGet(ns, pod.Name, 8099, "/readyz")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(body, "warning: passwork: server unavailable, secrets resolved from the ciphertext cache") {
+			return fmt.Errorf("%w: %q", errNotYet, body)
+		}
+		return nil
+	})
+	// Past --max-stale (30s) without the server, it is still ready: every
+	// refresh succeeds from the cache. Sampled every second until then.
+	for time.Since(stopped) < 40*time.Second {
+		if _, err := c.proxyGet(ns, pod.Name, 8099, "/readyz"); err != nil {
+			t.Fatalf("/readyz %s after the server stopped: %v", time.Since(stopped).Round(time.Second), err)
+		}
+		<-time.After(time.Second)
+	}
+	p, err := c.getPod(ns, pod.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !podReady(p) {
+		t.Error("the Pod turned not ready while the cache answered")
+	}
+	c.wantFiles(t, ns, pod.Name, "0400", appUID, want)
+	if log := c.logs(t, ns, pod.Name, "injector"); !strings.Contains(log, "resolving from the ciphertext cache") {
+		t.Errorf("the sidecar's log does not say it used the cache:\n%s", log)
+	}
+	c.noLeaks(t, ns, emu.secrets(map[string]string{"prod/db/postgres password": db.Fields["password"]}))
+}
