@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -31,6 +32,9 @@ type cacheCase struct {
 	forbidden func() []string // read after the runs: tokens issued meanwhile
 	stop      func()
 	badCreds  []string // env overrides the server rejects with 401/403
+	wrongKey  []string // env overrides whose key does not open the cached ciphertext
+	// wrongKeyError is what the failure with wrongKey says.
+	wrongKeyError string
 }
 
 // cacheProviders are the set-ups newCacheCase knows: every provider, and
@@ -43,7 +47,9 @@ func newCacheCase(t *testing.T, name string) cacheCase {
 	case "passwork", "passwork-v4":
 		f, srv := passworkFixture(t)
 		c, c4 := srv.Config(), srv.ConfigV4()
+		otherKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 64))
 		cc := cacheCase{fixture: f, stop: srv.Close, badCreds: []string{"PASSWORK_TOKEN=not-the-token"},
+			wrongKey: []string{"PASSWORK_MASTER_KEY=" + otherKey}, wrongKeyError: "invalid master key",
 			forbidden: func() []string {
 				return append(srv.Issued(), c.Token, c.RefreshToken, c.MasterKey, c4.APIKey,
 					pwcrypto.MasterKeyHash(c.MasterKey), pwcrypto.MasterKeyHashMD5(c.MasterKey))
@@ -63,6 +69,7 @@ func newCacheCase(t *testing.T, name string) cacheCase {
 		c := srv.Config()
 		return cacheCase{fixture: f, stop: srv.Close,
 			badCreds: []string{"PASSBOLT_USER_ID=00000000-0000-4000-8000-000000000000"},
+			wrongKey: []string{"PASSBOLT_PASSPHRASE=not-the-passphrase"}, wrongKeyError: "wrong passphrase",
 			forbidden: func() []string {
 				out := append(srv.Issued(), c.Passphrase)
 				for _, line := range strings.Split(c.PrivateKey, "\n") {
@@ -76,6 +83,7 @@ func newCacheCase(t *testing.T, name string) cacheCase {
 		f, srv := passagentFixture(t)
 		c := srv.Config()
 		return cacheCase{fixture: f, stop: srv.Close, badCreds: []string{"PASSAGENT_TOKEN=not-the-token"},
+			wrongKey: []string{"PASSAGENT_MASTER_PASSWORD=not-the-password"}, wrongKeyError: "wrong master password",
 			forbidden: func() []string { return []string{c.Token, c.MasterPassword, srv.VaultKey()} }}
 	}
 	t.Fatalf("no cache case %q", name)
@@ -127,6 +135,14 @@ func TestCacheServesDuringOutage(t *testing.T) {
 				t.Errorf("no warning that the cache was used:\n%s", stderr)
 			}
 
+			// A key that does not open what the cache holds fails; it
+			// never renders what a wrong key makes of the ciphertext.
+			out = filepath.Join(dir, "wrongkey.out")
+			wrong := append(append([]string{}, env...), cc.wrongKey...)
+			if stderr, code := render(wrong, out, "--cache-dir", cacheDir); code == 0 || !strings.Contains(stderr, cc.wrongKeyError) {
+				t.Errorf("wrong key with the server down: exit %d, want a failure saying %q\n%s", code, cc.wrongKeyError, stderr)
+			}
+
 			// The same with the setting instead of the flag, and the
 			// cache past its maximum age: a failure, nothing written.
 			out = filepath.Join(dir, "expired.out")
@@ -139,7 +155,7 @@ func TestCacheServesDuringOutage(t *testing.T) {
 			if stderr, code := render(env, out, "--cache-dir", filepath.Join(dir, "cold")); code != exitFailure {
 				t.Errorf("render from a cold cache: exit %d, want %d\n%s", code, exitFailure, stderr)
 			}
-			for _, name := range []string{"expired.out", "cold.out"} {
+			for _, name := range []string{"wrongkey.out", "expired.out", "cold.out"} {
 				if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
 					t.Errorf("%s written by a failed render (%v)", name, err)
 				}
