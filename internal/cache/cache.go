@@ -347,9 +347,15 @@ func read(name, provider string) (map[string]entry, error) {
 }
 
 // write replaces provider's file atomically: a temporary file of mode
-// 0600 in the same directory, synced, renamed over the old one, and the
-// directory synced. An unchanged cache is not rewritten.
+// 0600 in the same directory, renamed over the old one. It is not synced:
+// a file torn by a crash fails its checksum and is ignored, and the next
+// good run writes it again; a sync per refresh cost 100 ms and more on a
+// busy disk. A cache whose entries are those on disk (a run served
+// entirely from it) is not rewritten.
 func (d *Dir) write(provider string, entries map[string]entry) error {
+	if d.loaded[provider] && sameEntries(entries, d.disk[provider]) {
+		return nil
+	}
 	body, err := json.Marshal(payload{Provider: provider, Entries: entries})
 	if err != nil {
 		return fmt.Errorf("cache: %s: %w", provider, err)
@@ -357,9 +363,6 @@ func (d *Dir) write(provider string, entries map[string]entry) error {
 	sum := sha256.Sum256(body)
 	data := append([]byte(magic+hex.EncodeToString(sum[:])+"\n"), body...)
 	name := d.file(provider)
-	if old, err := os.ReadFile(name); err == nil && bytes.Equal(old, data) {
-		return nil
-	}
 	tmp, err := os.CreateTemp(d.path, "."+provider+".cache.*")
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
@@ -373,22 +376,29 @@ func (d *Dir) write(provider string, entries map[string]entry) error {
 		tmp.Close()
 		return fmt.Errorf("cache: %w", err)
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cache: %w", err)
-	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), name); err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
-	if dir, err := os.Open(d.path); err == nil {
-		_ = dir.Sync()
-		dir.Close()
-	}
 	d.disk[provider], d.loaded[provider] = entries, true
 	return nil
+}
+
+// sameEntries reports whether a and b hold the same responses, received
+// at the same times.
+func sameEntries(a, b map[string]entry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, ea := range a {
+		eb, ok := b[k]
+		if !ok || !ea.At.Equal(eb.At) || ea.Status != eb.Status || !bytes.Equal(ea.Body, eb.Body) {
+			return false
+		}
+	}
+	return true
 }
 
 // Providers lists the providers that have a cache file, for messages.
