@@ -192,6 +192,17 @@ func isBatchError(err error) bool {
 	return errors.Is(err, errInvalidMasterKey) || errors.As(err, &be)
 }
 
+// itemKey is backend.itemKey that, for an entry stored without
+// client-side encryption, tells the cache to keep none of this run's
+// responses: its values are not ciphertext.
+func (c *Client) itemKey(ctx context.Context, e *entry) (string, bool, error) {
+	key, plain, err := c.backend.itemKey(ctx, e)
+	if err == nil && plain {
+		c.http.KeepNothing(noCSE)
+	}
+	return key, plain, err
+}
+
 // noCSE is why a run's Passwork responses are not cached: the server
 // sent a value base64-encoded, not encrypted (its vault has client-side
 // encryption off).

@@ -354,12 +354,9 @@ func (c *Client) field(ctx context.Context, ref fetch.Ref, e *entry) (string, *a
 		return "", nil, &fetch.NotFoundError{Kind: "attachment", Name: file, Within: fmt.Sprintf("entry %q", ref.Path), Nearby: attachmentNames(e)}
 	}
 
-	key, plain, err := c.backend.itemKey(ctx, e)
+	key, plain, err := c.itemKey(ctx, e)
 	if err != nil {
 		return "", nil, err
-	}
-	if plain {
-		c.http.KeepNothing(noCSE)
 	}
 	if ref.Field == "" || ref.Field == "password" {
 		v, err := open(e.passwordEnc, key, plain)
@@ -472,12 +469,9 @@ func (c *Client) openAttachment(ctx context.Context, e *entry, att *attachmentDa
 	if att == nil {
 		return nil, errors.New("not returned by the server")
 	}
-	key, plain, err := c.backend.itemKey(ctx, e)
+	key, plain, err := c.itemKey(ctx, e)
 	if err != nil {
 		return nil, err
-	}
-	if plain {
-		c.http.KeepNothing(noCSE)
 	}
 	attKey, err := open(att.EncryptedKey, key, plain)
 	if err != nil {

@@ -90,7 +90,7 @@ func (c *Client) open(ctx context.Context, sel fetch.Selector, sums []picked, en
 		}
 		path := s.path
 		fe := fetch.Entry{ID: s.id, Name: s.name, Path: path}
-		key, plain, err := c.backend.itemKey(ctx, e)
+		key, plain, err := c.itemKey(ctx, e)
 		if err != nil {
 			return nil, fmt.Errorf("passwork: select %q: entry %q: %w", sel.String(), path, err)
 		}
