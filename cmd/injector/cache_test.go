@@ -124,7 +124,27 @@ func TestCacheServesDuringOutage(t *testing.T) {
 				t.Errorf("wrong credentials: exit %d, want a failure that does not use the cache:\n%s", code, stderr)
 			}
 
+			// A bulk selection (--env-from) in its own cache: warm with the
+			// server up, then from the cache with the server down.
+			var envFrom func() (string, int)
+			if sel := map[string]string{"passwork": "passwork:prod/db", "passwork-v4": "passwork:prod/db",
+				"passbolt": "passbolt:infra/db", "passbolt-gpgauth": "passbolt:infra/db"}[name]; sel != "" {
+				envFrom = func() (string, int) {
+					_, stderr, code := injector(t, env, "run", "--cache-dir", filepath.Join(dir, "envfrom"), "--env-from", sel,
+						"--", "sh", "-c", "env | grep -q -- "+canary)
+					return stderr, code
+				}
+				if stderr, code := envFrom(); code != 0 {
+					t.Fatalf("run --env-from %s with the server up: exit %d\n%s", sel, code, stderr)
+				}
+			}
+
 			cc.stop()
+			if envFrom != nil {
+				if stderr, code := envFrom(); code != 0 || !strings.Contains(stderr, "resolving from the ciphertext cache") {
+					t.Errorf("run --env-from from the cache with the server down: exit %d\n%s", code, stderr)
+				}
+			}
 			out = filepath.Join(dir, "offline.out")
 			stderr, code := render(env, out, "--cache-dir", cacheDir)
 			if code != 0 {
