@@ -64,6 +64,13 @@ func templateFor(b testing.TB, provider string, es []fetchtest.Entry) *template.
 type emulator struct {
 	resolver template.Resolver
 	requests func() int
+	rec      *recorder    // the client's transport, to record one refresh for replay
+	floor    func() error // the unavoidable decryption of one refresh; nil: none
+}
+
+// clientOptions gives a provider client the recording transport.
+func clientOptions(rec *recorder) fetch.Options {
+	return fetch.Options{Client: &http.Client{Transport: rec, Timeout: 30 * time.Second}}
 }
 
 func newPasswork(b testing.TB, es []fetchtest.Entry) emulator {
@@ -72,11 +79,12 @@ func newPasswork(b testing.TB, es []fetchtest.Entry) emulator {
 	if err := srv.Seed(es); err != nil {
 		b.Fatal(err)
 	}
-	c, err := passwork.New(srv.Config(), fetch.Options{})
+	rec := newRecorder()
+	c, err := passwork.New(srv.Config(), clientOptions(rec))
 	if err != nil {
 		b.Fatal(err)
 	}
-	return emulator{c, srv.Requests}
+	return emulator{c, srv.Requests, rec, passworkFloor(b, es)}
 }
 
 func newPassbolt(b testing.TB, es []fetchtest.Entry) emulator {
@@ -88,11 +96,12 @@ func newPassbolt(b testing.TB, es []fetchtest.Entry) emulator {
 	if err := srv.Seed(es); err != nil {
 		b.Fatal(err)
 	}
-	c, err := passbolt.New(srv.Config(), fetch.Options{})
+	rec := newRecorder()
+	c, err := passbolt.New(srv.Config(), clientOptions(rec))
 	if err != nil {
 		b.Fatal(err)
 	}
-	return emulator{c, srv.Requests}
+	return emulator{c, srv.Requests, rec, nil}
 }
 
 func newPassAgent(b testing.TB, es []fetchtest.Entry) emulator {
@@ -104,11 +113,12 @@ func newPassAgent(b testing.TB, es []fetchtest.Entry) emulator {
 	if err := srv.Seed(es); err != nil {
 		b.Fatal(err)
 	}
-	c, err := passagent.New(srv.Config(), fetch.Options{})
+	rec := newRecorder()
+	c, err := passagent.New(srv.Config(), clientOptions(rec))
 	if err != nil {
 		b.Fatal(err)
 	}
-	return emulator{c, srv.Requests}
+	return emulator{c, srv.Requests, rec, passagentFloor(b, es)}
 }
 
 // benchResolve measures a warm Render (resolve + execute) of one template
@@ -130,18 +140,40 @@ func benchResolve(b *testing.B, provider string, em emulator, es []fetchtest.Ent
 	// Reported after the loop: ResetTimer discards metrics reported before.
 	coldMS, coldReqs := float64(time.Since(start).Microseconds())/1000, float64(em.requests()-before)
 
+	render := func() error { _, err := e.Render(ctx, []*template.Template{tpl}); return err }
+	reqs, err := em.rec.record(render)
+	if err != nil {
+		b.Fatal(err)
+	}
+
 	before = em.requests()
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := e.Render(ctx, []*template.Template{tpl}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	refresh := cpuPerOp(b, b.N, render)
 	b.StopTimer()
 	b.ReportMetric(float64(em.requests()-before)/float64(b.N), "requests/op")
 	b.ReportMetric(coldMS, "cold-ms")
 	b.ReportMetric(coldReqs, "cold-requests")
+	reportClientCPU(b, refresh, newReplayer(reqs).run, em.floor)
+}
+
+// reportClientCPU measures replay and floor b.N times each beside a
+// refresh that cost refresh CPU per op, and reports: cpu-ms (the refresh),
+// replay-ms, client-ms = refresh − replay, floor-ms, client/floor and
+// refresh/replay.
+func reportClientCPU(b *testing.B, refresh time.Duration, replay, floor func() error) {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	rep := cpuPerOp(b, b.N, replay)
+	client := refresh - rep
+	b.ReportMetric(ms(refresh), "cpu-ms")
+	b.ReportMetric(ms(rep), "replay-ms")
+	b.ReportMetric(ms(client), "client-ms")
+	b.ReportMetric(float64(refresh)/float64(rep), "refresh/replay")
+	if floor != nil {
+		fl := cpuPerOp(b, b.N, floor)
+		b.ReportMetric(ms(fl), "floor-ms")
+		b.ReportMetric(float64(client)/float64(fl), "client/floor")
+	}
 }
 
 // BenchmarkResolvePasswork covers the grid: 1 to 10,000 secrets

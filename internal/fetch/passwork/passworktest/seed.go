@@ -117,7 +117,7 @@ func (s *Server) seedOne(e fetchtest.Entry) error {
 		}
 		it.Attachments = append(it.Attachments, a)
 	}
-	s.items = append(s.items, it)
+	s.addItem(it)
 	for _, loc := range e.Shortcuts {
 		if err := s.seedShortcut(it, itemKey, plain, loc); err != nil {
 			return fmt.Errorf("shortcut in %q: %w", loc, err)
@@ -149,7 +149,7 @@ func (s *Server) seedShortcut(it *item, itemKey string, plain bool, loc string) 
 		}
 		sc.KeyEncrypted = &k
 	}
-	s.shortcuts = append(s.shortcuts, sc)
+	s.addShortcut(sc)
 	return nil
 }
 
@@ -233,18 +233,16 @@ func (s *Server) vaultNamed(name string) (*vault, error) {
 			v.StalePassword = &stale
 		}
 	}
-	s.vaults = append(s.vaults, v)
+	s.addVault(v)
 	return v, nil
 }
 
 func (s *Server) folderNamed(vaultID, parentID, name string) *folder {
-	for _, f := range s.folders {
-		if f.VaultID == vaultID && f.ParentID == parentID && f.Name == name {
-			return f
-		}
+	if f := s.idx.folderNames[folderKey{vaultID, parentID, name}]; f != nil {
+		return f
 	}
 	f := &folder{ID: s.newID(), Name: name, VaultID: vaultID, ParentID: parentID}
-	s.folders = append(s.folders, f)
+	s.addFolder(f)
 	return f
 }
 
@@ -283,53 +281,6 @@ func (s *Server) itemPath(it *item) string {
 	return strings.Join(append(names, it.Name), "/")
 }
 
-func (s *Server) folderByID(id string) *folder {
-	for _, f := range s.folders {
-		if f.ID == id {
-			return f
-		}
-	}
-	return nil
-}
-
-func (s *Server) vaultByID(id string) *vault {
-	for _, v := range s.vaults {
-		if v.ID == id {
-			return v
-		}
-	}
-	return nil
-}
-
-// dropOrphanShortcuts removes shortcuts whose item is gone.
-func (s *Server) dropOrphanShortcuts() {
-	kept := s.shortcuts[:0]
-	for _, sc := range s.shortcuts {
-		if s.itemByID(sc.ItemID) != nil {
-			kept = append(kept, sc)
-		}
-	}
-	s.shortcuts = kept
-}
-
-func (s *Server) shortcutByID(id string) *shortcut {
-	for _, sc := range s.shortcuts {
-		if sc.ID == id {
-			return sc
-		}
-	}
-	return nil
-}
-
-func (s *Server) itemByID(id string) *item {
-	for _, it := range s.items {
-		if it.ID == id {
-			return it
-		}
-	}
-	return nil
-}
-
 // Update replaces every entry at e.Path with e, re-encrypted under a new
 // item key, as an edit in the web client would. Daemon tests use it to
 // change a secret between refreshes.
@@ -337,20 +288,9 @@ func (s *Server) Update(e fetchtest.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	want := strings.Trim(e.Path, "/")
-	kept := s.items[:0]
-	found := false
-	for _, it := range s.items {
-		if s.itemPath(it) == want {
-			found = true
-			continue
-		}
-		kept = append(kept, it)
-	}
-	if !found {
+	if removed := s.removeItems(func(it *item) bool { return s.itemPath(it) == want }); len(removed) == 0 {
 		return fmt.Errorf("passworktest: update %q: no such entry", e.Path)
 	}
-	s.items = kept
-	s.dropOrphanShortcuts()
 	if err := s.seedOne(e); err != nil {
 		return fmt.Errorf("passworktest: update %q: %w", e.Path, err)
 	}
@@ -363,18 +303,10 @@ func (s *Server) Delete(path string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	want := strings.Trim(path, "/")
-	kept := s.items[:0]
-	for _, it := range s.items {
-		if s.itemPath(it) == want {
-			s.bin = append(s.bin, it)
-			continue
-		}
-		kept = append(kept, it)
-	}
-	if len(kept) == len(s.items) {
+	removed := s.removeItems(func(it *item) bool { return s.itemPath(it) == want })
+	if len(removed) == 0 {
 		return fmt.Errorf("passworktest: delete %q: no such entry", path)
 	}
-	s.items = kept
-	s.dropOrphanShortcuts()
+	s.bin = append(s.bin, removed...)
 	return nil
 }

@@ -200,6 +200,7 @@ type Server struct {
 	shortcuts []*shortcut
 	bin       []*item // deleted items, as the server's recycle bin keeps them
 	seq       int
+	idx       index // id → record, kept in step with the lists above
 
 	faults  []*Fault
 	total   int
@@ -294,7 +295,7 @@ func NewServer(opts ...Option) *Server {
 	}
 	s := &Server{
 		opts: o, sessions: map[string]*session{}, refreshes: map[string]string{},
-		v4sessions: map[string]*session{}, perPath: map[string]int{},
+		v4sessions: map[string]*session{}, perPath: map[string]int{}, idx: newIndex(),
 		seeder: seeder{vaultKeys: map[string]string{}},
 	}
 	if err := s.initUser(); err != nil {

@@ -141,7 +141,7 @@ func (s *Server) createVaultV7(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	v := &vault{ID: s.newID(), Name: b.Name, MasterKeyEncrypted: b.MasterKeyEncrypted, MasterKeyHash: b.MasterKeyHash,
 		Salt: b.Salt, apiCreated: true}
-	s.vaults = append(s.vaults, v)
+	s.addVault(v)
 	writeV7(w, r, http.StatusOK, vaultJSONv7(v))
 }
 
@@ -175,7 +175,7 @@ func (s *Server) createFolderV7(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := &folder{ID: s.newID(), Name: b.Name, VaultID: b.VaultID, ParentID: parent}
-	s.folders = append(s.folders, f)
+	s.addFolder(f)
 	writeV7(w, r, http.StatusOK, s.folderJSONv7(f))
 }
 
@@ -317,7 +317,7 @@ func (s *Server) createItemV7(w http.ResponseWriter, r *http.Request) {
 		writeV7Errors(w, r, http.StatusBadRequest, errs)
 		return
 	}
-	s.items = append(s.items, it)
+	s.addItem(it)
 	writeV7(w, r, http.StatusOK, s.itemJSONv7(it))
 }
 
@@ -360,14 +360,10 @@ func (s *Server) deleteItemV7(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := r.PathValue("id")
-	for i, it := range s.items {
-		if it.ID == id {
-			s.items = append(s.items[:i], s.items[i+1:]...)
-			s.bin = append(s.bin, it)
-			s.dropOrphanShortcuts()
-			writeV7(w, r, http.StatusOK, map[string]any{"binItemId": s.newID()})
-			return
-		}
+	if removed := s.removeItems(func(it *item) bool { return it.ID == id }); len(removed) > 0 {
+		s.bin = append(s.bin, removed...)
+		writeV7(w, r, http.StatusOK, map[string]any{"binItemId": s.newID()})
+		return
 	}
 	writeV7Error(w, r, http.StatusNotFound, "itemNotFound", "Item not found")
 }
@@ -408,19 +404,17 @@ func (s *Server) createShortcutV7(w http.ResponseWriter, r *http.Request) {
 	if v.MasterKeyEncrypted == nil {
 		sc.KeyEncrypted = nil
 	}
-	s.shortcuts = append(s.shortcuts, sc)
+	s.addShortcut(sc)
 	writeV7(w, r, http.StatusOK, s.shortcutJSON(sc))
 }
 
 func (s *Server) deleteShortcutV7(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, sc := range s.shortcuts {
-		if sc.ID == r.PathValue("id") {
-			s.shortcuts = append(s.shortcuts[:i], s.shortcuts[i+1:]...)
-			writeV7(w, r, http.StatusOK, map[string]any{"id": sc.ID})
-			return
-		}
+	id := r.PathValue("id")
+	if removed := s.removeShortcuts(func(sc *shortcut) bool { return sc.ID == id }); len(removed) > 0 {
+		writeV7(w, r, http.StatusOK, map[string]any{"id": id})
+		return
 	}
 	writeV7Error(w, r, http.StatusNotFound, "shortcutNotFound", "Shortcut not found")
 }
