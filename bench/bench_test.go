@@ -394,11 +394,29 @@ func TestMain(m *testing.M) {
 
 // BenchmarkRunCold is `injector run --env-file F -- true` as a new process
 // per op: process start, config, login, key derivation and unwrapping,
-// resolving N secrets in 3 vaults, exec. requests/op includes the login.
+// resolving N secrets in 3 vaults (one env template per secret), exec.
+// requests/op includes the login. secrets=0 is `injector run -- true` with
+// no templates and no provider: the floor of the cold ratio. cpu-ms is the
+// child's user+system CPU (the emulator runs in the benchmark process and
+// is not counted); cpu/no-templates divides it by secrets=0's, measured in
+// the same sub-benchmark, alternating.
 func BenchmarkRunCold(b *testing.B) {
 	bin := build(b, "github.com/injector-dev/injector/cmd/injector")
-	for _, n := range []int{1, 100, 1000} {
+	bare := func() *exec.Cmd {
+		cmd := exec.Command(bin, "run", "--", "true")
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "INJECTOR_LOG_LEVEL=warn"}
+		return cmd
+	}
+	for _, n := range []int{0, 1, 100, 1000} {
 		b.Run(fmt.Sprintf("secrets=%d/vaults=3", n), func(b *testing.B) {
+			if n == 0 {
+				var cpu time.Duration
+				for i := 0; i < b.N; i++ {
+					cpu += runChild(b, bare())
+				}
+				b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms")
+				return
+			}
 			es := entries(n, 3, false)
 			srv := passworktest.NewServer()
 			b.Cleanup(srv.Close)
@@ -420,18 +438,30 @@ func BenchmarkRunCold(b *testing.B) {
 				"PASSWORK_URL=" + c.URL, "PASSWORK_TOKEN=" + c.Token, "PASSWORK_REFRESH_TOKEN=" + c.RefreshToken,
 				"PASSWORK_MASTER_KEY=" + c.MasterKey}
 			before := srv.Requests()
+			var cpu, floor time.Duration
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				cmd := exec.Command(bin, "run", "--env-file", envFile, "--", "true")
 				cmd.Env = env
-				if out, err := cmd.CombinedOutput(); err != nil {
-					b.Fatalf("run: %v\n%s", err, out)
-				}
+				cpu += runChild(b, cmd)
+				b.StopTimer()
+				floor += runChild(b, bare())
+				b.StartTimer()
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(srv.Requests()-before)/float64(b.N), "requests/op")
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms")
+			b.ReportMetric(float64(cpu)/float64(floor), "cpu/no-templates")
 		})
 	}
+}
+
+// runChild runs cmd to completion and returns its user+system CPU.
+func runChild(b *testing.B, cmd *exec.Cmd) time.Duration {
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("%s: %v\n%s", cmd.Args, err, out)
+	}
+	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 }
 
 // BenchmarkDaemonRSS runs the real daemon, `injector render --interval 5ms --min-interval 0

@@ -364,6 +364,15 @@ func (e *Engine) resolveAll(ctx context.Context, tpls []*Template, sels []fetch.
 			res.literal[l.ref] = true
 		}
 	}
+	// A static template's references are known from its text: they are
+	// resolved in the first batch and the template is executed once, for
+	// real. Only the others are run for discovery.
+	var discover []*Template
+	for _, t := range tpls {
+		if !t.static {
+			discover = append(discover, t)
+		}
+	}
 	for round := 0; ; round++ {
 		res.round = round
 		res.missing = map[fetch.Ref]bool{}
@@ -372,9 +381,20 @@ func (e *Engine) resolveAll(ctx context.Context, tpls []*Template, sels []fetch.
 			for _, sel := range sels {
 				res.addSel(sel)
 			}
+			for _, t := range tpls {
+				if !t.static {
+					continue
+				}
+				for _, l := range t.refs {
+					if !res.missing[l.ref] {
+						res.missing[l.ref] = true
+						res.order = append(res.order, l.ref)
+					}
+				}
+			}
 		}
 		var argErrs Errors
-		for _, t := range tpls {
+		for _, t := range discover {
 			if _, err := t.execute(t.newRun(res, true)); err != nil {
 				var ae *argError
 				if errors.As(err, &ae) {
@@ -508,39 +528,40 @@ func (e *argError) Unwrap() error { return e.err }
 // execute runs the template once. In discovery provider calls record the
 // references they need and return "".
 func (t *Template) execute(rn *run) ([]byte, error) {
-	tm, err := t.tmpl.Clone()
-	if err != nil {
-		return nil, err
-	}
-	funcs := map[string]any{}
-	for _, p := range Providers {
-		funcs[p] = func(args ...string) (string, error) {
-			ref, err := newRef(p, args)
-			switch {
-			case err != nil && (len(args) == 0 || len(args) > 2):
-				return "", &argError{p, err} // wrong in any round
-			case err != nil && rn.discover:
-				return "", nil // likely built from a placeholder; decided in the final run
-			case err != nil:
-				return "", &plainError{p + ": " + err.Error()} // newRef's messages are fixed words
-			}
-			return rn.lookup(ref)
-		}
-		funcs[p+"Entries"] = func(selection string) ([]Entry, error) {
-			sel, err := fetch.ParseSelector(p, selection)
-			switch {
-			case err != nil && rn.discover:
-				return nil, nil // maybe built from a placeholder
-			case err != nil:
-				return nil, &plainError{p + "Entries: " + err.Error()} // fixed words and template text
-			}
-			return rn.list(sel)
-		}
-	}
-	tm.Funcs(funcs)
+	t.exec.Lock()
+	defer t.exec.Unlock()
+	t.cur = rn
+	defer func() { t.cur = nil }()
 	var buf bytes.Buffer
-	if err := tm.Execute(&buf, nil); err != nil {
+	if err := t.tmpl.Execute(&buf, nil); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// listCall is the list function of provider p (passworkEntries…) called
+// with selection in this execution.
+func (rn *run) listCall(p, selection string) ([]Entry, error) {
+	sel, err := fetch.ParseSelector(p, selection)
+	switch {
+	case err != nil && rn.discover:
+		return nil, nil // maybe built from a placeholder
+	case err != nil:
+		return nil, &plainError{p + "Entries: " + err.Error()} // fixed words and template text
+	}
+	return rn.list(sel)
+}
+
+// call is provider p called with args in this execution.
+func (rn *run) call(p string, args []string) (string, error) {
+	ref, err := newRef(p, args)
+	switch {
+	case err != nil && (len(args) == 0 || len(args) > 2):
+		return "", &argError{p, err} // wrong in any round
+	case err != nil && rn.discover:
+		return "", nil // likely built from a placeholder; decided in the final run
+	case err != nil:
+		return "", &plainError{p + ": " + err.Error()} // newRef's messages are fixed words
+	}
+	return rn.lookup(ref)
 }

@@ -23,8 +23,10 @@ import (
 	"net/url"
 	"regexp"
 	"regexp/syntax"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"text/template/parse"
 	"time"
@@ -71,11 +73,58 @@ type Template struct {
 	tmpl   *template.Template
 	// refs are the references written literally in the text, with where.
 	refs []located
+	// static: every provider call in the text has literal arguments, so
+	// refs is the whole set of references the template can ask for and
+	// the engine resolves them without a discovery execution.
+	static bool
+	calls  int // provider calls written in the text
+	lists  int // list function calls (passworkEntries…) written in the text
 	// literals are the string constants written in the text. An error
 	// message may quote one of them (sprig's fail "port missing"): it is
 	// template text, not data.
 	literals map[string]bool
+	// used are the function names the text calls; only those are bound
+	// into tmpl (see Parse).
+	used map[string]bool
+
+	// exec serialises executions: tmpl's provider functions answer from
+	// cur, the execution running. Binding per-execution state this way
+	// instead of cloning tmpl and adding functions to the clone saves
+	// copying its function maps at every execution.
+	exec sync.Mutex
+	cur  *run
 }
+
+// funcs is the function map every template is checked against: sprig's
+// text functions less Withheld, the providers, and text/template's
+// built-ins (whose names only, for the parser). Built once and never
+// written, so templates share it; each template binds only the functions
+// it calls (copying all of sprig's ~200 into every template, as
+// template.Funcs does, was most of a cold run's CPU with 100 env
+// templates).
+var funcs = sync.OnceValue(func() map[string]any {
+	m := sprig.TxtFuncMap()
+	for name := range Withheld {
+		delete(m, name)
+	}
+	for _, p := range Providers {
+		m[p] = builtin // bound per template, see bind
+		m[p+"Entries"] = builtin
+	}
+	return m
+})
+
+// builtinNames are text/template's predefined functions, which the parser
+// must know are defined (it wants a non-nil value; execution uses
+// text/template's own).
+var builtinNames = map[string]any{
+	"and": builtin, "call": builtin, "html": builtin, "index": builtin, "slice": builtin, "js": builtin,
+	"len": builtin, "not": builtin, "or": builtin, "print": builtin, "printf": builtin, "println": builtin,
+	"urlquery": builtin, "eq": builtin, "ge": builtin, "gt": builtin, "le": builtin, "lt": builtin, "ne": builtin,
+}
+
+// builtin stands for a function bound elsewhere, in the parser's maps.
+func builtin() {}
 
 // located is a reference and the place it is written.
 type located struct {
@@ -89,26 +138,58 @@ func Parse(src Source, text string, delims [2]string) (*Template, error) {
 	if delims[0] == "" || delims[1] == "" {
 		delims = DefaultDelims
 	}
-	t := &Template{Source: src, text: text, delims: delims, literals: map[string]bool{}}
-	funcs := sprig.TxtFuncMap()
-	for name := range Withheld {
-		delete(funcs, name)
-	}
-	for _, p := range Providers {
-		funcs[p] = func(...string) (string, error) { return "", nil }
-		funcs[p+"Entries"] = func(string) ([]Entry, error) { return nil, nil }
-	}
-	tm, err := template.New(src.Name).Delims(delims[0], delims[1]).Option("missingkey=error").Funcs(funcs).Parse(text)
+	t := &Template{Source: src, text: text, delims: delims, literals: map[string]bool{}, used: map[string]bool{}}
+	// What text/template's Parse does, with the shared maps: parse.Parse
+	// only reads them.
+	trees, err := parse.Parse(src.Name, text, delims[0], delims[1], funcs(), builtinNames)
 	if err != nil {
 		return nil, t.parseError(err)
 	}
-	t.tmpl = tm
-	for _, tree := range tm.Templates() {
-		if tree.Tree != nil && tree.Tree.Root != nil {
-			t.walk(tree.Tree, tree.Tree.Root)
+	names := make([]string, 0, len(trees))
+	for name := range trees {
+		names = append(names, name)
+	}
+	sort.Strings(names) // refs in a stable order
+	for _, name := range names {
+		if tree := trees[name]; tree.Root != nil {
+			t.walk(tree, tree.Root)
 		}
 	}
+	t.static = t.calls == len(t.refs) && t.lists == 0
+	tm := template.New(src.Name).Delims(delims[0], delims[1]).Option("missingkey=error").Funcs(t.bind())
+	for _, name := range names {
+		if _, err := tm.AddParseTree(name, trees[name]); err != nil {
+			return nil, t.parseError(err)
+		}
+	}
+	t.tmpl = tm
 	return t, nil
+}
+
+// bind returns the functions t calls: sprig's as they are, the providers
+// as closures that look the reference up in the execution running.
+func (t *Template) bind() template.FuncMap {
+	out := template.FuncMap{}
+	for name := range t.used {
+		if _, ok := builtinNames[name]; ok || !isFunc(name) {
+			continue
+		}
+		if isProvider(name) {
+			out[name] = func(args ...string) (string, error) { return t.cur.call(name, args) }
+			continue
+		}
+		if p, ok := strings.CutSuffix(name, "Entries"); ok && isProvider(p) {
+			out[name] = func(selection string) ([]Entry, error) { return t.cur.listCall(p, selection) }
+			continue
+		}
+		out[name] = funcs()[name]
+	}
+	return out
+}
+
+func isFunc(name string) bool {
+	_, ok := funcs()[name]
+	return ok
 }
 
 // walk collects the provider calls whose arguments are string literals, so
@@ -139,6 +220,16 @@ func (t *Template) walk(tree *parse.Tree, n parse.Node) {
 		for _, a := range n.Args {
 			t.walk(tree, a)
 		}
+	case *parse.IdentifierNode:
+		t.used[n.Ident] = true
+		if isProvider(n.Ident) {
+			t.calls++
+		}
+		if p, ok := strings.CutSuffix(n.Ident, "Entries"); ok && isProvider(p) {
+			t.lists++ // selections are found by discovery
+		}
+	case *parse.ChainNode:
+		t.walk(tree, n.Node)
 	case *parse.IfNode:
 		t.walkBranch(tree, &n.BranchNode)
 	case *parse.RangeNode:
