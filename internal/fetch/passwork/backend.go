@@ -56,7 +56,11 @@ type entry struct {
 	attachments             []attRef
 }
 
-type encCustom struct{ Name, Type, Value string }
+type encCustom struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
 
 // attRef names one attachment of one entry: key is the entry's id as
 // Resolve fetched it (a shortcutID for an entry reached by shortcut),

@@ -1,6 +1,7 @@
 package passwork
 
 import (
+	"bytes"
 	"context"
 	"crypto/rsa"
 	"encoding/base64"
@@ -11,6 +12,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	pwcrypto "github.com/injector-dev/injector/internal/crypto/passwork"
 	"github.com/injector-dev/injector/internal/fetch"
@@ -153,14 +157,13 @@ func (b *v7) callOnce(ctx context.Context, method, path string, query url.Values
 	return decodeV7(method, path, resp, out)
 }
 
-// decodeV7 unwraps the {"format":"base64","content":…} envelope when present
-// (servers may ignore X-Response-Format: raw), then maps errors.
+// decodeV7 maps errors and decodes a success body into out in one pass.
+// A body that may be the {"format":"base64","content":…} envelope (servers
+// may ignore X-Response-Format: raw; it always holds the key "format") is
+// unwrapped first. out may be a *rawBody, which takes the body as it is.
 func decodeV7(method, path string, resp *fetch.Response, out any) error {
-	data, err := unwrapEnvelope(resp.Body)
-	if err != nil && resp.Status < 400 {
-		return fmt.Errorf("passwork: %s %s: malformed response (HTTP %d): %w", method, path, resp.Status, err)
-	}
 	if resp.Status >= 400 {
+		data, err := unwrapEnvelope(resp.Body)
 		ae := &apiError{method: method, path: path, status: resp.Status}
 		var eb struct {
 			Errors []struct {
@@ -176,17 +179,57 @@ func decodeV7(method, path string, resp *fetch.Response, out any) error {
 		}
 		return ae
 	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("passwork: %s %s: malformed response: unexpected JSON shape", method, path)
+	data := resp.Body
+	if bytes.Contains(data, []byte(`"format"`)) {
+		var err error
+		if data, err = unwrapEnvelope(data); err != nil {
+			return fmt.Errorf("passwork: %s %s: malformed response (HTTP %d): %w", method, path, resp.Status, err)
 		}
+	}
+	var err error
+	switch out := out.(type) {
+	case nil:
+		if !json.Valid(data) {
+			err = errNotJSON
+		}
+	case *rawBody:
+		*out = data
+	default:
+		err = unmarshal(data, out)
+	}
+	if err != nil {
+		return malformed(method, path, resp.Status, data)
 	}
 	return nil
 }
 
+// unmarshal decodes a response body in one pass. It uses the
+// encoding/json/v2 implementation (the go-json-experiment module, until
+// Go ships it without GOEXPERIMENT): it validates while it decodes, where
+// encoding/json scans a body once to validate it and again to decode it,
+// and decodes a batch of items about twice as fast. The options keep
+// encoding/json's leniency about what servers send: invalid UTF-8 and
+// repeated member names are accepted.
+func unmarshal(data []byte, out any) error {
+	return jsonv2.Unmarshal(data, out, jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
+}
+
+// rawBody, as decodeV7's out, receives the (unwrapped) body undecoded.
+type rawBody []byte
+
+var errNotJSON = errors.New("body is not valid JSON (truncated?)")
+
+// malformed says why a success body could not be decoded.
+func malformed(method, path string, status int, data []byte) error {
+	if !json.Valid(data) {
+		return fmt.Errorf("passwork: %s %s: malformed response (HTTP %d): %w", method, path, status, errNotJSON)
+	}
+	return fmt.Errorf("passwork: %s %s: malformed response: unexpected JSON shape", method, path)
+}
+
 func unwrapEnvelope(body []byte) ([]byte, error) {
 	if !json.Valid(body) {
-		return nil, errors.New("body is not valid JSON (truncated?)")
+		return nil, errNotJSON
 	}
 	var env struct {
 		Format  string `json:"format"`
@@ -337,11 +380,13 @@ func (b *v7) list(ctx context.Context, vaultIDs []string) ([]summary, error) {
 	return sums, nil
 }
 
-// batchGet fetches relative URLs through /api/v1/batch in chunks and returns
-// each sub-response body, or its status when that is not 200.
-func (b *v7) batchGet(ctx context.Context, urls []string) ([]json.RawMessage, []int, error) {
-	bodies := make([]json.RawMessage, len(urls))
-	codes := make([]int, len(urls))
+// batchGet fetches relative URLs through /api/v1/batch in chunks and
+// returns each sub-response body decoded as T (ok[i] false when it does not
+// decode) and its status. A batch is decoded in one pass straight into T;
+// only a batch with a body that does not fit T is decoded again, sub-body
+// by sub-body, to tell which.
+func batchGet[T any](ctx context.Context, b *v7, urls []string) (bodies []T, ok []bool, codes []int, err error) {
+	bodies, ok, codes = make([]T, len(urls)), make([]bool, len(urls)), make([]int, len(urls))
 	for start := 0; start < len(urls); start += b.batch {
 		end := min(start+b.batch, len(urls))
 		type sub struct {
@@ -354,23 +399,43 @@ func (b *v7) batchGet(ctx context.Context, urls []string) ([]json.RawMessage, []
 		for _, u := range urls[start:end] {
 			req.Requests = append(req.Requests, sub{http.MethodGet, u})
 		}
-		var out struct {
+		var data rawBody
+		if err := b.call(ctx, http.MethodPost, "/api/v1/batch", nil, req, &data); err != nil {
+			return nil, nil, nil, err
+		}
+		var typed struct {
+			Responses []struct {
+				StatusCode int `json:"statusCode"`
+				Body       T   `json:"body"`
+			} `json:"responses"`
+		}
+		if unmarshal(data, &typed) == nil {
+			if len(typed.Responses) != end-start {
+				return nil, nil, nil, fmt.Errorf("passwork: POST /api/v1/batch: malformed response: %d responses for %d requests", len(typed.Responses), end-start)
+			}
+			for i, r := range typed.Responses {
+				codes[start+i], bodies[start+i], ok[start+i] = r.StatusCode, r.Body, true
+			}
+			continue
+		}
+		var raw struct {
 			Responses []struct {
 				StatusCode int             `json:"statusCode"`
 				Body       json.RawMessage `json:"body"`
 			} `json:"responses"`
 		}
-		if err := b.call(ctx, http.MethodPost, "/api/v1/batch", nil, req, &out); err != nil {
-			return nil, nil, err
+		if json.Unmarshal(data, &raw) != nil {
+			return nil, nil, nil, malformed(http.MethodPost, "/api/v1/batch", http.StatusOK, data)
 		}
-		if len(out.Responses) != end-start {
-			return nil, nil, fmt.Errorf("passwork: POST /api/v1/batch: malformed response: %d responses for %d requests", len(out.Responses), end-start)
+		if len(raw.Responses) != end-start {
+			return nil, nil, nil, fmt.Errorf("passwork: POST /api/v1/batch: malformed response: %d responses for %d requests", len(raw.Responses), end-start)
 		}
-		for i, r := range out.Responses {
-			codes[start+i], bodies[start+i] = r.StatusCode, r.Body
+		for i, r := range raw.Responses {
+			codes[start+i] = r.StatusCode
+			ok[start+i] = json.Unmarshal(r.Body, &bodies[start+i]) == nil
 		}
 	}
-	return bodies, codes, nil
+	return bodies, ok, codes, nil
 }
 
 type itemV7 struct {
@@ -435,7 +500,7 @@ func (b *v7) get(ctx context.Context, ids []string) (map[string]*entry, map[stri
 		}
 		urls[i] = "/api/v1/items/" + url.PathEscape(id)
 	}
-	bodies, codes, err := b.batchGet(ctx, urls)
+	items, decoded, codes, err := batchGet[itemV7](ctx, b, urls)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -449,8 +514,8 @@ func (b *v7) get(ctx context.Context, ids []string) (map[string]*entry, map[stri
 			errs[id] = fmt.Errorf("passwork: GET %s (batched): HTTP %d", urls[i], codes[i])
 			continue
 		}
-		var it itemV7
-		if err := json.Unmarshal(bodies[i], &it); err != nil || it.ID == "" {
+		it := &items[i]
+		if !decoded[i] || it.ID == "" {
 			errs[id] = fmt.Errorf("passwork: GET %s (batched): malformed item", urls[i])
 			continue
 		}
@@ -534,7 +599,7 @@ func (b *v7) attachments(ctx context.Context, reqs []attRef) (map[attRef]*attach
 	for i, a := range reqs {
 		urls[i] = "/api/v1/items/" + url.PathEscape(a.itemID) + "/attachment/" + url.PathEscape(a.attID)
 	}
-	bodies, codes, err := b.batchGet(ctx, urls)
+	records, decoded, codes, err := batchGet[attachmentData](ctx, b, urls)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -544,12 +609,11 @@ func (b *v7) attachments(ctx context.Context, reqs []attRef) (map[attRef]*attach
 			errs[a] = fmt.Errorf("fetch: HTTP %d", codes[i])
 			continue
 		}
-		var d attachmentData
-		if err := json.Unmarshal(bodies[i], &d); err != nil {
+		if !decoded[i] {
 			errs[a] = errors.New("fetch: malformed attachment record")
 			continue
 		}
-		out[a] = &d
+		out[a] = &records[i]
 	}
 	return out, errs, nil
 }

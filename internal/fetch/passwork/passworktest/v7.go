@@ -209,19 +209,36 @@ func (s *Server) shortcutSearchV7(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		sum := s.summaryJSONv7(it)
-		sum["shortcut"] = s.shortcutJSON(sc)
+		sum.Shortcut = s.shortcutJSON(sc)
 		out = append(out, sum)
 	}
 	writeV7(w, r, http.StatusOK, map[string]any{"items": out})
 }
 
-func (s *Server) summaryJSONv7(it *item) map[string]any {
-	sum := map[string]any{
-		"id": it.ID, "name": it.Name, "vaultId": it.VaultID, "folderId": nullable(it.FolderID),
-		"login": it.Login, "url": it.URL, "tags": it.Tags, "color": it.Color, "path": s.pathJSON(s.location(it)),
+// summaryV7 is an item as searches list it. Records the emulator sends
+// for every item of a refresh are structs, not maps: encoding/json sorts a
+// map's keys at every call, which made the emulator's CPU a large part of
+// the client benchmarks.
+type summaryV7 struct {
+	ID       string         `json:"id"`
+	Name     string         `json:"name"`
+	VaultID  string         `json:"vaultId"`
+	FolderID any            `json:"folderId"`
+	Login    string         `json:"login"`
+	URL      string         `json:"url"`
+	Tags     []string       `json:"tags"`
+	Color    int            `json:"color"`
+	Path     []pathRecord   `json:"path,omitempty"`
+	Shortcut map[string]any `json:"shortcut,omitempty"`
+}
+
+func (s *Server) summaryJSONv7(it *item) *summaryV7 {
+	sum := &summaryV7{
+		ID: it.ID, Name: it.Name, VaultID: it.VaultID, FolderID: nullable(it.FolderID),
+		Login: it.Login, URL: it.URL, Tags: it.Tags, Color: it.Color, Path: s.pathJSON(s.location(it)),
 	}
 	if s.opts.noSearchPaths {
-		delete(sum, "path")
+		sum.Path = nil
 	}
 	return sum
 }
@@ -246,12 +263,12 @@ func (s *Server) shortcutJSON(sc *shortcut) map[string]any {
 // vaultMasterKeyEncrypted is that vault's key wrapped for the user, so the
 // usual item decryption works for a user who cannot open the entry's own
 // vault.
-func (s *Server) shortcutItemJSON(sc *shortcut) map[string]any {
+func (s *Server) shortcutItemJSON(sc *shortcut) *itemRecordV7 {
 	it := s.itemByID(sc.ItemID)
 	m := s.itemJSONv7(it)
-	m["keyEncrypted"] = sc.KeyEncrypted
-	m["vaultMasterKeyEncrypted"] = s.vaultByID(sc.VaultID).MasterKeyEncrypted
-	m["shortcut"] = s.shortcutJSON(sc)
+	m.KeyEncrypted = sc.KeyEncrypted
+	m.VaultMasterKeyEncrypted = s.vaultByID(sc.VaultID).MasterKeyEncrypted
+	m.Shortcut = s.shortcutJSON(sc)
 	return m
 }
 
@@ -365,28 +382,63 @@ func vaultJSONv7(v *vault) map[string]any {
 	}
 }
 
-func (s *Server) itemJSONv7(it *item) map[string]any {
-	atts := []any{}
+// itemRecordV7 is GET /api/v1/items/{id}.
+type itemRecordV7 struct {
+	ID                      string              `json:"id"`
+	VaultID                 string              `json:"vaultId"`
+	FolderID                any                 `json:"folderId"`
+	Name                    string              `json:"name"`
+	Login                   string              `json:"login"`
+	URL                     string              `json:"url"`
+	URLs                    []string            `json:"urls"`
+	Description             string              `json:"description"`
+	Tags                    []string            `json:"tags"`
+	Color                   int                 `json:"color"`
+	IsFavorite              bool                `json:"isFavorite"`
+	IsDeleted               bool                `json:"isDeleted"`
+	PasswordEncrypted       string              `json:"passwordEncrypted"`
+	KeyEncrypted            *string             `json:"keyEncrypted"`
+	VaultMasterKeyEncrypted *string             `json:"vaultMasterKeyEncrypted"`
+	Customs                 []custom            `json:"customs"`
+	Attachments             []attachmentSummary `json:"attachments"`
+	Path                    []pathRecord        `json:"path"`
+	Shortcut                map[string]any      `json:"shortcut,omitempty"`
+}
+
+type attachmentSummary struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	EncryptedKey string `json:"encryptedKey"`
+}
+
+type pathRecord struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Order int    `json:"order"`
+}
+
+func (s *Server) itemJSONv7(it *item) *itemRecordV7 {
+	atts := []attachmentSummary{}
 	for _, a := range it.Attachments {
-		atts = append(atts, map[string]any{"id": a.ID, "name": a.Name, "encryptedKey": a.EncryptedKey})
+		atts = append(atts, attachmentSummary{a.ID, a.Name, a.EncryptedKey})
 	}
 	customs := []custom{}
 	customs = append(customs, it.Customs...)
 	vmk := s.vaultByID(it.VaultID).MasterKeyEncrypted // nil with CSE off
-	return map[string]any{
-		"id": it.ID, "vaultId": it.VaultID, "folderId": nullable(it.FolderID), "name": it.Name,
-		"login": it.Login, "url": it.URL, "urls": it.URLs, "description": it.Descr, "tags": it.Tags,
-		"color": it.Color, "isFavorite": false, "isDeleted": false,
-		"passwordEncrypted": it.PasswordEncrypted, "keyEncrypted": it.KeyEncrypted,
-		"vaultMasterKeyEncrypted": vmk, "customs": customs, "attachments": atts,
-		"path": s.pathJSON(s.location(it)),
+	return &itemRecordV7{
+		ID: it.ID, VaultID: it.VaultID, FolderID: nullable(it.FolderID), Name: it.Name,
+		Login: it.Login, URL: it.URL, URLs: it.URLs, Description: it.Descr, Tags: it.Tags,
+		Color: it.Color, PasswordEncrypted: it.PasswordEncrypted, KeyEncrypted: it.KeyEncrypted,
+		VaultMasterKeyEncrypted: vmk, Customs: customs, Attachments: atts,
+		Path: s.pathJSON(s.location(it)),
 	}
 }
 
-func (s *Server) pathJSON(loc []pathElem) []any {
-	var out []any
+func (s *Server) pathJSON(loc []pathElem) []pathRecord {
+	var out []pathRecord
 	for i, p := range loc {
-		out = append(out, map[string]any{"id": p.ID, "name": p.Name, "type": p.Type, "order": i})
+		out = append(out, pathRecord{p.ID, p.Name, p.Type, i})
 	}
 	return out
 }
