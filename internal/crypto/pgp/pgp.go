@@ -84,7 +84,7 @@ func Decrypt(armored string, key, signer *Key) ([]byte, error) {
 	}
 	res, err := h.Decrypt([]byte(armored), crypto.Armor)
 	if err != nil {
-		return nil, errors.New("pgp: cannot decrypt message (not encrypted to this key, or corrupt)")
+		return nil, errCannotDecrypt
 	}
 	if signer != nil {
 		if err := res.SignatureError(); err != nil {
@@ -93,6 +93,40 @@ func Decrypt(armored string, key, signer *Key) ([]byte, error) {
 	}
 	return res.Bytes(), nil
 }
+
+// DecryptUnverified decrypts an armored message with key and checks no
+// signature, for callers that would discard the result of the check.
+// Decrypt with a nil signer still verifies a message signed by key itself
+// (gopenpgp checks signatures against the decryption keyring too), which is
+// about half of its cost for the messages Passbolt clients write: they
+// are signed by their author. Here the session key is decrypted with key
+// and the data with the session key alone, so no signature key is known.
+func DecryptUnverified(armored string, key *Key) ([]byte, error) {
+	msg, err := crypto.NewPGPMessageFromArmored(armored)
+	if err != nil {
+		return nil, errCannotDecrypt
+	}
+	h, err := crypto.PGP().Decryption().DecryptionKey(key).New()
+	if err != nil {
+		return nil, fmt.Errorf("pgp: %w", err)
+	}
+	sk, err := h.DecryptSessionKey(msg.BinaryKeyPacket())
+	if err != nil {
+		return nil, errCannotDecrypt
+	}
+	defer sk.Clear()
+	dh, err := crypto.PGP().Decryption().SessionKey(sk).New()
+	if err != nil {
+		return nil, fmt.Errorf("pgp: %w", err)
+	}
+	res, err := dh.Decrypt(msg.BinaryDataPacket(), crypto.Bytes)
+	if err != nil {
+		return nil, errCannotDecrypt
+	}
+	return res.Bytes(), nil
+}
+
+var errCannotDecrypt = errors.New("pgp: cannot decrypt message (not encrypted to this key, or corrupt)")
 
 // EncryptSign encrypts data to recipient and, when signer is non-nil, signs
 // it; the result is armored.

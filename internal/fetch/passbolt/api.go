@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/injector-dev/injector/internal/fetch"
 )
 
@@ -18,7 +20,7 @@ type envelope struct {
 		URL     string `json:"url"`
 		Code    int    `json:"code"`
 	} `json:"header"`
-	Body json.RawMessage `json:"body"`
+	Body jsontext.Value `json:"body"` // decoded by the caller, into its own type
 }
 
 // reply is a decoded response: HTTP status, headers and envelope.
@@ -60,7 +62,7 @@ func (c *Client) exchange(ctx context.Context, req fetch.Request, path string, b
 		}
 		return r, nil
 	}
-	if err := json.Unmarshal(resp.Body, &r.env); err != nil {
+	if err := fetch.UnmarshalJSON(resp.Body, &r.env); err != nil {
 		return nil, &fetch.StatusError{Provider: "passbolt", Method: method, Path: pathOnly(path), Status: resp.Status,
 			Message: "response is not a Passbolt JSON envelope"}
 	}
@@ -87,7 +89,7 @@ func (c *Client) get(ctx context.Context, path string, out any) (status int, err
 	if r.status != http.StatusOK {
 		return r.status, r.statusError(http.MethodGet, path)
 	}
-	if err := json.Unmarshal(r.env.Body, out); err != nil {
+	if err := fetch.UnmarshalJSON(r.env.Body, out); err != nil {
 		// The JSON error is not wrapped: its text can quote a byte of the body.
 		return r.status, fmt.Errorf("passbolt: GET %s: malformed response body", pathOnly(path))
 	}

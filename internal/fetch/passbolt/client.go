@@ -83,6 +83,8 @@ type Client struct {
 	// keysMu serialises fetches of /metadata/keys.json.
 	keysMu   sync.Mutex
 	metaKeys map[string]*pgp.Key // decrypted shared metadata keys by id
+
+	plain plainCache // plaintext of decrypted messages, by ciphertext hash
 }
 
 // New checks cfg and unlocks the private key. It does no network I/O.

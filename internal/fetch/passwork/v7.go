@@ -13,9 +13,6 @@ import (
 	"strings"
 	"time"
 
-	jsonv2 "github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
-
 	pwcrypto "github.com/injector-dev/injector/internal/crypto/passwork"
 	"github.com/injector-dev/injector/internal/fetch"
 )
@@ -203,16 +200,8 @@ func decodeV7(method, path string, resp *fetch.Response, out any) error {
 	return nil
 }
 
-// unmarshal decodes a response body in one pass. It uses the
-// encoding/json/v2 implementation (the go-json-experiment module, until
-// Go ships it without GOEXPERIMENT): it validates while it decodes, where
-// encoding/json scans a body once to validate it and again to decode it,
-// and decodes a batch of items about twice as fast. The options keep
-// encoding/json's leniency about what servers send: invalid UTF-8 and
-// repeated member names are accepted.
-func unmarshal(data []byte, out any) error {
-	return jsonv2.Unmarshal(data, out, jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
-}
+// unmarshal decodes a response body in one pass (see fetch.UnmarshalJSON).
+func unmarshal(data []byte, out any) error { return fetch.UnmarshalJSON(data, out) }
 
 // rawBody, as decodeV7's out, receives the (unwrapped) body undecoded.
 type rawBody []byte

@@ -1,0 +1,5 @@
+package passbolt
+
+// PlainCacheStats exposes the plaintext cache's counters to the tests of
+// package passbolt_test, which can use the emulator.
+func PlainCacheStats(c *Client) (cached, decrypts int) { return c.plain.stats() }

@@ -1,0 +1,105 @@
+package passbolt_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/injector-dev/injector/internal/fetch"
+	"github.com/injector-dev/injector/internal/fetch/passbolt"
+	"github.com/injector-dev/injector/internal/fetch/passbolt/passbolttest"
+)
+
+// seedMany adds n v5 resources (shared-key metadata, so one metadata and
+// one secret message each) in folders apps/f0 … apps/f<folders-1> and
+// returns refs to all.
+func seedMany(t *testing.T, s *passbolttest.Server, from, n, folders int) []fetch.Ref {
+	t.Helper()
+	var refs []fetch.Ref
+	for i := from; i < from+n; i++ {
+		path := fmt.Sprintf("apps/f%d/secret%04d", i%folders, i)
+		add(t, s, passbolttest.Resource{Path: path, Password: fmt.Sprint("pw-", i)})
+		refs = append(refs, ref(path, "password"))
+	}
+	return refs
+}
+
+func resolveAll(t testing.TB, c *passbolt.Client, refs []fetch.Ref) {
+	t.Helper()
+	res, err := c.Resolve(context.Background(), refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil || r.Value == "" {
+			t.Fatalf("%s: %q, %v", refs[i].Path, r.Value, r.Err)
+		}
+	}
+}
+
+// A warm refresh of unchanged data decrypts nothing: the plaintext of each
+// message is cached by the hash of its ciphertext. A new or changed
+// resource is new ciphertext, and only it is decrypted.
+func TestWarmRefreshDecryptsNothing(t *testing.T) {
+	s := newServer(t)
+	refs := seedMany(t, s, 0, 20, 2)
+	c := newClient(t, s.Config())
+
+	resolveAll(t, c, refs)
+	_, cold := passbolt.PlainCacheStats(c)
+	if cold < 2*len(refs) {
+		t.Fatalf("cold resolve decrypted %d messages, want at least %d (metadata and secret of each)", cold, 2*len(refs))
+	}
+	resolveAll(t, c, refs)
+	if _, warm := passbolt.PlainCacheStats(c); warm != cold {
+		t.Errorf("warm refresh of unchanged data decrypted %d messages, want 0", warm-cold)
+	}
+
+	refs = append(refs, seedMany(t, s, 20, 1, 2)...)
+	resolveAll(t, c, refs)
+	if _, after := passbolt.PlainCacheStats(c); after-cold != 2 {
+		t.Errorf("one new resource cost %d decryptions, want 2 (its metadata and secret)", after-cold)
+	}
+}
+
+// The cache holds what recent refreshes used, not everything ever read.
+func TestPlainCacheForgetsUnusedEntries(t *testing.T) {
+	s := newServer(t)
+	refs := seedMany(t, s, 0, 6, 2)
+	c := newClient(t, s.Config())
+	resolveAll(t, c, refs)
+	full, _ := passbolt.PlainCacheStats(c)
+	for range 20 { // more than the cache keeps unused entries for
+		resolveAll(t, c, refs[:1])
+	}
+	if cached, _ := passbolt.PlainCacheStats(c); cached >= full {
+		t.Errorf("cache holds %d messages after 20 refreshes of one reference, had %d", cached, full)
+	}
+}
+
+// TestWarmAllocationsLinear guards allocation per refresh: a warm Resolve
+// of 8n resources in one folder may allocate about 8× what n cost, not
+// more (locate once appended every name of the folder for every
+// reference, which made it ×16 here).
+func TestWarmAllocationsLinear(t *testing.T) {
+	measure := func(n int) float64 {
+		s := newServer(t)
+		refs := seedMany(t, s, 0, n, 1)
+		c := newClient(t, s.Config())
+		resolveAll(t, c, refs)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		const runs = 3
+		for range runs {
+			resolveAll(t, c, refs)
+		}
+		runtime.ReadMemStats(&after)
+		return float64(after.TotalAlloc-before.TotalAlloc) / runs
+	}
+	small, large := measure(100), measure(800)
+	t.Logf("warm resolve: 100 refs %.0f B, 800 refs %.0f B (×%.1f)", small, large, large/small)
+	if r := large / small; r > 12 {
+		t.Errorf("allocated bytes grew %.1f× for 8× the refs, want about 8×", r)
+	}
+}
