@@ -1,7 +1,6 @@
 package template
 
 import (
-	"regexp"
 	"strings"
 )
 
@@ -32,10 +31,10 @@ func CallsProvider(text string, delims [2]string) bool {
 		if j := strings.Index(rest, delims[1]); j >= 0 {
 			body, closed = rest[:j], true
 		}
-		if leadingProviderRE.MatchString(body) {
+		if leadingProviderRE().MatchString(body) {
 			return true
 		}
-		if closed && !strings.Contains(body, "\n") && innerProviderRE.MatchString(body) {
+		if closed && !strings.Contains(body, "\n") && innerProviderRE().MatchString(body) {
 			return true
 		}
 	}
@@ -43,6 +42,6 @@ func CallsProvider(text string, delims [2]string) bool {
 
 var (
 	providerWords     = strings.Join(Providers, "|")
-	leadingProviderRE = regexp.MustCompile(`^-?[ \t]*[( \t]*(` + providerWords + `)(Entries)?([ \t)]|$)`)
-	innerProviderRE   = regexp.MustCompile(`[ \t(|](` + providerWords + `)(Entries)?([ \t)]|$)`)
+	leadingProviderRE = lazyRegexp(`^-?[ \t]*[( \t]*(` + providerWords + `)(Entries)?([ \t)]|$)`)
+	innerProviderRE   = lazyRegexp(`[ \t(|](` + providerWords + `)(Entries)?([ \t)]|$)`)
 )

@@ -297,20 +297,26 @@ func newRef(provider string, args []string) (fetch.Ref, error) {
 	return fetch.Ref{Provider: provider, Path: args[0], Field: args[1]}, nil
 }
 
-// posRE matches the "name:line:col" that text/template's ErrorContext
-// produces; its column is a 0-based byte offset.
-var posRE = regexp.MustCompile(`^(.*):(\d+):(\d+)$`)
-
-// shift turns a location from ErrorContext, relative to the template text,
-// into a 1-based one relative to the file the text came from.
+// shift turns a location from ErrorContext ("name:line:col", its column a
+// 0-based byte offset), relative to the template text, into a 1-based one
+// relative to the file the text came from.
 func (t *Template) shift(loc string) string {
-	m := posRE.FindStringSubmatch(loc)
-	if m == nil {
+	rest, colText, ok1 := cutLast(loc, ":")
+	_, lineText, ok2 := cutLast(rest, ":")
+	line, err1 := strconv.Atoi(lineText)
+	col, err2 := strconv.Atoi(colText)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil {
 		return loc
 	}
-	line, _ := strconv.Atoi(m[2])
-	col, _ := strconv.Atoi(m[3])
 	return t.position(line, col+1)
+}
+
+// cutLast is strings.Cut at the last sep.
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
 }
 
 // position formats a text-relative line and column (col 0 = unknown) as a
@@ -328,16 +334,16 @@ func (t *Template) position(line, col int) string {
 }
 
 // parseErrRE matches text/template parse errors: "template: NAME:LINE: msg".
-var parseErrRE = regexp.MustCompile(`^template: (.*?):(\d+): (.*)$`)
+var parseErrRE = lazyRegexp(`^template: (.*?):(\d+): (.*)$`)
 
-var unclosedRE = regexp.MustCompile(`^(unclosed action) started at .*:(\d+)$`)
+var unclosedRE = lazyRegexp(`^(unclosed action) started at .*:(\d+)$`)
 
 // parseError rewrites a text/template parse error as "file:line:col: msg".
 // text/template reports only the line; the column is that of the action the
 // error is in, found by scanning for delimiters.
 func (t *Template) parseError(err error) error {
 	msg := err.Error()
-	m := parseErrRE.FindStringSubmatch(msg)
+	m := parseErrRE().FindStringSubmatch(msg)
 	if m == nil {
 		return &Error{Pos: t.position(1, 0), Msg: strings.TrimPrefix(msg, "template: ")}
 	}
@@ -345,11 +351,11 @@ func (t *Template) parseError(err error) error {
 	msg = m[3]
 	// "unclosed action started at NAME:N" is reported at the end of the
 	// text; the start is the useful position.
-	if u := unclosedRE.FindStringSubmatch(msg); u != nil {
+	if u := unclosedRE().FindStringSubmatch(msg); u != nil {
 		line, _ = strconv.Atoi(u[2])
 		msg = u[1]
 	}
-	if f := undefinedRE.FindStringSubmatch(msg); f != nil {
+	if f := undefinedRE().FindStringSubmatch(msg); f != nil {
 		if why, ok := Withheld[f[1]]; ok {
 			msg = fmt.Sprintf("function %q is not available: it %s; templates are hermetic, their only inputs are the secrets and their own text", f[1], why)
 		}
@@ -357,7 +363,7 @@ func (t *Template) parseError(err error) error {
 	return &Error{Pos: t.position(line, actionColumn(t.text, line, t.delims[0])), Msg: msg}
 }
 
-var undefinedRE = regexp.MustCompile(`^function "(\w+)" not defined$`)
+var undefinedRE = lazyRegexp(`^function "(\w+)" not defined$`)
 
 // actionColumn returns the 1-based column of the first action opening on the
 // given line of text, or of the last one opened before it when the line has
@@ -406,7 +412,7 @@ func (es Errors) Unwrap() []error { return es }
 // execErrRE matches text/template execution errors:
 // `template: NAME:LINE:COL: executing "NAME" at <ACTION>: msg`. ACTION is
 // template text (text/template prints the node, cut at 20 characters).
-var execErrRE = regexp.MustCompile(`^template: (.*?):(\d+):(\d+): executing "[^"]*" at <(.*?)>: (.*)$`)
+var execErrRE = lazyRegexp(`^template: (.*?):(\d+):(\d+): executing "[^"]*" at <(.*?)>: (.*)$`)
 
 // execError rewrites a text/template execution error as
 // "file:line:col: at <action>: what failed".
@@ -421,7 +427,7 @@ var execErrRE = regexp.MustCompile(`^template: (.*?):(\d+):(\d+): executing "[^"
 // text/template's messages that name only types and template text;
 // otherwise the error's Go type tells what kind of input was bad.
 func (t *Template) execError(err error) error {
-	m := execErrRE.FindStringSubmatch(err.Error())
+	m := execErrRE().FindStringSubmatch(err.Error())
 	if m == nil {
 		return &Error{Pos: t.Source.Name, Msg: "execution failed" + withheld}
 	}
@@ -452,7 +458,7 @@ func (t *Template) describe(err error, msg string) string {
 		}
 		return name + ": " + inputKind(err)
 	}
-	for _, re := range typesOnlyRE {
+	for _, re := range typesOnlyRE() {
 		if re.MatchString(msg) {
 			return msg
 		}
@@ -462,15 +468,17 @@ func (t *Template) describe(err error, msg string) string {
 
 // typesOnlyRE match text/template execution messages whose variable parts
 // are Go types, counts or names written in the template, never values.
-var typesOnlyRE = []*regexp.Regexp{
-	regexp.MustCompile(`^wrong type for value; expected [\w.*\[\]{} ]+; got [\w.*\[\]{} ]+$`),
-	regexp.MustCompile(`^wrong number of args for \w+: want (at least )?\d+ got \d+$`),
-	regexp.MustCompile(`^can't evaluate field \w+ in type [\w.*\[\]{} ]+$`),
-	regexp.MustCompile(`^(nil data; no entry|map has no entry) for key "\w+"$`),
-	regexp.MustCompile(`^nil pointer evaluating [\w.*\[\]{} ]+\.\w+$`),
-	regexp.MustCompile(`^invalid value; expected [\w.*\[\]{} ]+$`),
-	regexp.MustCompile(`^undefined variable: \$\w*$`),
-}
+var typesOnlyRE = sync.OnceValue(func() []*regexp.Regexp {
+	return []*regexp.Regexp{
+		regexp.MustCompile(`^wrong type for value; expected [\w.*\[\]{} ]+; got [\w.*\[\]{} ]+$`),
+		regexp.MustCompile(`^wrong number of args for \w+: want (at least )?\d+ got \d+$`),
+		regexp.MustCompile(`^can't evaluate field \w+ in type [\w.*\[\]{} ]+$`),
+		regexp.MustCompile(`^(nil data; no entry|map has no entry) for key "\w+"$`),
+		regexp.MustCompile(`^nil pointer evaluating [\w.*\[\]{} ]+\.\w+$`),
+		regexp.MustCompile(`^invalid value; expected [\w.*\[\]{} ]+$`),
+		regexp.MustCompile(`^undefined variable: \$\w*$`),
+	}
+})
 
 // inputKind names what was wrong with a function's input from the error's
 // type; see execError for why not from its text.
@@ -499,4 +507,11 @@ func inputKind(err error) string {
 		return "input is not a valid regular expression" + withheld
 	}
 	return "failed" + withheld
+}
+
+// lazyRegexp compiles expr on first use: these expressions read error
+// messages, and compiling them at start-up was most of the package's
+// init time.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }
