@@ -173,7 +173,7 @@ func (c *Client) get(ctx context.Context, path string, maxBody int64, v any) err
 	if resp.Status != http.StatusOK {
 		return c.statusError(endpoint, resp)
 	}
-	if err := json.Unmarshal(resp.Body, v); err != nil {
+	if err := fetch.UnmarshalJSON(resp.Body, v); err != nil {
 		// The syntax error can quote one byte of the body; bodies here
 		// carry ciphertext and names only, never plaintext secrets.
 		return fmt.Errorf("passagent: GET %s: malformed JSON response: %v", endpoint, err)

@@ -237,7 +237,7 @@ func open(key []byte, r *record) *opened {
 		return o
 	}
 	// The JSON error would quote plaintext bytes: report the fact only.
-	if json.Unmarshal(pt, &o.p) != nil {
+	if fetch.UnmarshalJSON(pt, &o.p) != nil {
 		o.err = fmt.Errorf("entry %q (id %s): decrypted payload is not the expected JSON object", r.Name, r.ID)
 	}
 	return o
