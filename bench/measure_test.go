@@ -162,7 +162,7 @@ func randomKey(n int) string {
 // per entry, unwrap its 100-character item key with the vault key (AESpw)
 // and decrypt the password with it. The ciphertexts have the emulator's
 // shapes and sizes.
-func passworkFloor(b *testing.B, es []fetchtest.Entry) func() error {
+func passworkFloor(b testing.TB, es []fetchtest.Entry) func() error {
 	vaultKey := randomKey(100)
 	keys, pws := make([]string, len(es)), make([]string, len(es))
 	for i, e := range es {
@@ -191,7 +191,7 @@ func passworkFloor(b *testing.B, es []fetchtest.Entry) func() error {
 
 // passagentFloor is one envelope open (unwrap the item key, AES-GCM the
 // payload) per entry.
-func passagentFloor(b *testing.B, es []fetchtest.Entry) func() error {
+func passagentFloor(b testing.TB, es []fetchtest.Entry) func() error {
 	vk := make([]byte, 32)
 	rand.Read(vk)
 	wrapped, data := make([]string, len(es)), make([]string, len(es))
