@@ -4,6 +4,7 @@ package testutil
 
 import (
 	"bytes"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -48,3 +49,17 @@ func WaitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 // loaded CI runner, two cores shared with other builds) things that take
 // milliseconds can take seconds, so it is long.
 const Patience = 2 * time.Minute
+
+// BytesPerRun returns the heap bytes one call of f allocates, averaged
+// over runs calls (after one call not counted). Allocation guards compare
+// it for n and k·n items: linear work grows about k×.
+func BytesPerRun(runs int, f func()) float64 {
+	f()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		f()
+	}
+	runtime.ReadMemStats(&after)
+	return float64(after.TotalAlloc-before.TotalAlloc) / float64(runs)
+}

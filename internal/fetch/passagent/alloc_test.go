@@ -2,11 +2,11 @@ package passagent_test
 
 import (
 	"context"
-	"runtime"
 	"testing"
 
 	"github.com/injector-dev/injector/internal/fetch"
 	"github.com/injector-dev/injector/internal/fetch/passagent/passagenttest"
+	"github.com/injector-dev/injector/internal/testutil"
 )
 
 // TestWarmAllocationsLinear guards allocation per refresh: a warm Resolve
@@ -33,15 +33,7 @@ func TestWarmAllocationsLinear(t *testing.T) {
 				}
 			}
 		}
-		resolve()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		const runs = 3
-		for range runs {
-			resolve()
-		}
-		runtime.ReadMemStats(&after)
-		return float64(after.TotalAlloc-before.TotalAlloc) / runs
+		return testutil.BytesPerRun(3, resolve)
 	}
 	small, large := measure(250), measure(2000)
 	t.Logf("warm resolve: 250 refs %.0f B, 2,000 refs %.0f B (×%.1f)", small, large, large/small)

@@ -3,12 +3,12 @@ package passbolt_test
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"testing"
 
 	"github.com/injector-dev/injector/internal/fetch"
 	"github.com/injector-dev/injector/internal/fetch/passbolt"
 	"github.com/injector-dev/injector/internal/fetch/passbolt/passbolttest"
+	"github.com/injector-dev/injector/internal/testutil"
 )
 
 // seedMany adds n v5 resources (shared-key metadata, so one metadata and
@@ -87,15 +87,7 @@ func TestWarmAllocationsLinear(t *testing.T) {
 		s := newServer(t)
 		refs := seedMany(t, s, 0, n, 1)
 		c := newClient(t, s.Config())
-		resolveAll(t, c, refs)
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		const runs = 3
-		for range runs {
-			resolveAll(t, c, refs)
-		}
-		runtime.ReadMemStats(&after)
-		return float64(after.TotalAlloc-before.TotalAlloc) / runs
+		return testutil.BytesPerRun(3, func() { resolveAll(t, c, refs) })
 	}
 	small, large := measure(100), measure(800)
 	t.Logf("warm resolve: 100 refs %.0f B, 800 refs %.0f B (×%.1f)", small, large, large/small)

@@ -50,18 +50,12 @@ func (s *Server) addShortcut(sc *shortcut) {
 
 // removeItems drops the items drop selects, and the shortcuts left
 // pointing at nothing, in one pass over each list.
-func (s *Server) removeItems(drop func(*item) bool) (removed []*item) {
-	kept := s.items[:0]
-	for _, it := range s.items {
-		if drop(it) {
-			removed = append(removed, it)
-			delete(s.idx.items, it.ID)
-			continue
-		}
-		kept = append(kept, it)
+func (s *Server) removeItems(drop func(*item) bool) []*item {
+	var removed []*item
+	s.items, removed = removeWhere(s.items, drop)
+	for _, it := range removed {
+		delete(s.idx.items, it.ID)
 	}
-	clear(s.items[len(kept):]) // no stale pointers past the end
-	s.items = kept
 	if len(removed) > 0 {
 		s.dropOrphanShortcuts()
 	}
@@ -73,19 +67,28 @@ func (s *Server) dropOrphanShortcuts() {
 	s.removeShortcuts(func(sc *shortcut) bool { return s.itemByID(sc.ItemID) == nil })
 }
 
-func (s *Server) removeShortcuts(drop func(*shortcut) bool) (removed []*shortcut) {
-	kept := s.shortcuts[:0]
-	for _, sc := range s.shortcuts {
-		if drop(sc) {
-			removed = append(removed, sc)
-			delete(s.idx.shortcuts, sc.ID)
+func (s *Server) removeShortcuts(drop func(*shortcut) bool) []*shortcut {
+	var removed []*shortcut
+	s.shortcuts, removed = removeWhere(s.shortcuts, drop)
+	for _, sc := range removed {
+		delete(s.idx.shortcuts, sc.ID)
+	}
+	return removed
+}
+
+// removeWhere splits list in place into what drop keeps and what it
+// removes, keeping the order of both.
+func removeWhere[T any](list []T, drop func(T) bool) (kept, removed []T) {
+	kept = list[:0]
+	for _, x := range list {
+		if drop(x) {
+			removed = append(removed, x)
 			continue
 		}
-		kept = append(kept, sc)
+		kept = append(kept, x)
 	}
-	clear(s.shortcuts[len(kept):])
-	s.shortcuts = kept
-	return removed
+	clear(list[len(kept):]) // no stale pointers past the end
+	return kept, removed
 }
 
 func (s *Server) folderByID(id string) *folder     { return s.idx.folders[id] }
