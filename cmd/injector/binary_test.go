@@ -19,6 +19,7 @@ import (
 // webhook's dependencies. As a control, the webhook binary built the same
 // way must list k8s.io/api, or the check could not fail.
 func TestLinksNoKubernetesCode(t *testing.T) {
+	t.Parallel()
 	gotool, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("the go tool is needed to build the binaries: %v", err)
@@ -73,6 +74,7 @@ func TestLinksNoKubernetesCode(t *testing.T) {
 // (the build is reproducible: no wall-clock time is stamped), and
 // `injector version` shows the commit and the commit's date.
 func TestReleaseBuild(t *testing.T) {
+	t.Parallel()
 	git := func(args ...string) string {
 		out, err := exec.Command("git", args...).Output()
 		if err != nil {

@@ -48,6 +48,7 @@ func devEnv(t *testing.T) ([]string, []*devEmulator, string) {
 // The examples of examples/bulk render a folder as .env, JSON and YAML
 // with sprig alone, against the dev seed.
 func TestBulkExamples(t *testing.T) {
+	t.Parallel()
 	env, _, _ := devEnv(t)
 	dir := t.TempDir()
 	out := func(name string) string { return filepath.Join(dir, name) }

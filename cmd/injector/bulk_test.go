@@ -14,6 +14,7 @@ import (
 // run --env-from puts a folder's entries in the child's environment, by
 // the process a user starts, with the child's exit code passed on.
 func TestRunEnvFrom(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t) // prod/db/postgres (custom field port), prod/api/stripe
 	stdout, stderr, code := injector(t, env, "run", "--env-from", "passwork:prod/db", "--env-from", "passwork:prod/api", "--env-prefix", "APP_",
 		"--", "sh", "-c", `echo "pg=$APP_POSTGRES port=$APP_POSTGRES_PORT stripe=${#APP_STRIPE} token=${PASSWORK_TOKEN:-unset}"; exit 3`)
@@ -34,6 +35,7 @@ func TestRunEnvFrom(t *testing.T) {
 }
 
 func TestRunEnvFromFailures(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	tests := []struct {
 		args []string
@@ -58,6 +60,7 @@ func TestRunEnvFromFailures(t *testing.T) {
 
 // check --env-from names the variables run would set, never their values.
 func TestCheckEnvFrom(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	stdout, stderr, code := injector(t, env, "check", "--env-from", "passwork:prod/db/**")
 	if code != 0 || !strings.Contains(stdout, "--env-from sets POSTGRES POSTGRES_PORT") {
@@ -69,6 +72,7 @@ func TestCheckEnvFrom(t *testing.T) {
 // Daemon mode: an entry added to the selected folder, then one removed
 // from it, each restart the command with the environment that follows.
 func TestDaemonEnvFromFollowsTheFolder(t *testing.T) {
+	t.Parallel()
 	srv, env := passworkEnv(t)
 	log := filepath.Join(t.TempDir(), "starts.log")
 	app := fmt.Sprintf(`echo "pg=${POSTGRES:+set} my=${MYSQL:+set}" >> %s; exec sleep 60`, log)
@@ -103,6 +107,7 @@ func TestDaemonEnvFromFollowsTheFolder(t *testing.T) {
 // The INJECTOR_ENV_* settings are the flags' defaults, for an image whose
 // entry point is `injector run --`; a flag replaces its setting.
 func TestEnvFromSettings(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	env = append(env, "INJECTOR_ENV_FROM=passwork:prod/db;passwork:prod/api", "INJECTOR_ENV_PREFIX=APP_", "INJECTOR_ENV_NAMING=passwork-cli")
 	stdout, stderr, code := injector(t, env, "run", "--", "sh", "-c", `echo "$APP_postgres $APP_port ${#APP_stripe} ${INJECTOR_ENV_FROM:-unset}"`)

@@ -96,6 +96,7 @@ func newCacheCase(t *testing.T, name string) cacheCase {
 // renders the same output, with a warning, while a cold or expired one
 // fails as injector does without a cache.
 func TestCacheServesDuringOutage(t *testing.T) {
+	t.Parallel()
 	for _, name := range cacheProviders {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -233,6 +234,7 @@ func checkCacheDir(t *testing.T, dir string) {
 // cache reaches /readyz and the metrics, and the next one with the server
 // back clears it.
 func TestRefresherReportsCache(t *testing.T) {
+	t.Parallel()
 	f, srv := passagentFixture(t)
 	dir := t.TempDir()
 	m := metrics.New("test")
@@ -281,6 +283,7 @@ func TestRefresherReportsCache(t *testing.T) {
 // encryption off sends values base64-encoded; a run that reads one keeps
 // no Passwork response at all, and says why.
 func TestCacheKeepsNoUnencryptedEntry(t *testing.T) {
+	t.Parallel()
 	srv := passworktest.NewServer(passworktest.WithPlainVaults("plain"))
 	t.Cleanup(srv.Close)
 	if err := srv.Seed([]fetchtest.Entry{

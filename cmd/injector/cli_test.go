@@ -13,6 +13,7 @@ import (
 // each is either understood or rejected as a usage error (exit 2) before
 // anything happens. Nothing is ever silently dropped.
 func TestArguments(t *testing.T) {
+	t.Parallel()
 	_, pwEnv := passworkEnv(t)
 	pb, _ := passboltFixture(t) // infra/db/postgres: username "app"
 	env := append(pwEnv, pb.env...)
@@ -124,6 +125,7 @@ func TestArguments(t *testing.T) {
 // purpose, a usage line with its positionals, its flags with two dashes,
 // in groups, and two examples; and only the flags that apply to it.
 func TestHelp(t *testing.T) {
+	t.Parallel()
 	for _, c := range commands() {
 		for _, flag := range []string{"-h", "--help"} {
 			t.Run(c.name+" "+flag, func(t *testing.T) {
@@ -212,6 +214,7 @@ func TestHelp(t *testing.T) {
 // TestVersion: version and --version print the build's version, commit,
 // date, Go version and platform.
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"version"}, {"--version"}} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, &stdout, &stderr); code != exitOK {
@@ -226,6 +229,7 @@ func TestVersion(t *testing.T) {
 
 // TestExitCodes: one scenario per row of the README's exit code table.
 func TestExitCodes(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	without := func(env []string, prefix string) []string {
 		var out []string
@@ -280,6 +284,7 @@ func TestExitCodes(t *testing.T) {
 
 // A file that is not there is a template problem, not a usage error.
 func TestMissingTemplateFile(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	_, stderr, code := injector(t, env, "check", "-t", filepath.Join(t.TempDir(), "none.tpl")+":/dev/null")
 	if code != exitFailure || !strings.Contains(stderr, "no such file") {

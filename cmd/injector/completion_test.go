@@ -80,6 +80,7 @@ func checkCandidates(t *testing.T, line []string, got, want, not []string) {
 }
 
 func TestBashCompletion(t *testing.T) {
+	t.Parallel()
 	bash := shellOrSkip(t, "bash")
 	script := completionScript(t, "bash")
 	for _, tt := range completionCases {
@@ -94,6 +95,7 @@ func TestBashCompletion(t *testing.T) {
 }
 
 func TestFishCompletion(t *testing.T) {
+	t.Parallel()
 	fish := shellOrSkip(t, "fish")
 	script := completionScript(t, "fish")
 	for _, tt := range completionCases {
@@ -141,6 +143,7 @@ zpty -d z
 // TAB offers. (CMD itself completes through zsh's own _command_names,
 // which is zsh's business, so that case is left to bash and fish.)
 func TestZshCompletion(t *testing.T) {
+	t.Parallel()
 	zsh := shellOrSkip(t, "zsh")
 	script := completionScript(t, "zsh")
 	if out, err := exec.Command(zsh, "-n", script).CombinedOutput(); err != nil {

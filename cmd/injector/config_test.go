@@ -17,6 +17,7 @@ import (
 )
 
 func TestParseOwner(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string][2]int{"1000": {1000, 1000}, "1000:2000": {1000, 2000}, "0:0": {0, 0}} {
 		o, err := parseOwner(in)
 		if err != nil || o.UID != want[0] || o.GID != want[1] {
@@ -31,6 +32,7 @@ func TestParseOwner(t *testing.T) {
 }
 
 func TestFetchOptionsTrustsCAFile(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
@@ -73,6 +75,7 @@ func TestFetchOptionsTrustsCAFile(t *testing.T) {
 // K_FILE, the path to a file holding K: that must be a setting injector
 // reads as a path (INJECTOR_CA -> INJECTOR_CA_FILE, the private CA).
 func TestSharedCredentialKeysAreSettings(t *testing.T) {
+	t.Parallel()
 	params, err := env.GetFieldParams(&settings{})
 	if err != nil {
 		t.Fatal(err)

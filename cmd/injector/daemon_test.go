@@ -168,6 +168,7 @@ func updatePassword(t *testing.T, srv *passworktest.Server, path, pw string) {
 // pick up a changed secret, keep the last good file while the server fails,
 // report all of it in /metrics and /readyz, and stop cleanly on SIGTERM.
 func TestDaemonRefreshesKeepsLastGoodAndServesMetrics(t *testing.T) {
+	t.Parallel()
 	srv, env := passworkEnv(t)
 	dir := t.TempDir()
 	src := writeFile(t, filepath.Join(dir, "db.tpl"), `pw=<< passwork "prod/db/postgres" >>`)
@@ -219,6 +220,7 @@ func TestDaemonRefreshesKeepsLastGoodAndServesMetrics(t *testing.T) {
 // changed file sends it SIGHUP, SIGTERM to injector reaches it, and its
 // exit code comes back.
 func TestDaemonSignalsAndForwards(t *testing.T) {
+	t.Parallel()
 	srv, env := passworkEnv(t)
 	dir := t.TempDir()
 	src := writeFile(t, filepath.Join(dir, "db.tpl"), `<< passwork "prod/db/postgres" >>`)
@@ -245,6 +247,7 @@ func TestDaemonSignalsAndForwards(t *testing.T) {
 // TestDaemonRestartsOnEnvChange: the app reads secrets from its
 // environment, so a change restarts it with the new value.
 func TestDaemonRestartsOnEnvChange(t *testing.T) {
+	t.Parallel()
 	srv, env := passworkEnv(t)
 	log := filepath.Join(t.TempDir(), "starts.log")
 	app := fmt.Sprintf(`echo "$DB_PASSWORD" >> %s; exec sleep 60`, log)
@@ -260,6 +263,7 @@ func TestDaemonRestartsOnEnvChange(t *testing.T) {
 }
 
 func TestRunMasksOutput(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	stdout, stderr, code := injector(t, env, "run", "--mask", "--env", `PW=<< passwork "prod/db/postgres" >>`,
 		"--", "sh", "-c", `echo "pw=$PW"; echo "again $PW" >&2; exit 3`)
@@ -272,6 +276,7 @@ func TestRunMasksOutput(t *testing.T) {
 }
 
 func TestRenderWaitForSecrets(t *testing.T) {
+	t.Parallel()
 	srv, env := passworkEnv(t)
 	srv.AddFault(passworktest.Fault{Path: "/api/v1/", Status: http.StatusInternalServerError, Times: 3})
 	dir := t.TempDir()
@@ -290,6 +295,7 @@ func TestRenderWaitForSecrets(t *testing.T) {
 }
 
 func TestOnChangeNamesUnknownDestination(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := writeFile(t, filepath.Join(dir, "a.tpl"), "x")
 	_, stderr, code := injector(t, nil, "render", "--interval", "1m", "-t", src+":"+filepath.Join(dir, "a"), "--on-change", "/etc/other=restart")
@@ -301,6 +307,7 @@ func TestOnChangeNamesUnknownDestination(t *testing.T) {
 // A shared password manager is not polled faster than --min-interval (30s
 // unless lowered): the daemon refuses to start, before any request.
 func TestIntervalBelowMinimum(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := writeFile(t, filepath.Join(dir, "a.tpl"), "x")
 	dst := filepath.Join(dir, "a")
@@ -324,6 +331,7 @@ func TestIntervalBelowMinimum(t *testing.T) {
 // TestPID1ReapsZombies runs injector as PID 1 of a new PID namespace, the
 // way a container runtime does, with an app that leaves an orphan behind.
 func TestPID1ReapsZombies(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Fatalf("unshare (util-linux) is needed to run injector as PID 1: %v", err)
 	}
@@ -349,6 +357,7 @@ func TestPID1ReapsZombies(t *testing.T) {
 // TestOneShotRunListenReportsReady: `run --listen` without --interval
 // renders once, then supervises the command; /readyz must say so.
 func TestOneShotRunListenReportsReady(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	stop := filepath.Join(t.TempDir(), "stop")
 	p := startInjector(t, env, "run", "--listen", "127.0.0.1:0", "--env", `PW=<< passwork "prod/db/postgres" >>`,
@@ -365,6 +374,7 @@ func TestOneShotRunListenReportsReady(t *testing.T) {
 // is read again each refresh, so a rotated Kubernetes Secret takes effect
 // without restarting the sidecar.
 func TestDaemonRereadsRotatedCredentialFile(t *testing.T) {
+	t.Parallel()
 	srv := passagentServer(t, passagenttest.Options{}, fetchtest.Entry{Path: "db", Fields: map[string]string{"password": "pw-" + canary}})
 	c := srv.Config()
 	dir := t.TempDir()

@@ -54,6 +54,7 @@ func TestDevRendersExamplesMasked(t *testing.T) {
 }
 
 func TestDevShowSecrets(t *testing.T) {
+	t.Parallel()
 	var stdout bytes.Buffer
 	if err := cmdDev(context.Background(), &devOptions{show: true}, &stdout); err != nil {
 		t.Fatal(err)
@@ -68,6 +69,7 @@ func TestDevShowSecrets(t *testing.T) {
 // TestDevEnvFileWorks checks what `dev --serve` hands the user: sourcing
 // its settings file points every command at the running emulators.
 func TestDevEnvFileWorks(t *testing.T) {
+	t.Parallel()
 	env, emus, b := devEnv(t)
 	if !strings.Contains(b, "PASSBOLT_PRIVATE_KEY_FILE=") {
 		t.Errorf("multi-line key not moved to a _FILE setting:\n%s", b)
@@ -154,6 +156,7 @@ func TestDevOut(t *testing.T) {
 // it prints exactly as printed, from another directory, in a shell with
 // nothing but PATH, and checks that Ctrl-C leaves nothing behind.
 func TestDevServeStepsWorkAsPrinted(t *testing.T) {
+	t.Parallel()
 	cmd, stdout, tmp := startDevServe(t)
 
 	// Read until the note of the legacy API, the last thing printed.
@@ -210,6 +213,7 @@ func TestDevServeStepsWorkAsPrinted(t *testing.T) {
 // dev --serve removes its work directory however it is stopped: Ctrl-C
 // (above), SIGTERM, or SIGHUP when its terminal goes away.
 func TestDevServeCleansUpOnSignals(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			cmd, stdout, tmp := startDevServe(t)
@@ -322,6 +326,7 @@ func testNetAddress() string {
 // resolves through it: on 127.0.0.1 with TLS forced, and on one of this
 // machine's TEST-NET addresses, when it has one, where TLS is the default.
 func TestDevServeTLS(t *testing.T) {
+	t.Parallel()
 	t.Run("loopback with --tls", func(t *testing.T) { testDevServeTLS(t, "127.0.0.1", "--tls") })
 	if host := testNetAddress(); host != "" {
 		t.Run("TEST-NET address", func(t *testing.T) { testDevServeTLS(t, host) })
@@ -422,6 +427,7 @@ func testDevServeTLS(t *testing.T, host string, args ...string) {
 
 // A fixed port gives the emulators that port and the next two.
 func TestDevListenFixedPorts(t *testing.T) {
+	t.Parallel()
 	var n *devNetwork
 	var port int
 	for attempt := 0; n == nil; attempt++ {
@@ -454,6 +460,7 @@ func TestDevListenFixedPorts(t *testing.T) {
 }
 
 func TestDevListenParse(t *testing.T) {
+	t.Parallel()
 	on, off := optBool{v: true, set: true}, optBool{set: true}
 	for _, tc := range []struct {
 		addr     string

@@ -10,6 +10,7 @@ import (
 // TestBranchNotTakenDoesNotFail: a reference in a branch the real values
 // do not take cannot fail render; check names it as a warning.
 func TestBranchNotTakenDoesNotFail(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t) // prod/db/postgres has login "app"
 	dir := t.TempDir()
 	src := writeFile(t, filepath.Join(dir, "db.tpl"),

@@ -105,6 +105,7 @@ func passagentFaults(t *testing.T, srv *passagenttest.Server) []faultCase {
 }
 
 func TestFaults(t *testing.T) {
+	t.Parallel()
 	type setup func(t *testing.T) (*fixture, []faultCase)
 	for _, p := range []struct {
 		name  string
@@ -242,6 +243,7 @@ func containsAny(s string, subs []string) bool {
 // emulators, with its default retry settings: a transient 503 is retried
 // to success, a 500 fails with exit 1, a clear message and no output file.
 func TestFaultsCLI(t *testing.T) {
+	t.Parallel()
 	for _, p := range []struct {
 		name string
 		// setup returns the fixture and installs nothing; transient and

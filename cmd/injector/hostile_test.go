@@ -26,6 +26,7 @@ const maxHostileRSS = 96 << 20
 // mark) against the documented bound. Uncapped, they peaked at 2 GiB
 // and 200-340 MiB.
 func TestHostilePassAgentMemoryBound(t *testing.T) {
+	t.Parallel()
 	bin := filepath.Join(t.TempDir(), "injector")
 	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -44,6 +44,7 @@ func leakFixtures(t *testing.T) []leakFixture {
 }
 
 func TestLeakCanary(t *testing.T) {
+	t.Parallel()
 	for _, lf := range leakFixtures(t) {
 		t.Run(lf.name, func(t *testing.T) {
 			t.Parallel()
@@ -112,6 +113,7 @@ func TestLeakCanary(t *testing.T) {
 // TestLeakCanaryMetrics scrapes the metrics the daemon serves after
 // successful and failed refreshes of every provider.
 func TestLeakCanaryMetrics(t *testing.T) {
+	t.Parallel()
 	m := metrics.New("test")
 	opt := fetch.Options{Observe: m.Observer(), MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}
 	dir := t.TempDir()

@@ -77,6 +77,7 @@ func writeFile(t *testing.T, path, content string) string {
 }
 
 func TestRenderWritesFiles(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	dir := t.TempDir()
 	src := writeFile(t, filepath.Join(dir, "db.tpl"), `user=<< passwork "prod/db/postgres" "login" >> port=<< passwork "prod/db/postgres" "port" >>`)
@@ -102,6 +103,7 @@ func TestRenderWritesFiles(t *testing.T) {
 }
 
 func TestRenderFailureKeepsExistingFiles(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	dir := t.TempDir()
 	good := writeFile(t, filepath.Join(dir, "good.tpl"), `<< passwork "prod/db/postgres" >>`)
@@ -134,6 +136,7 @@ func TestRenderFailureKeepsExistingFiles(t *testing.T) {
 }
 
 func TestTemplateSyntaxErrorNamesPosition(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := writeFile(t, filepath.Join(dir, "broken.tpl"), "ok\nA=<< passwork \"x\" \n")
 	_, stderr, code := injector(t, nil, "render", "-t", src+":"+filepath.Join(dir, "out"))
@@ -146,6 +149,7 @@ func TestTemplateSyntaxErrorNamesPosition(t *testing.T) {
 }
 
 func TestRunPassesSecretsAndExitCode(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	dir := t.TempDir()
 	envFile := writeFile(t, filepath.Join(dir, "app.env"), "# app settings\nDB_USER=<< passwork \"prod/db/postgres\" \"login\" >>\n")
@@ -162,6 +166,7 @@ func TestRunPassesSecretsAndExitCode(t *testing.T) {
 }
 
 func TestCheckListsEveryProblem(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	dir := t.TempDir()
 	a := writeFile(t, filepath.Join(dir, "a.tpl"), `<< passwork "nope/db/postgres" >>`)
@@ -183,6 +188,7 @@ func TestCheckListsEveryProblem(t *testing.T) {
 }
 
 func TestCheckOKPrintsNoValues(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	stdout, stderr, code := injector(t, env, "check", "--env", `X=<< passwork "prod/db/postgres" >><< passwork "prod/api/stripe" >>`)
 	if code != 0 {
@@ -194,6 +200,7 @@ func TestCheckOKPrintsNoValues(t *testing.T) {
 }
 
 func TestGet(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	stdout, stderr, code := injector(t, env, "get", "passwork:prod/db/postgres", "--field", "login")
 	if code != 0 || stdout != "app\n" {
@@ -210,6 +217,7 @@ func TestGet(t *testing.T) {
 }
 
 func TestUnconfiguredProviderIsClear(t *testing.T) {
+	t.Parallel()
 	_, stderr, code := injector(t, nil, "check", "--env", `X=<< passbolt "a/b" >>`)
 	if code != exitUsage || !strings.Contains(stderr, "passbolt: not configured: set [PASSBOLT_URL") {
 		t.Errorf("exit %d stderr %s", code, stderr)
@@ -217,6 +225,7 @@ func TestUnconfiguredProviderIsClear(t *testing.T) {
 }
 
 func TestCredentialFromFile(t *testing.T) {
+	t.Parallel()
 	srv, env := passworkEnv(t)
 	tokenFile := writeFile(t, filepath.Join(t.TempDir(), "token"), srv.Config().Token+"\n")
 	var filtered []string
@@ -232,6 +241,7 @@ func TestCredentialFromFile(t *testing.T) {
 }
 
 func TestRenderOwner(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	dir := t.TempDir()
 	src := writeFile(t, filepath.Join(dir, "a.tpl"), `<< passwork "prod/db/postgres" "login" >>`)
@@ -261,6 +271,7 @@ func TestRenderOwner(t *testing.T) {
 }
 
 func TestCheckReportsSyntaxAndResolutionProblemsTogether(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	dir := t.TempDir()
 	broken := writeFile(t, filepath.Join(dir, "broken.tpl"), "x=<< passwork \"a\"\n")
@@ -280,6 +291,7 @@ func TestCheckReportsSyntaxAndResolutionProblemsTogether(t *testing.T) {
 // child; even when every inherited variable is injector's own, the child
 // must not see them.
 func TestSupervisedChildGetsNoCredentials(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	cmd := exec.Command(os.Args[0], "run", "--mask", "--", "/usr/bin/env")
 	cmd.Env = append([]string{"INJECTOR_TEST_MAIN=1"}, env...)
@@ -293,6 +305,7 @@ func TestSupervisedChildGetsNoCredentials(t *testing.T) {
 }
 
 func TestRenderRejectsChildActionsWithoutChild(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := writeFile(t, filepath.Join(dir, "a.tpl"), "x")
 	_, stderr, code := injector(t, nil, "render", "--interval", "1m", "-t", src+":"+filepath.Join(dir, "a"), "--on-change", "signal:SIGHUP")
@@ -303,6 +316,7 @@ func TestRenderRejectsChildActionsWithoutChild(t *testing.T) {
 
 // The webhook moved to its own binary; the old subcommand says where.
 func TestWebhookSubcommandPointsToItsBinary(t *testing.T) {
+	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"webhook", "--image", "x"}, &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "injector-webhook") {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
@@ -318,6 +332,7 @@ func TestWebhookSubcommandPointsToItsBinary(t *testing.T) {
 // README says (the transport takes the proxy from the environment; NO_PROXY
 // and loopback servers bypass it).
 func TestHTTPSProxy(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var tunnels []string
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -13,6 +13,7 @@ import (
 // TestProbe: exit 0 on 2xx, quietly; 1 on anything else, saying why with
 // the first line of the answer; redirects are not followed.
 func TestProbe(t *testing.T) {
+	t.Parallel()
 	var ready atomic.Bool // the handler runs on the server's goroutines
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -77,6 +78,7 @@ func TestProbe(t *testing.T) {
 // A server that accepts and never answers cannot hold the probe past
 // --timeout.
 func TestProbeTimeout(t *testing.T) {
+	t.Parallel()
 	stall := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {

@@ -44,6 +44,7 @@ func sessionCases(t *testing.T) []sessionCase {
 // get, also when the render fails) ends the session it opened: no
 // init container leaves a live login behind.
 func TestOneShotEndsItsSession(t *testing.T) {
+	t.Parallel()
 	for _, sc := range sessionCases(t) {
 		t.Run(sc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -82,6 +83,7 @@ func TestOneShotEndsItsSession(t *testing.T) {
 // TestDaemonKeepsOneSessionAndEndsItOnExit: refreshes reuse one login;
 // SIGTERM ends it.
 func TestDaemonKeepsOneSessionAndEndsItOnExit(t *testing.T) {
+	t.Parallel()
 	for _, sc := range sessionCases(t) {
 		t.Run(sc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -115,6 +117,7 @@ func TestDaemonKeepsOneSessionAndEndsItOnExit(t *testing.T) {
 // the time left, in /readyz as a warning (the pod stays ready) and as a
 // metric, before the outage rather than after it.
 func TestCredentialExpiryIsVisible(t *testing.T) {
+	t.Parallel()
 	srv := passagentServer(t, passagenttest.Options{TokenTTL: 2 * time.Hour}, fetchtest.Entry{Path: "db", Fields: map[string]string{"password": "pw-" + canary}})
 	c := srv.Config()
 	exp, ok := fetch.JWTExpiry(c.Token)

@@ -65,6 +65,7 @@ func logEntry(log, msg string) map[string]any {
 // the process at once, not when the HTTP timeout (here 10 minutes) and
 // the retries are used up.
 func TestSIGTERMDuringAHangingFirstRefresh(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			addr, accepted := silentServer(t)
@@ -93,6 +94,7 @@ func TestSIGTERMDuringAHangingFirstRefresh(t *testing.T) {
 // TestRetriesAreLogged: each HTTP retry is a log line with the attempt,
 // the delay with its unit and the settings behind it.
 func TestRetriesAreLogged(t *testing.T) {
+	t.Parallel()
 	addr, _ := silentServer(t)
 	dir := t.TempDir()
 	src := writeFile(t, filepath.Join(dir, "a.tpl"), `<< passagent "db" >>`)

@@ -57,6 +57,7 @@ func buildProbe(t *testing.T, dir string) string {
 // the templated value: the image's ENV DB_PASSWORD=changeme must not
 // shadow the secret, in exec mode and in every supervised mode.
 func TestChildSeesTemplatedValueOnce(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	probe := buildProbe(t, t.TempDir())
 	env = append(env, "DB_PASSWORD=changeme", "INHERITED_TPL=<< passwork \"prod/db/postgres\" \"login\" >>")
@@ -106,6 +107,7 @@ func environOf(t *testing.T, env []string, flags ...string) ([]string, string, i
 // only one that calls a provider is a template, and a broken one fails
 // naming its variable.
 func TestInheritedValuesPassThroughByteForByte(t *testing.T) {
+	t.Parallel()
 	_, creds := passworkEnv(t)
 	plain := []string{
 		"MSG=a << b",
@@ -151,6 +153,7 @@ func TestInheritedValuesPassThroughByteForByte(t *testing.T) {
 // child run as nobody: root's CAP_SYS_PTRACE passes the fence, as it
 // should, and a container's root lacks it.
 func TestChildCannotReadInjectorThroughProc(t *testing.T) {
+	t.Parallel()
 	srv, env := passworkEnv(t)
 	c := srv.Config()
 	needles := "PROBE_NEEDLES=" + c.Token + "\n" + c.MasterKey
@@ -266,6 +269,7 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 // 4. Templates are hermetic: no function reads injector's environment
 // (its credentials), the network or the clock.
 func TestTemplatesCannotReadInjectorsEnvironment(t *testing.T) {
+	t.Parallel()
 	_, env := passworkEnv(t)
 	for fn, tpl := range map[string]string{
 		"env":           `<< env "PASSWORK_TOKEN" >>`,
@@ -284,6 +288,7 @@ func TestTemplatesCannotReadInjectorsEnvironment(t *testing.T) {
 // from a secret is reported by position, and a secret that is a common
 // word is not hidden wherever the word appears (an oracle).
 func TestErrorsCarryNoSecretDerivedText(t *testing.T) {
+	t.Parallel()
 	srv := passworktest.NewServer()
 	t.Cleanup(srv.Close)
 	if err := srv.Seed([]fetchtest.Entry{
@@ -319,6 +324,7 @@ func TestErrorsCarryNoSecretDerivedText(t *testing.T) {
 // 7 and 8. Destinations: one template per file however the path is
 // spelled, only regular files, "-" for stdout where printing is the job.
 func TestDestinations(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a := writeFile(t, filepath.Join(dir, "a.tpl"), "A\n")
 	b := writeFile(t, filepath.Join(dir, "b.tpl"), "B\n")
