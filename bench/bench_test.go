@@ -526,26 +526,36 @@ func waitForListen(b *testing.B, logs *testutil.SyncBuffer) string {
 func waitForCycles(b *testing.B, addr string, n float64) float64 {
 	deadline := time.Now().Add(10 * time.Minute)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			var total float64
-			for _, line := range strings.Split(string(body), "\n") {
-				if strings.HasPrefix(line, "injector_renders_total{") {
-					f := strings.Fields(line)
-					v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-					total += v
-				}
-			}
-			if total >= n {
-				return total
-			}
+		if total, err := rendersTotal(addr); err == nil && total >= n {
+			return total
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	b.Fatalf("fewer than %v cycles in 10 minutes", n)
 	return 0
+}
+
+// rendersTotal scrapes a daemon's /metrics and sums injector_renders_total
+// over its labels: the refresh cycles of a one-template daemon.
+func rendersTotal(addr string) (float64, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	var total float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "injector_renders_total{") {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			total += v
+		}
+	}
+	return total, nil
 }
 
 // procStatus reads memory fields (in kB) from /proc/<pid>/status.
