@@ -867,3 +867,38 @@ exit 3`, "sh", log, exit},
 		t.Errorf("child saw %q; no new run may start after SIGTERM", got)
 	}
 }
+
+// TestIntervalSplay: each wait is the interval plus a uniform random
+// 0..Splay, so a fleet started together spreads its refreshes over the
+// splay (docs/scaling.md); without a splay every wait is the interval.
+func TestIntervalSplay(t *testing.T) {
+	const interval, splay, draws = 10 * time.Second, time.Second, 2000
+	d := &daemon{cfg: Config{Interval: interval, Splay: splay}}
+	var deciles [10]int
+	var sum time.Duration
+	for range draws {
+		w := d.interval()
+		if w < interval || w > interval+splay {
+			t.Fatalf("wait %v outside [%v, %v]", w, interval, interval+splay)
+		}
+		deciles[min(int((w-interval)*10/splay), 9)]++
+		sum += w - interval
+	}
+	// Uniform: every tenth of the splay is drawn (each holds ~200; an empty
+	// one has probability 0.9^2000), and the mean extra is about Splay/2.
+	for i, n := range deciles {
+		if n < draws/20 {
+			t.Errorf("tenth %d of the splay drawn %d times in %d: %v", i, n, draws, deciles)
+		}
+	}
+	if mean := sum / draws; mean < 4*splay/10 || mean > 6*splay/10 {
+		t.Errorf("mean extra wait %v, want about %v", mean, splay/2)
+	}
+
+	d.cfg.Splay = 0
+	for range 100 {
+		if w := d.interval(); w != interval {
+			t.Fatalf("no splay: wait %v, want %v", w, interval)
+		}
+	}
+}
