@@ -71,7 +71,8 @@ func fleetFromEnv(b *testing.B) fleetSettings {
 //	requests/cycle          server requests per warm refresh cycle
 //
 // The daemons are stopped with SIGTERM (SIGKILL after 10 s) by PID, the
-// ones this benchmark started and no other.
+// ones this benchmark started and no other; they get SIGKILL from the
+// kernel should the benchmark process die first (Pdeathsig).
 func BenchmarkFleet(b *testing.B) {
 	s := fleetFromEnv(b)
 	bin := build(b, "github.com/injector-dev/injector/cmd/injector")
@@ -140,6 +141,9 @@ func runFleet(b *testing.B, bin, src string, srv *passworktest.Server, s fleetSe
 			"--splay", splay.String(), "--listen", "127.0.0.1:0", "-t", src+":"+d.out)
 		d.cmd.Env = env
 		d.cmd.Stderr = &d.logs
+		// Should this process die without stopping them (go test -timeout
+		// panics past every defer), the kernel kills them.
+		d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := d.cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
