@@ -405,20 +405,9 @@ func BenchmarkRunCold(b *testing.B) {
 				b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms")
 				return
 			}
-			es := entries(n, 3, false)
-			srv := passworktest.NewServer()
-			b.Cleanup(srv.Close)
-			if err := srv.Seed(es); err != nil {
-				b.Fatal(err)
-			}
-			var sb strings.Builder
-			for i, e := range es {
-				fmt.Fprintf(&sb, "S%d=<< passwork %q >>\n", i, e.Path)
-			}
-			envFile := filepath.Join(b.TempDir(), "app.env")
-			if err := os.WriteFile(envFile, []byte(sb.String()), 0o600); err != nil {
-				b.Fatal(err)
-			}
+			srv, envFile := passworkFixture(b, n, "app.env", func(i int, path string) string {
+				return fmt.Sprintf("S%d=<< passwork %q >>", i, path)
+			})
 			c := srv.Config()
 			// No token state file: every process starts from the
 			// configured pair, which never expires in the emulator.
@@ -459,21 +448,8 @@ func runChild(b *testing.B, cmd *exec.Cmd) time.Duration {
 // with -benchtime 1x.
 func BenchmarkDaemonRSS(b *testing.B) {
 	bin := build(b, "github.com/injector-dev/injector/cmd/injector")
-	es := entries(100, 3, false)
-	srv := passworktest.NewServer()
-	b.Cleanup(srv.Close)
-	if err := srv.Seed(es); err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	var sb strings.Builder
-	for _, e := range es {
-		fmt.Fprintf(&sb, "%s=<< passwork %q >>\n", e.Path, e.Path)
-	}
-	src := filepath.Join(dir, "app.tpl")
-	if err := os.WriteFile(src, []byte(sb.String()), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	srv, src := daemonFixture(b, 100)
+	dir := filepath.Dir(src)
 	c := srv.Config()
 	var rss, anon, file, perCycle float64
 	for i := 0; i < b.N; i++ {
@@ -503,6 +479,35 @@ func BenchmarkDaemonRSS(b *testing.B) {
 	b.ReportMetric(anon, "anon-MiB") // private: heap, stacks
 	b.ReportMetric(file, "file-MiB") // the executable's own mapped pages
 	b.ReportMetric(perCycle, "ms/cycle")
+}
+
+// passworkFixture starts a Passwork emulator seeded with n secrets in 3
+// vaults and writes file, one line per secret as line makes it; it returns
+// the emulator and the file's path.
+func passworkFixture(b *testing.B, n int, file string, line func(i int, path string) string) (*passworktest.Server, string) {
+	es := entries(n, 3, false)
+	srv := passworktest.NewServer()
+	b.Cleanup(srv.Close)
+	if err := srv.Seed(es); err != nil {
+		b.Fatal(err)
+	}
+	var sb strings.Builder
+	for i, e := range es {
+		sb.WriteString(line(i, e.Path) + "\n")
+	}
+	dst := filepath.Join(b.TempDir(), file)
+	if err := os.WriteFile(dst, []byte(sb.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return srv, dst
+}
+
+// daemonFixture is passworkFixture with a file template for a daemon:
+// one PATH=<< passwork "PATH" >> line per secret.
+func daemonFixture(b *testing.B, n int) (*passworktest.Server, string) {
+	return passworkFixture(b, n, "app.tpl", func(_ int, path string) string {
+		return fmt.Sprintf("%s=<< passwork %q >>", path, path)
+	})
 }
 
 // waitForListen returns the address the daemon logged for --listen.

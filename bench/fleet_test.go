@@ -76,20 +76,7 @@ func fleetFromEnv(b *testing.B) fleetSettings {
 func BenchmarkFleet(b *testing.B) {
 	s := fleetFromEnv(b)
 	bin := build(b, "github.com/injector-dev/injector/cmd/injector")
-	es := entries(s.secrets, 3, false)
-	srv := passworktest.NewServer()
-	b.Cleanup(srv.Close)
-	if err := srv.Seed(es); err != nil {
-		b.Fatal(err)
-	}
-	var sb strings.Builder
-	for _, e := range es {
-		fmt.Fprintf(&sb, "%s=<< passwork %q >>\n", e.Path, e.Path)
-	}
-	src := filepath.Join(b.TempDir(), "app.tpl")
-	if err := os.WriteFile(src, []byte(sb.String()), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	srv, src := daemonFixture(b, s.secrets)
 	for _, splay := range []time.Duration{0, s.interval / 10, s.interval} {
 		b.Run(fmt.Sprintf("daemons=%d/interval=%v/splay=%v", s.daemons, s.interval, splay), func(b *testing.B) {
 			var r fleetResult
