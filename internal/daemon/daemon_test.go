@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	runtimemetrics "runtime/metrics"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -901,4 +902,23 @@ func TestIntervalSplay(t *testing.T) {
 			t.Fatalf("no splay: wait %v, want %v", w, interval)
 		}
 	}
+}
+
+// TestIdleDaemonReturnsMemory: after a refresh, with a second or more
+// until the next one, the daemon collects and returns freed memory to the
+// kernel (a forced GC cycle) instead of idling on the refresh's garbage.
+func TestIdleDaemonReturnsMemory(t *testing.T) {
+	forced := func() uint64 {
+		s := []runtimemetrics.Sample{{Name: "/gc/cycles/forced:gc-cycles"}}
+		runtimemetrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	r := &fakeRefresher{step: steady("VALUE=one")}
+	dr := start(t, Config{Interval: time.Hour, Templates: []string{"app.conf"}}, r, nil)
+	testutil.WaitFor(t, deadline, "first render", func() bool { return r.calls() == 1 })
+	before := forced()
+	dr.sigs <- syscall.SIGHUP
+	testutil.WaitFor(t, deadline, "refresh on SIGHUP", func() bool { return r.calls() == 2 })
+	testutil.WaitFor(t, deadline, "a forced collection after the refresh", func() bool { return forced() > before })
+	dr.stop(t)
 }
