@@ -904,9 +904,10 @@ func TestIntervalSplay(t *testing.T) {
 	}
 }
 
-// TestIdleDaemonReturnsMemory: after a refresh, with a second or more
-// until the next one, the daemon collects and returns freed memory to the
-// kernel (a forced GC cycle) instead of idling on the refresh's garbage.
+// TestIdleDaemonReturnsMemory: after the first render and after every
+// refresh, with 30 s or more until the next one, the daemon collects and
+// returns freed memory to the kernel (a forced GC cycle) instead of idling
+// on the refresh's garbage.
 func TestIdleDaemonReturnsMemory(t *testing.T) {
 	forced := func() uint64 {
 		s := []runtimemetrics.Sample{{Name: "/gc/cycles/forced:gc-cycles"}}
@@ -914,8 +915,10 @@ func TestIdleDaemonReturnsMemory(t *testing.T) {
 		return s[0].Value.Uint64()
 	}
 	r := &fakeRefresher{step: steady("VALUE=one")}
+	start0 := forced()
 	dr := start(t, Config{Interval: time.Hour, Templates: []string{"app.conf"}}, r, nil)
 	testutil.WaitFor(t, deadline, "first render", func() bool { return r.calls() == 1 })
+	testutil.WaitFor(t, deadline, "a forced collection after the first render", func() bool { return forced() > start0 })
 	before := forced()
 	dr.sigs <- syscall.SIGHUP
 	testutil.WaitFor(t, deadline, "refresh on SIGHUP", func() bool { return r.calls() == 2 })
