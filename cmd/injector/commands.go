@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/injector-dev/injector/internal/buildinfo"
+	"github.com/injector-dev/injector/internal/cache"
 	"github.com/injector-dev/injector/internal/fetch"
 	"github.com/injector-dev/injector/internal/logging"
 	"github.com/injector-dev/injector/internal/metrics"
@@ -183,6 +184,43 @@ func parseOwner(s string) (*render.Owner, error) {
 	return &render.Owner{UID: uid, GID: gid}, nil
 }
 
+// worker is what render and run start with: settings, the logger, metrics
+// and the fetch options (retries logged, the ciphertext cache hooked in).
+type worker struct {
+	settings *settings
+	log      zerolog.Logger
+	metrics  *metrics.Metrics
+	opt      fetch.Options
+	cache    *cache.Dir
+}
+
+func startWorker(l *logOptions, c *cacheOptions, stderr io.Writer) (*worker, error) {
+	s, err := loadSettings()
+	if err != nil {
+		return nil, err
+	}
+	log, err := l.logger(s, stderr)
+	if err != nil {
+		return nil, err
+	}
+	m := metrics.New(buildinfo.Get().Version)
+	opt, err := s.fetchOptions(m.Observer())
+	if err != nil {
+		return nil, err
+	}
+	opt.OnRetry = logRetries(log)
+	cd, err := c.open(s, &opt, log)
+	if err != nil {
+		return nil, err
+	}
+	return &worker{settings: s, log: log, metrics: m, opt: opt, cache: cd}, nil
+}
+
+// refresher renders p with the worker's cache, metrics and logger.
+func (w *worker) refresher(p *pipeline.Pipeline) *refresher {
+	return &refresher{p: p, cache: w.cache, m: w.metrics, log: w.log}
+}
+
 func renderCommand() *command {
 	var (
 		o templateOptions
@@ -217,24 +255,11 @@ func cmdRender(ctx context.Context, o *templateOptions, d *daemonOptions, c *cac
 	if d.listen != "" && (d.interval == 0 || d.once) {
 		return usageErr(errors.New("render: --listen serves metrics and probes while injector keeps running, but without --interval (or with --once) render exits as soon as the files are written; add --interval, or drop --listen"))
 	}
-	s, err := loadSettings()
+	w, err := startWorker(l, c, stderr)
 	if err != nil {
 		return err
 	}
-	log, err := l.logger(s, stderr)
-	if err != nil {
-		return err
-	}
-	m := metrics.New(buildinfo.Get().Version)
-	opt, err := s.fetchOptions(m.Observer())
-	if err != nil {
-		return err
-	}
-	opt.OnRetry = logRetries(log)
-	cd, err := c.open(s, &opt, log)
-	if err != nil {
-		return err
-	}
+	s, log, m, opt := w.settings, w.log, w.metrics, w.opt
 	if d.interval == 0 || d.once {
 		o.stdout = stdout // -t SRC:- prints: rendering once is asking for the text
 	}
@@ -251,7 +276,7 @@ func cmdRender(ctx context.Context, o *templateOptions, d *daemonOptions, c *cac
 	}
 	if cfg.Once && d.waitForSecrets == 0 {
 		// The plain init-container case: no loop, errors straight to stderr.
-		r := &refresher{p: p, cache: cd, m: m, log: log}
+		r := w.refresher(p)
 		changes, err := r.Refresh(ctx)
 		logout(ctx, p, log)
 		if err != nil {
@@ -261,7 +286,7 @@ func cmdRender(ctx context.Context, o *templateOptions, d *daemonOptions, c *cac
 		return nil
 	}
 	defer logout(ctx, p, log)
-	return runDaemon(ctx, cfg, &refresher{p: p, cache: cd, m: m, log: log}, m, log)
+	return runDaemon(ctx, cfg, w.refresher(p), m, log)
 }
 
 func runCommand() *command {
@@ -300,36 +325,24 @@ func cmdRun(ctx context.Context, argv []string, o *templateOptions, d *daemonOpt
 	if err != nil {
 		return &exitError{code: execErrorCode(err), err: fmt.Errorf("run: %w", err)}
 	}
-	s, err := loadSettings()
+	w, err := startWorker(l, c, stderr)
 	if err != nil {
 		return err
 	}
-	log, err := l.logger(s, stderr)
-	if err != nil {
-		return err
-	}
-	m := metrics.New(buildinfo.Get().Version)
-	opt, err := s.fetchOptions(m.Observer())
-	if err != nil {
-		return err
-	}
-	opt.OnRetry = logRetries(log)
-	cd, err := c.open(s, &opt, log)
-	if err != nil {
-		return err
-	}
+	s, log, m, opt := w.settings, w.log, w.metrics, w.opt
 	p, err := buildPipeline(s, o, opt, true)
 	if err != nil {
 		return err
 	}
-	cfg, err := d.daemonConfig(p, append([]string{path}, argv[1:]...))
+	found := append([]string{path}, argv[1:]...) // the command as found on PATH
+	cfg, err := d.daemonConfig(p, found)
 	if err != nil {
 		return usageErr(err)
 	}
 	if err := startMetrics(ctx, m, d.listen, log); err != nil {
 		return err
 	}
-	r := &refresher{p: p, cache: cd, m: m, log: log}
+	r := w.refresher(p)
 	if d.interval > 0 {
 		defer logout(ctx, p, log)
 		return runDaemon(ctx, cfg, r, m, log)
@@ -351,7 +364,7 @@ func cmdRun(ctx context.Context, argv []string, o *templateOptions, d *daemonOpt
 	res := r.last
 	log.Info().Int("templates", len(p.Files())).Int("env", len(p.EnvKeys())+len(res.BulkKeys)).Int("references", res.Refs).Str("command", argv[0]).Msg("starting command")
 	if os.Getpid() == 1 || d.mask || d.listen != "" {
-		return superviseOnce(ctx, append([]string{path}, argv[1:]...), res.Env, res.Secrets, d, stdout, stderr)
+		return superviseOnce(ctx, found, res.Env, res.Secrets, d, stdout, stderr)
 	}
 	// A SIGINT/SIGTERM while rendering must not be followed by the exec:
 	// the command would never hear of it.
