@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/injector-dev/injector/internal/fetch"
@@ -148,13 +149,13 @@ func (f *flagSet) parse(args []string, passthrough bool) ([]string, error) {
 }
 
 // longFlagRE matches a long flag name as package flag's errors show it,
-// with one dash.
-var longFlagRE = regexp.MustCompile(`(^|[ :])-([a-zA-Z][a-zA-Z0-9-]+)`)
+// with one dash; compiled on first use (only a flag error needs it).
+var longFlagRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(^|[ :])-([a-zA-Z][a-zA-Z0-9-]+)`) })
 
 // flagError rewrites an error of package flag to show long flags as the
 // help does, with two dashes: "flag provided but not defined: --nope".
 func flagError(err error) error {
-	return errors.New(longFlagRE.ReplaceAllString(err.Error(), "$1--$2"))
+	return errors.New(longFlagRE().ReplaceAllString(err.Error(), "$1--$2"))
 }
 
 // takesValue reports whether the flag argument a ("-x", "--name") is

@@ -404,7 +404,7 @@ func (c *Client) learnUserID(body []byte) {
 	var u struct {
 		ID string `json:"id"`
 	}
-	if json.Unmarshal(body, &u) != nil || !uuidRE.MatchString(u.ID) {
+	if json.Unmarshal(body, &u) != nil || !uuidRE().MatchString(u.ID) {
 		return
 	}
 	c.mu.Lock()

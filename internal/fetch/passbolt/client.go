@@ -56,7 +56,11 @@ const (
 // this user. injector does not answer MFA prompts.
 var ErrMFARequired = errors.New("passbolt: MFA is required for this user; use an account without MFA for automation")
 
-var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+// uuidRE matches a Passbolt id. Compiled on first use, not at package
+// initialisation, which every injector process pays (docs/performance.md).
+var uuidRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+})
 
 // Client resolves Passbolt references. It is safe for concurrent use and
 // meant to live as long as the process: the server key, tokens, resource
@@ -104,7 +108,7 @@ func New(cfg Config, opt fetch.Options) (*Client, error) {
 		problems = append(problems, fmt.Errorf("passbolt: PASSBOLT_AUTH must be jwt, gpgauth or auto, not %q", cfg.Auth))
 	}
 	userID := strings.TrimSpace(cfg.UserID)
-	if userID != "" && !uuidRE.MatchString(userID) {
+	if userID != "" && !uuidRE().MatchString(userID) {
 		problems = append(problems, fmt.Errorf("passbolt: PASSBOLT_USER_ID %q is not a UUID", userID))
 	}
 	if userID == "" && mode == AuthJWT {

@@ -464,7 +464,7 @@ func (rn *run) prefetchIDs(ctx context.Context, refs []fetch.Ref) error {
 	var ids []string
 	seen := map[string]bool{}
 	for _, ref := range refs {
-		if id, ok := ref.ID(); ok && uuidRE.MatchString(id) && !seen[id] {
+		if id, ok := ref.ID(); ok && uuidRE().MatchString(id) && !seen[id] {
 			seen[id] = true
 			ids = append(ids, id)
 		}
@@ -498,7 +498,7 @@ func (rn *run) prefetchIDs(ctx context.Context, refs []fetch.Ref) error {
 }
 
 func (rn *run) fetchByID(ctx context.Context, id string) (*resource, error) {
-	if !uuidRE.MatchString(id) {
+	if !uuidRE().MatchString(id) {
 		return nil, refError{fmt.Errorf("%q is not a resource UUID", id)}
 	}
 	var row apiResource

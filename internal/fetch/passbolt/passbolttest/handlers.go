@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/injector-dev/injector/internal/crypto/pgp"
@@ -25,7 +26,11 @@ const (
 	jwtTTL      = 5 * time.Minute
 )
 
-var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+// uuidRE matches an id as the server writes them; compiled on first use,
+// so the emulator costs nothing at start-up in the injector binary.
+var uuidRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+})
 
 // write sends the envelope; the HTTP status equals header.code.
 func write(w http.ResponseWriter, r *http.Request, code int, message string, body any) {
@@ -307,7 +312,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, session string) {
 			break
 		}
 		id := strings.TrimSuffix(rest, ".json")
-		if !uuidRE.MatchString(id) {
+		if !uuidRE().MatchString(id) {
 			write(w, r, 400, "The "+rt.what+" identifier should be a valid UUID.", nil)
 			return
 		}
@@ -583,7 +588,7 @@ func uuidFilter(q url.Values, name string, root bool) (set map[string]bool, ok b
 			switch {
 			case root && (id == "false" || id == "0"):
 				id = ""
-			case !uuidRE.MatchString(id):
+			case !uuidRE().MatchString(id):
 				return nil, false
 			}
 			set[id] = true
@@ -661,7 +666,7 @@ func (s *Server) jwtLogin(w http.ResponseWriter, r *http.Request) {
 		write(w, r, 400, "The domain is invalid.", nil)
 	case exp < now || exp > now+3600:
 		write(w, r, 400, "The verify token expiry is invalid.", nil)
-	case !uuidRE.MatchString(c.VerifyToken) || s.nonces[c.VerifyToken]:
+	case !uuidRE().MatchString(c.VerifyToken) || s.nonces[c.VerifyToken]:
 		write(w, r, 400, "The verify token has already been used.", nil)
 	default:
 		s.nonces[c.VerifyToken] = true
