@@ -189,12 +189,17 @@ func parseOwner(s string) (*render.Owner, error) {
 type worker struct {
 	settings *settings
 	log      zerolog.Logger
-	metrics  *metrics.Metrics
+	metrics  *metrics.Metrics // nil unless served (--listen)
 	opt      fetch.Options
 	cache    *cache.Dir
 }
 
-func startWorker(l *logOptions, c *cacheOptions, stderr io.Writer) (*worker, error) {
+// startWorker starts what render and run share. Metrics are kept only when
+// listen (--listen) will serve them: nobody could read them otherwise, and
+// building the registry with its Go and process collectors is a
+// noticeable part of a cold start (docs/performance.md). A nil
+// *metrics.Metrics records nothing.
+func startWorker(l *logOptions, c *cacheOptions, listen string, stderr io.Writer) (*worker, error) {
 	s, err := loadSettings()
 	if err != nil {
 		return nil, err
@@ -203,7 +208,10 @@ func startWorker(l *logOptions, c *cacheOptions, stderr io.Writer) (*worker, err
 	if err != nil {
 		return nil, err
 	}
-	m := metrics.New(buildinfo.Get().Version)
+	var m *metrics.Metrics
+	if listen != "" {
+		m = metrics.New(buildinfo.Get().Version)
+	}
 	opt, err := s.fetchOptions(m.Observer())
 	if err != nil {
 		return nil, err
@@ -255,7 +263,7 @@ func cmdRender(ctx context.Context, o *templateOptions, d *daemonOptions, c *cac
 	if d.listen != "" && (d.interval == 0 || d.once) {
 		return usageErr(errors.New("render: --listen serves metrics and probes while injector keeps running, but without --interval (or with --once) render exits as soon as the files are written; add --interval, or drop --listen"))
 	}
-	w, err := startWorker(l, c, stderr)
+	w, err := startWorker(l, c, d.listen, stderr)
 	if err != nil {
 		return err
 	}
@@ -325,7 +333,7 @@ func cmdRun(ctx context.Context, argv []string, o *templateOptions, d *daemonOpt
 	if err != nil {
 		return &exitError{code: execErrorCode(err), err: fmt.Errorf("run: %w", err)}
 	}
-	w, err := startWorker(l, c, stderr)
+	w, err := startWorker(l, c, d.listen, stderr)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,27 @@ import (
 	"strings"
 	"testing"
 )
+
+// TestMetricsOnlyWhenServed: the Prometheus registry, with its Go and
+// process collectors, is built only when --listen serves it. Nothing
+// could read it otherwise, and building it is part of every cold start
+// (docs/performance.md, "Sidecar memory and start-up").
+func TestMetricsOnlyWhenServed(t *testing.T) {
+	t.Parallel()
+	for _, listen := range []string{"", "127.0.0.1:0"} {
+		w, err := startWorker(&logOptions{}, &cacheOptions{}, listen, io.Discard)
+		if err != nil {
+			t.Fatalf("listen %q: %v", listen, err)
+		}
+		served := listen != ""
+		if got := w.metrics != nil; got != served {
+			t.Errorf("listen %q: metrics built = %v, want %v", listen, got, served)
+		}
+		if got := w.opt.Observe != nil; got != served {
+			t.Errorf("listen %q: HTTP requests observed = %v, want %v", listen, got, served)
+		}
+	}
+}
 
 // initCost is one line of GODEBUG=inittrace=1: what a package's
 // initialiser allocated.
