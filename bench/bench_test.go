@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -444,8 +445,10 @@ func runChild(b *testing.B, cmd *exec.Cmd) time.Duration {
 // BenchmarkDaemonRSS runs the real daemon, `injector render --interval 5ms --min-interval 0
 // --listen …`, against a Passwork emulator with 100 secrets in 3 vaults,
 // waits until /metrics counts 1,000 refresh cycles, and reports the
-// process's VmRSS from /proc/<pid>/status. One op is the whole soak; run it
-// with -benchtime 1x.
+// process's VmRSS from /proc/<pid>/status. Beside it, the floor: the
+// memory of bench/floor/deps, a hello world that links the same libraries
+// and only runs their initialisers (floor-rss-MiB, floor-file-MiB), and
+// the ratio rss/floor. One op is the whole soak; run it with -benchtime 1x.
 func BenchmarkDaemonRSS(b *testing.B) {
 	bin := build(b, "github.com/injector-dev/injector/cmd/injector")
 	srv, src := daemonFixture(b, 100)
@@ -479,6 +482,40 @@ func BenchmarkDaemonRSS(b *testing.B) {
 	b.ReportMetric(anon, "anon-MiB") // private: heap, stacks
 	b.ReportMetric(file, "file-MiB") // the executable's own mapped pages
 	b.ReportMetric(perCycle, "ms/cycle")
+	floor := floorMemory(b)
+	b.ReportMetric(floor[0], "floor-rss-MiB")
+	b.ReportMetric(floor[2], "floor-file-MiB")
+	b.ReportMetric(rss/floor[0], "rss/floor")
+}
+
+// floorMemory starts bench/floor/deps (hello world linking injector's
+// libraries) and returns its VmRSS, RssAnon and RssFile in MiB once its
+// initialisers have run: the memory a process pays for linking them
+// before it does anything.
+func floorMemory(b *testing.B) [3]float64 {
+	cmd := exec.Command(build(b, "github.com/injector-dev/injector/bench/floor/deps"), "wait")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	// It prints its line after every initialiser and main have run.
+	if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
+		b.Fatal(err)
+	}
+	mem, err := procStatus(cmd.Process.Pid, "VmRSS", "RssAnon", "RssFile")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return [3]float64{float64(mem[0]) / 1024, float64(mem[1]) / 1024, float64(mem[2]) / 1024}
 }
 
 // passworkFixture starts a Passwork emulator seeded with n secrets in 3

@@ -2,17 +2,21 @@
 // hello-world program that links, and so initialises, the libraries the
 // injector binary links (sprig, client_golang with its collectors and HTTP
 // handler, gopenpgp, zerolog, caarlos0/env, golang.org/x/crypto, the JSON
-// v2 decoder, net/http) and, unless given the argument "use", does nothing
-// with them. The "use" path calls each library the way injector does, so
-// the linker keeps the same functions and the executable is a fair floor
-// for its size too. bench's BenchmarkStartup runs it beside a plain hello
-// world (../hello) and `injector run -- true`: what injector costs above
-// this program is its own; what this program costs above hello world is
-// the price of the dependencies.
+// v2 decoder, net/http) and does nothing with them. With the argument
+// "wait" it then waits for stdin to close, so the memory of a process that
+// only initialised these libraries can be read from /proc. With "use" it
+// calls each library the way injector does; that path is there for the
+// linker, which then keeps the same functions, so the executable is a fair
+// floor for injector's size too. bench's BenchmarkStartup runs it beside a
+// plain hello world (../hello) and `injector run -- true`, and
+// BenchmarkDaemonRSS reads its memory beside the daemon's: what injector
+// costs above this program is its own; what this program costs above hello
+// world is the price of the dependencies.
 package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"text/template"
@@ -37,6 +41,9 @@ func main() {
 		return
 	}
 	fmt.Println("hello, world")
+	if len(os.Args) > 1 && os.Args[1] == "wait" {
+		io.Copy(io.Discard, os.Stdin)
+	}
 }
 
 // use touches every library once; it is here for the linker, not to be run
