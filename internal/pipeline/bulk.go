@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/injector-dev/injector/internal/fetch"
 	"github.com/injector-dev/injector/internal/template"
@@ -226,7 +227,7 @@ func dangerous(key string) string {
 	if OwnSetting(key) {
 		return "is one of injector's own settings"
 	}
-	if why, ok := dangerousNames[key]; ok {
+	if why, ok := dangerousNames()[key]; ok {
 		return why
 	}
 	for _, p := range dangerousPrefixes {
@@ -241,57 +242,59 @@ func dangerous(key string) string {
 	return ""
 }
 
-var dangerousNames = map[string]string{
-	"PATH":                "chooses which programs the child runs",
-	"HOME":                "chooses where the child reads its configuration",
-	"SHELL":               "chooses the shell the child starts",
-	"TMPDIR":              "chooses where the child writes temporary files",
-	"PWD":                 "misleads the child about its directory",
-	"USER":                "misleads the child about its user",
-	"LOGNAME":             "misleads the child about its user",
-	"IFS":                 "changes how shells split words",
-	"ENV":                 "names a file shells run at start",
-	"BASH_ENV":            "names a file bash runs at start",
-	"CDPATH":              "changes where shells cd",
-	"PS4":                 "is evaluated by shells",
-	"SHELLOPTS":           "sets shell options",
-	"BASHOPTS":            "sets shell options",
-	"PROMPT_COMMAND":      "is run by interactive shells",
-	"GLOBIGNORE":          "changes shell globbing",
-	"GCONV_PATH":          "loads code into C programs",
-	"LOCPATH":             "changes how C programs load locales",
-	"NLSPATH":             "changes how C programs load messages",
-	"HOSTALIASES":         "changes name resolution",
-	"RES_OPTIONS":         "changes name resolution",
-	"LOCALDOMAIN":         "changes name resolution",
-	"GLIBC_TUNABLES":      "changes how the C library runs",
-	"NODE_OPTIONS":        "adds options and code to Node.js",
-	"NODE_PATH":           "chooses where Node.js loads modules",
-	"NODE_EXTRA_CA_CERTS": "changes which servers Node.js trusts",
-	"PERL5LIB":            "chooses where Perl loads modules",
-	"PERL5OPT":            "adds options and code to Perl",
-	"PERLLIB":             "chooses where Perl loads modules",
-	"RUBYOPT":             "adds options and code to Ruby",
-	"RUBYLIB":             "chooses where Ruby loads code",
-	"GEM_HOME":            "chooses where Ruby loads gems",
-	"GEM_PATH":            "chooses where Ruby loads gems",
-	"CLASSPATH":           "chooses where Java loads classes",
-	"JAVA_TOOL_OPTIONS":   "adds options and agents to Java",
-	"_JAVA_OPTIONS":       "adds options and agents to Java",
-	"JDK_JAVA_OPTIONS":    "adds options and agents to Java",
-	"GODEBUG":             "changes how Go programs run",
-	"SSL_CERT_FILE":       "changes which servers the child trusts",
-	"SSL_CERT_DIR":        "changes which servers the child trusts",
-	"CURL_CA_BUNDLE":      "changes which servers the child trusts",
-	"REQUESTS_CA_BUNDLE":  "changes which servers the child trusts",
-	"EDITOR":              "names a program the child may run",
-	"VISUAL":              "names a program the child may run",
-	"PAGER":               "names a program the child may run",
-	"BROWSER":             "names a program the child may run",
-	"SSH_ASKPASS":         "names a program the child may run",
-	"LESSOPEN":            "names a program the child may run",
-	"PYTHONPATH":          "chooses where Python loads modules",
-}
+var dangerousNames = sync.OnceValue(func() map[string]string {
+	return map[string]string{
+		"PATH":                "chooses which programs the child runs",
+		"HOME":                "chooses where the child reads its configuration",
+		"SHELL":               "chooses the shell the child starts",
+		"TMPDIR":              "chooses where the child writes temporary files",
+		"PWD":                 "misleads the child about its directory",
+		"USER":                "misleads the child about its user",
+		"LOGNAME":             "misleads the child about its user",
+		"IFS":                 "changes how shells split words",
+		"ENV":                 "names a file shells run at start",
+		"BASH_ENV":            "names a file bash runs at start",
+		"CDPATH":              "changes where shells cd",
+		"PS4":                 "is evaluated by shells",
+		"SHELLOPTS":           "sets shell options",
+		"BASHOPTS":            "sets shell options",
+		"PROMPT_COMMAND":      "is run by interactive shells",
+		"GLOBIGNORE":          "changes shell globbing",
+		"GCONV_PATH":          "loads code into C programs",
+		"LOCPATH":             "changes how C programs load locales",
+		"NLSPATH":             "changes how C programs load messages",
+		"HOSTALIASES":         "changes name resolution",
+		"RES_OPTIONS":         "changes name resolution",
+		"LOCALDOMAIN":         "changes name resolution",
+		"GLIBC_TUNABLES":      "changes how the C library runs",
+		"NODE_OPTIONS":        "adds options and code to Node.js",
+		"NODE_PATH":           "chooses where Node.js loads modules",
+		"NODE_EXTRA_CA_CERTS": "changes which servers Node.js trusts",
+		"PERL5LIB":            "chooses where Perl loads modules",
+		"PERL5OPT":            "adds options and code to Perl",
+		"PERLLIB":             "chooses where Perl loads modules",
+		"RUBYOPT":             "adds options and code to Ruby",
+		"RUBYLIB":             "chooses where Ruby loads code",
+		"GEM_HOME":            "chooses where Ruby loads gems",
+		"GEM_PATH":            "chooses where Ruby loads gems",
+		"CLASSPATH":           "chooses where Java loads classes",
+		"JAVA_TOOL_OPTIONS":   "adds options and agents to Java",
+		"_JAVA_OPTIONS":       "adds options and agents to Java",
+		"JDK_JAVA_OPTIONS":    "adds options and agents to Java",
+		"GODEBUG":             "changes how Go programs run",
+		"SSL_CERT_FILE":       "changes which servers the child trusts",
+		"SSL_CERT_DIR":        "changes which servers the child trusts",
+		"CURL_CA_BUNDLE":      "changes which servers the child trusts",
+		"REQUESTS_CA_BUNDLE":  "changes which servers the child trusts",
+		"EDITOR":              "names a program the child may run",
+		"VISUAL":              "names a program the child may run",
+		"PAGER":               "names a program the child may run",
+		"BROWSER":             "names a program the child may run",
+		"SSH_ASKPASS":         "names a program the child may run",
+		"LESSOPEN":            "names a program the child may run",
+		"PYTHONPATH":          "chooses where Python loads modules",
+	}
+})
 
 var dangerousPrefixes = []struct{ prefix, why string }{
 	{"LD_", "changes how the child is linked and loaded"},

@@ -104,7 +104,7 @@ type Template struct {
 // templates).
 var funcs = sync.OnceValue(func() map[string]any {
 	m := sprig.TxtFuncMap()
-	for name := range Withheld {
+	for name := range Withheld() {
 		delete(m, name)
 	}
 	for _, p := range Providers {
@@ -117,11 +117,13 @@ var funcs = sync.OnceValue(func() map[string]any {
 // builtinNames are text/template's predefined functions, which the parser
 // must know are defined (it wants a non-nil value; execution uses
 // text/template's own).
-var builtinNames = map[string]any{
-	"and": builtin, "call": builtin, "html": builtin, "index": builtin, "slice": builtin, "js": builtin,
-	"len": builtin, "not": builtin, "or": builtin, "print": builtin, "printf": builtin, "println": builtin,
-	"urlquery": builtin, "eq": builtin, "ge": builtin, "gt": builtin, "le": builtin, "lt": builtin, "ne": builtin,
-}
+var builtinNames = sync.OnceValue(func() map[string]any {
+	return map[string]any{
+		"and": builtin, "call": builtin, "html": builtin, "index": builtin, "slice": builtin, "js": builtin,
+		"len": builtin, "not": builtin, "or": builtin, "print": builtin, "printf": builtin, "println": builtin,
+		"urlquery": builtin, "eq": builtin, "ge": builtin, "gt": builtin, "le": builtin, "lt": builtin, "ne": builtin,
+	}
+})
 
 // builtin stands for a function bound elsewhere, in the parser's maps.
 func builtin() {}
@@ -141,7 +143,7 @@ func Parse(src Source, text string, delims [2]string) (*Template, error) {
 	t := &Template{Source: src, text: text, delims: delims, literals: map[string]bool{}, used: map[string]bool{}}
 	// What text/template's Parse does, with the shared maps: parse.Parse
 	// only reads them.
-	trees, err := parse.Parse(src.Name, text, delims[0], delims[1], funcs(), builtinNames)
+	trees, err := parse.Parse(src.Name, text, delims[0], delims[1], funcs(), builtinNames())
 	if err != nil {
 		return nil, t.parseError(err)
 	}
@@ -171,7 +173,7 @@ func Parse(src Source, text string, delims [2]string) (*Template, error) {
 func (t *Template) bind() template.FuncMap {
 	out := template.FuncMap{}
 	for name := range t.used {
-		if _, ok := builtinNames[name]; ok || !isFunc(name) {
+		if _, ok := builtinNames()[name]; ok || !isFunc(name) {
 			continue
 		}
 		if isProvider(name) {
@@ -356,7 +358,7 @@ func (t *Template) parseError(err error) error {
 		msg = u[1]
 	}
 	if f := undefinedRE().FindStringSubmatch(msg); f != nil {
-		if why, ok := Withheld[f[1]]; ok {
+		if why, ok := Withheld()[f[1]]; ok {
 			msg = fmt.Sprintf("function %q is not available: it %s; templates are hermetic, their only inputs are the secrets and their own text", f[1], why)
 		}
 	}

@@ -280,12 +280,12 @@ func TestNonHermeticFunctionsAreParseErrors(t *testing.T) {
 	hermetic := sprig.HermeticTxtFuncMap()
 	for name := range sprig.TxtFuncMap() {
 		if _, ok := hermetic[name]; !ok {
-			if _, ok := Withheld[name]; !ok {
+			if _, ok := Withheld()[name]; !ok {
 				t.Errorf("sprig's %s is not hermetic but not withheld", name)
 			}
 		}
 	}
-	for name, why := range Withheld {
+	for name, why := range Withheld() {
 		_, err := Parse(Source{Name: "f.tpl"}, `x << `+name+` "PASSWORK_TOKEN" >>`, [2]string{})
 		want := fmt.Sprintf("f.tpl:1:3: function %q is not available: it %s", name, why)
 		if err == nil || !strings.HasPrefix(err.Error(), want) {

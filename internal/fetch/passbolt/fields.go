@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/injector-dev/injector/internal/crypto/totp"
@@ -30,19 +31,21 @@ const (
 // typeFields lists the standard fields each resource type has (from the
 // server's slug definitions). A field of the type that is empty resolves
 // to ""; a field the type does not have is "not found".
-var typeFields = map[string][]string{
-	"password-string":           {fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword},
-	"password-and-description":  {fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword},
-	"totp":                      {fieldName, fieldURI, fieldURIs, fieldTOTP}, // no description: not in its schema
-	"password-description-totp": {fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword, fieldTOTP},
-	"v5-default":                {fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword},
-	"v5-password-string":        {fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword},
-	"v5-default-with-totp":      {fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword, fieldTOTP},
-	"v5-totp-standalone":        {fieldName, fieldURI, fieldURIs, fieldDescription, fieldTOTP},
-	"v5-custom-fields":          {fieldName, fieldURI, fieldURIs, fieldDescription},
-	"v5-note":                   {fieldName, fieldURI, fieldURIs, fieldDescription, fieldNote},
-	"v5-pin-code":               {fieldName, fieldDescription, fieldPinCode},
-}
+var typeFields = sync.OnceValue(func() map[string][]string {
+	return map[string][]string{
+		"password-string":           {fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword},
+		"password-and-description":  {fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword},
+		"totp":                      {fieldName, fieldURI, fieldURIs, fieldTOTP}, // no description: not in its schema
+		"password-description-totp": {fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword, fieldTOTP},
+		"v5-default":                {fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword},
+		"v5-password-string":        {fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword},
+		"v5-default-with-totp":      {fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword, fieldTOTP},
+		"v5-totp-standalone":        {fieldName, fieldURI, fieldURIs, fieldDescription, fieldTOTP},
+		"v5-custom-fields":          {fieldName, fieldURI, fieldURIs, fieldDescription},
+		"v5-note":                   {fieldName, fieldURI, fieldURIs, fieldDescription, fieldNote},
+		"v5-pin-code":               {fieldName, fieldDescription, fieldPinCode},
+	}
+})
 
 // unknownTypeFields is used for a slug this client does not know yet.
 var unknownTypeFields = []string{fieldName, fieldUsername, fieldURI, fieldURIs, fieldDescription, fieldPassword, fieldTOTP}
@@ -92,7 +95,7 @@ func needsSecret(field string, r *resource) bool {
 
 // extract picks one field of a resource. Errors name fields, never values.
 func extract(r *resource, typ resourceType, sec *secretResult, field, path string, now time.Time) (string, error) {
-	std, known := typeFields[typ.slug]
+	std, known := typeFields()[typ.slug]
 	if !known {
 		std = unknownTypeFields
 	}
@@ -220,7 +223,7 @@ func customFields(r *resource, s secretJSON) (order []string, labels map[string]
 // TOTP secret is not listed: its code is what a template asks for).
 func entryOf(r *resource, typ resourceType, sec *secretResult, path string, now time.Time) (fetch.Entry, error) {
 	e := fetch.Entry{ID: r.id, Name: r.name, Path: path}
-	std, known := typeFields[typ.slug]
+	std, known := typeFields()[typ.slug]
 	if !known {
 		std = unknownTypeFields
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -147,19 +148,21 @@ func definitions() map[string]schema {
 }
 
 // typeNames are the human names the server gives the types.
-var typeNames = map[string]string{
-	"password-string":           "Simple password",
-	"password-and-description":  "Password with description",
-	"totp":                      "Standalone TOTP",
-	"password-description-totp": "Password, Description and TOTP",
-	"v5-default":                "Default resource type",
-	"v5-password-string":        "Simple password (deprecated)",
-	"v5-default-with-totp":      "Default resource type with TOTP",
-	"v5-totp-standalone":        "Standalone TOTP",
-	"v5-custom-fields":          "Custom fields",
-	"v5-note":                   "Note",
-	"v5-pin-code":               "PIN code",
-}
+var typeNames = sync.OnceValue(func() map[string]string {
+	return map[string]string{
+		"password-string":           "Simple password",
+		"password-and-description":  "Password with description",
+		"totp":                      "Standalone TOTP",
+		"password-description-totp": "Password, Description and TOTP",
+		"v5-default":                "Default resource type",
+		"v5-password-string":        "Simple password (deprecated)",
+		"v5-default-with-totp":      "Default resource type with TOTP",
+		"v5-totp-standalone":        "Standalone TOTP",
+		"v5-custom-fields":          "Custom fields",
+		"v5-note":                   "Note",
+		"v5-pin-code":               "PIN code",
+	}
+})
 
 // ValidateSchema checks v (decoded JSON) against s, for the keywords the
 // resource type definitions use: type, anyOf, required, properties,

@@ -47,7 +47,7 @@ func defaultTypes() []resourceTypeRow {
 		}
 		out = append(out, resourceTypeRow{
 			ID:   fmt.Sprintf("669f8c64-%04x-4a2c-9d0e-5b2e0c1a%04x", i, i),
-			Slug: slug, Name: typeNames[slug], Description: typeNames[slug] + ".", Created: now, Modified: now,
+			Slug: slug, Name: typeNames()[slug], Description: typeNames()[slug] + ".", Created: now, Modified: now,
 			Definition: b, def: defs[slug],
 		})
 	}
