@@ -2,11 +2,7 @@ package passwork
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
-	"strings"
-
-	pwcrypto "github.com/injector-dev/injector/internal/crypto/passwork"
 )
 
 // backend is one API generation. Resolve drives it the same way for both:
@@ -85,25 +81,6 @@ const aespwPrefix = "amt4cwv48xb6pp1h"
 // have client-side encryption off. Base64-decoding it could "succeed" and
 // inject garbage, so it is refused.
 var errEncryptedNoKey = errors.New("entry is encrypted but no key is available for it (the server sent no item or vault key)")
-
-// open decrypts one value under key, or base64-decodes it when the entry is
-// stored with encryption off.
-func open(v, key string, plain bool) (string, error) {
-	if v == "" {
-		return "", nil
-	}
-	if plain {
-		if strings.HasPrefix(strings.ToLower(v), aespwPrefix) {
-			return "", errEncryptedNoKey
-		}
-		b, err := base64.StdEncoding.DecodeString(v)
-		if err != nil {
-			return "", pwcrypto.ErrDecrypt
-		}
-		return string(b), nil
-	}
-	return pwcrypto.Decrypt(v, key)
-}
 
 // pathElem is one element of a server-side location array.
 type pathElem struct {

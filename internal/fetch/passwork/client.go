@@ -52,11 +52,13 @@ const vaultCacheTTL = 5 * time.Minute
 
 // Client resolves references against one Passwork server. It caches the
 // session, the decrypted private key and unwrapped vault keys, so repeated
-// Resolve calls never re-run PBKDF2 or RSA. It is safe for concurrent use;
-// Resolve calls are serialised.
+// Resolve calls never re-run PBKDF2 or RSA, and remembers decoded bodies
+// and decryptions (memos), so a warm refresh of unchanged data redoes
+// neither. It is safe for concurrent use; Resolve calls are serialised.
 type Client struct {
 	mu      sync.Mutex
 	backend backend
+	memo    *memos      // nil in tests that drive a backend directly
 	http    *fetch.HTTP // told when a value comes unencrypted (KeepNothing)
 	batch   int
 	now     func() time.Time
@@ -147,7 +149,7 @@ func New(cfg Config, opt fetch.Options) (*Client, error) {
 			api = "v4"
 		}
 	}
-	c := &Client{batch: batch, now: time.Now}
+	c := &Client{batch: batch, now: time.Now, memo: &memos{}}
 	switch api {
 	case "v1", "v7":
 		if cfg.Token == "" {
@@ -171,7 +173,7 @@ func New(cfg Config, opt fetch.Options) (*Client, error) {
 		}
 		c.backend = newV4(base, cfg, h)
 	} else {
-		c.backend = newV7(strings.TrimSuffix(base, "/api/v1"), cfg, h, batch)
+		c.backend = newV7(strings.TrimSuffix(base, "/api/v1"), cfg, h, batch, c.memo)
 	}
 	return c, nil
 }

@@ -195,9 +195,14 @@ func TestOpenRefusesCiphertextAsPlain(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := open(tt.v, "item-key", tt.plain)
-			if got != tt.want || !errors.Is(err, tt.wantErr) {
-				t.Errorf("open = %q, %v; want %q, %v", got, err, tt.want, tt.wantErr)
+			// Without a memo, and twice with one (the second answered
+			// from it, or refused again).
+			m := &memos{}
+			for i, m := range []*memos{nil, m, m} {
+				got, err := m.open(tt.v, "item-key", tt.plain)
+				if got != tt.want || !errors.Is(err, tt.wantErr) {
+					t.Errorf("open #%d = %q, %v; want %q, %v", i, got, err, tt.want, tt.wantErr)
+				}
 			}
 		})
 	}

@@ -29,6 +29,7 @@ func (c *Client) Resolve(ctx context.Context, refs []fetch.Ref) ([]fetch.Result,
 func (c *Client) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch.Selector) ([]fetch.Result, []fetch.Listing, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer c.memo.endCall()
 	results := make([]fetch.Result, len(refs))
 	listings := make([]fetch.Listing, len(sels))
 	if len(refs) == 0 && len(sels) == 0 {
@@ -359,13 +360,13 @@ func (c *Client) field(ctx context.Context, ref fetch.Ref, e *entry) (string, *a
 		return "", nil, err
 	}
 	if ref.Field == "" || ref.Field == "password" {
-		v, err := open(e.passwordEnc, key, plain)
+		v, err := c.memo.open(e.passwordEnc, key, plain)
 		if err != nil {
 			return "", nil, fmt.Errorf("decrypt password: %w", err)
 		}
 		return v, nil, nil
 	}
-	customs, err := openCustoms(e, key, plain)
+	customs, err := openCustoms(c.memo, e, key, plain)
 	if err != nil {
 		return "", nil, err
 	}
@@ -406,14 +407,14 @@ func (c *Client) field(ctx context.Context, ref fetch.Ref, e *entry) (string, *a
 }
 
 // openCustoms decrypts the custom fields; name and type are encrypted too.
-func openCustoms(e *entry, key string, plain bool) ([]encCustom, error) {
+func openCustoms(m *memos, e *entry, key string, plain bool) ([]encCustom, error) {
 	out := make([]encCustom, 0, len(e.customs))
 	for i, c := range e.customs {
 		var d encCustom
 		var err error
-		if d.Name, err = open(c.Name, key, plain); err == nil {
-			if d.Type, err = open(c.Type, key, plain); err == nil {
-				d.Value, err = open(c.Value, key, plain)
+		if d.Name, err = m.open(c.Name, key, plain); err == nil {
+			if d.Type, err = m.open(c.Type, key, plain); err == nil {
+				d.Value, err = m.open(c.Value, key, plain)
 			}
 		}
 		if err != nil {
@@ -473,11 +474,11 @@ func (c *Client) openAttachment(ctx context.Context, e *entry, att *attachmentDa
 	if err != nil {
 		return nil, err
 	}
-	attKey, err := open(att.EncryptedKey, key, plain)
+	attKey, err := c.memo.open(att.EncryptedKey, key, plain)
 	if err != nil {
 		return nil, fmt.Errorf("decrypt key: %w", err)
 	}
-	b64, err := open(att.EncryptedData, attKey, plain)
+	b64, err := c.memo.open(att.EncryptedData, attKey, plain)
 	if err != nil {
 		return nil, fmt.Errorf("decrypt data: %w", err)
 	}

@@ -94,7 +94,7 @@ func (c *Client) open(ctx context.Context, sel fetch.Selector, sums []picked, en
 		if err != nil {
 			return nil, fmt.Errorf("passwork: select %q: entry %q: %w", sel.String(), path, err)
 		}
-		pw, err := open(e.passwordEnc, key, plain)
+		pw, err := c.memo.open(e.passwordEnc, key, plain)
 		if err != nil {
 			return nil, fmt.Errorf("passwork: select %q: entry %q: decrypt password: %w", sel.String(), path, err)
 		}
@@ -104,7 +104,7 @@ func (c *Client) open(ctx context.Context, sel fetch.Selector, sums []picked, en
 			fetch.Field{Name: "url", Value: e.url},
 			fetch.Field{Name: "description", Value: e.description},
 		)
-		customs, err := openCustoms(e, key, plain)
+		customs, err := openCustoms(c.memo, e, key, plain)
 		if err != nil {
 			return nil, fmt.Errorf("passwork: select %q: entry %q: %w", sel.String(), path, err)
 		}

@@ -31,15 +31,20 @@ type v7 struct {
 	masterHash      string
 
 	priv      *rsa.PrivateKey
-	vaultKeys map[string]string // vaultID + "\x00" + wrapped key → vault key
+	vaultKeys map[wrappedKey]string // → vault key
+	memo      *memos                // decoded bodies, item keys (shared with the Client)
 
 	vaultNames map[string][]string
 	vaultsAt   time.Time
 }
 
-func newV7(base string, cfg Config, h *fetch.HTTP, batch int) *v7 {
-	return &v7{base: base, cfg: cfg, http: h, batch: batch, vaultKeys: map[string]string{}}
+func newV7(base string, cfg Config, h *fetch.HTTP, batch int, m *memos) *v7 {
+	return &v7{base: base, cfg: cfg, http: h, batch: batch, vaultKeys: map[wrappedKey]string{}, memo: m}
 }
+
+// wrappedKey is a vault's key as one entry carries it, RSA-wrapped for the
+// user. A struct, not a joined string: looking it up allocates nothing.
+type wrappedKey struct{ vaultID, wrapped string }
 
 // apiError is a non-2xx response, decoded from {"errors":[…]}.
 type apiError struct {
@@ -177,6 +182,9 @@ func decodeV7(method, path string, resp *fetch.Response, out any) error {
 		return ae
 	}
 	data := resp.Body
+	if r, ok := out.(bodyDecoder); ok && r.recall(data) {
+		return nil // decoded before, envelope and all
+	}
 	if bytes.Contains(data, []byte(`"format"`)) {
 		var err error
 		if data, err = unwrapEnvelope(data); err != nil {
@@ -191,6 +199,8 @@ func decodeV7(method, path string, resp *fetch.Response, out any) error {
 		}
 	case *rawBody:
 		*out = data
+	case bodyDecoder:
+		err = out.decodeBody(data)
 	default:
 		err = unmarshal(data, out)
 	}
@@ -205,6 +215,43 @@ func unmarshal(data []byte, out any) error { return fetch.UnmarshalJSON(data, ou
 
 // rawBody, as decodeV7's out, receives the (unwrapped) body undecoded.
 type rawBody []byte
+
+// bodyDecoder, as decodeV7's out, decodes the body itself: recall takes
+// the body as received and reports whether it is known already; if not,
+// decodeBody gets it unwrapped from its envelope, if it had one.
+type bodyDecoder interface {
+	recall(body []byte) bool
+	decodeBody(data []byte) error
+}
+
+// memoized is a bodyDecoder that remembers: a body received before (the
+// same bytes) is neither unwrapped nor decoded again, and v is the value
+// it decoded to then, shared (read it, never modify it).
+type memoized[T any] struct {
+	m      *memos
+	decode func([]byte) (T, error)
+	key    fetch.BodyKey // of the body as received
+	v      T
+}
+
+func (o *memoized[T]) recall(body []byte) bool {
+	if o.m == nil {
+		return false
+	}
+	o.key = o.m.bodies.Key(body)
+	v, ok := fetch.Recall[T](&o.m.bodies, o.key)
+	if ok {
+		o.v = v
+	}
+	return ok
+}
+
+func (o *memoized[T]) decodeBody(data []byte) (err error) {
+	if o.v, err = o.decode(data); err == nil && o.m != nil {
+		o.m.bodies.Remember(o.key, o.v)
+	}
+	return err
+}
 
 var errNotJSON = errors.New("body is not valid JSON (truncated?)")
 
@@ -343,6 +390,16 @@ func (b *v7) vaults(ctx context.Context, fresh bool) (map[string][]string, error
 
 func (b *v7) list(ctx context.Context, vaultIDs []string) ([]summary, error) {
 	q := url.Values{"query": {""}, "vaultIds[]": vaultIDs}
+	out := memoized[[]summary]{m: b.memo, decode: decodeSearch}
+	if err := b.call(ctx, http.MethodGet, "/api/v1/items/search", q, nil, &out); err != nil {
+		return nil, err
+	}
+	// The slice may be the memo's: capped, so that appending copies.
+	return out.v[:len(out.v):len(out.v)], nil
+}
+
+// decodeSearch reads a search result into summaries.
+func decodeSearch(data []byte) ([]summary, error) {
 	var out struct {
 		Items []struct {
 			ID       string     `json:"id"`
@@ -353,7 +410,7 @@ func (b *v7) list(ctx context.Context, vaultIDs []string) ([]summary, error) {
 			Tags     []string   `json:"tags"`
 		} `json:"items"`
 	}
-	if err := b.call(ctx, http.MethodGet, "/api/v1/items/search", q, nil, &out); err != nil {
+	if err := unmarshal(data, &out); err != nil {
 		return nil, err
 	}
 	sums := make([]summary, 0, len(out.Items))
@@ -371,9 +428,8 @@ func (b *v7) list(ctx context.Context, vaultIDs []string) ([]summary, error) {
 
 // batchGet fetches relative URLs through /api/v1/batch in chunks and
 // returns each sub-response body decoded as T (ok[i] false when it does not
-// decode) and its status. A batch is decoded in one pass straight into T;
-// only a batch with a body that does not fit T is decoded again, sub-body
-// by sub-body, to tell which.
+// decode) and its status. A batch body is decoded in one pass straight
+// into T, and only if the body memo has not decoded the same bytes before.
 func batchGet[T any](ctx context.Context, b *v7, urls []string) (bodies []T, ok []bool, codes []int, err error) {
 	bodies, ok, codes = make([]T, len(urls)), make([]bool, len(urls)), make([]int, len(urls))
 	for start := 0; start < len(urls); start += b.batch {
@@ -385,46 +441,66 @@ func batchGet[T any](ctx context.Context, b *v7, urls []string) (bodies []T, ok 
 		var req struct {
 			Requests []sub `json:"requests"`
 		}
+		req.Requests = make([]sub, 0, end-start)
 		for _, u := range urls[start:end] {
 			req.Requests = append(req.Requests, sub{http.MethodGet, u})
 		}
-		var data rawBody
-		if err := b.call(ctx, http.MethodPost, "/api/v1/batch", nil, req, &data); err != nil {
+		out := memoized[batchResult[T]]{m: b.memo, decode: decodeBatch[T]}
+		if err := b.call(ctx, http.MethodPost, "/api/v1/batch", nil, req, &out); err != nil {
 			return nil, nil, nil, err
 		}
-		var typed struct {
-			Responses []struct {
-				StatusCode int `json:"statusCode"`
-				Body       T   `json:"body"`
-			} `json:"responses"`
+		if n := len(out.v.codes); n != end-start {
+			return nil, nil, nil, fmt.Errorf("passwork: POST /api/v1/batch: malformed response: %d responses for %d requests", n, end-start)
 		}
-		if unmarshal(data, &typed) == nil {
-			if len(typed.Responses) != end-start {
-				return nil, nil, nil, fmt.Errorf("passwork: POST /api/v1/batch: malformed response: %d responses for %d requests", len(typed.Responses), end-start)
-			}
-			for i, r := range typed.Responses {
-				codes[start+i], bodies[start+i], ok[start+i] = r.StatusCode, r.Body, true
-			}
-			continue
-		}
-		var raw struct {
-			Responses []struct {
-				StatusCode int             `json:"statusCode"`
-				Body       json.RawMessage `json:"body"`
-			} `json:"responses"`
-		}
-		if json.Unmarshal(data, &raw) != nil {
-			return nil, nil, nil, malformed(http.MethodPost, "/api/v1/batch", http.StatusOK, data)
-		}
-		if len(raw.Responses) != end-start {
-			return nil, nil, nil, fmt.Errorf("passwork: POST /api/v1/batch: malformed response: %d responses for %d requests", len(raw.Responses), end-start)
-		}
-		for i, r := range raw.Responses {
-			codes[start+i] = r.StatusCode
-			ok[start+i] = json.Unmarshal(r.Body, &bodies[start+i]) == nil
-		}
+		copy(codes[start:end], out.v.codes)
+		copy(bodies[start:end], out.v.bodies)
+		copy(ok[start:end], out.v.ok)
 	}
 	return bodies, ok, codes, nil
+}
+
+// batchResult is one decoded batch response: each sub-response's status
+// and body, ok false for a body that does not decode as T.
+type batchResult[T any] struct {
+	codes  []int
+	bodies []T
+	ok     []bool
+}
+
+// decodeBatch decodes a batch response in one pass straight into T; only
+// a batch with a body that does not fit T is decoded again, sub-body by
+// sub-body, to tell which.
+func decodeBatch[T any](data []byte) (batchResult[T], error) {
+	var typed struct {
+		Responses []struct {
+			StatusCode int `json:"statusCode"`
+			Body       T   `json:"body"`
+		} `json:"responses"`
+	}
+	if unmarshal(data, &typed) == nil {
+		n := len(typed.Responses)
+		r := batchResult[T]{codes: make([]int, n), bodies: make([]T, n), ok: make([]bool, n)}
+		for i, sr := range typed.Responses {
+			r.codes[i], r.bodies[i], r.ok[i] = sr.StatusCode, sr.Body, true
+		}
+		return r, nil
+	}
+	var raw struct {
+		Responses []struct {
+			StatusCode int             `json:"statusCode"`
+			Body       json.RawMessage `json:"body"`
+		} `json:"responses"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return batchResult[T]{}, err
+	}
+	n := len(raw.Responses)
+	r := batchResult[T]{codes: make([]int, n), bodies: make([]T, n), ok: make([]bool, n)}
+	for i, sr := range raw.Responses {
+		r.codes[i] = sr.StatusCode
+		r.ok[i] = json.Unmarshal(sr.Body, &r.bodies[i]) == nil
+	}
+	return r, nil
 }
 
 type itemV7 struct {
@@ -536,7 +612,7 @@ func (b *v7) itemKey(ctx context.Context, e *entry) (string, bool, error) {
 	if b.masterKey == "" {
 		return "", false, errNoMasterKey
 	}
-	ck := e.vaultID + "\x00" + *e.vaultKeyEnc
+	ck := wrappedKey{e.vaultID, *e.vaultKeyEnc}
 	vk, ok := b.vaultKeys[ck]
 	if !ok {
 		priv, err := b.privateKey(ctx)
@@ -551,7 +627,7 @@ func (b *v7) itemKey(ctx context.Context, e *entry) (string, bool, error) {
 	if !hasItemKey {
 		return vk, false, nil
 	}
-	ik, err := pwcrypto.Decrypt(*e.keyEnc, vk)
+	ik, err := b.memo.decrypt(*e.keyEnc, vk)
 	if err != nil {
 		return "", false, fmt.Errorf("decrypt item key: %w", err)
 	}
