@@ -33,7 +33,7 @@ func TestWarmAllocationsLinear(t *testing.T) {
 				}
 			}
 		}
-		return testutil.BytesPerRun(3, resolve)
+		return testutil.BytesPerRun(10, resolve)
 	}
 	small, large := measure(250), measure(2000)
 	t.Logf("warm resolve: 250 refs %.0f B, 2,000 refs %.0f B (×%.1f)", small, large, large/small)

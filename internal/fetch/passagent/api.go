@@ -67,12 +67,19 @@ func (c *Client) list(ctx context.Context) ([]record, error) {
 	seen := map[string]int{}
 	for page := 1; ; page++ {
 		q := url.Values{"page": {strconv.Itoa(page)}, "limit": {strconv.Itoa(c.pageSize)}}
-		var p listPage
-		if err := c.get(ctx, "/passwords?"+q.Encode(), maxPageBody, &p); err != nil {
+		body, err := c.getBody(ctx, "/passwords?"+q.Encode(), maxPageBody)
+		if err != nil {
 			if errors.Is(err, fetch.ErrBodyTooLarge) {
 				return nil, fmt.Errorf("%w (a page of %d entries; a lower PASSAGENT_PAGE_SIZE makes pages smaller)", err, c.pageSize)
 			}
 			return nil, err
+		}
+		// A page seen before (every warm refresh of unchanged data) is
+		// not decoded again; its records are shared with the memo and
+		// only copied from.
+		p, err := fetch.Decode(&c.bodies, body, decodePage)
+		if err != nil {
+			return nil, malformedJSON(c.endpoint("/passwords"), err)
 		}
 		if p.Pagination == nil {
 			return nil, fmt.Errorf("passagent: GET %s: response has no pagination object", c.endpoint("/passwords"))
@@ -148,10 +155,39 @@ type errorBody struct {
 	ErrorCode string `json:"error_code"`
 }
 
+// decodePage decodes one page of the entry list.
+func decodePage(body []byte) (*listPage, error) {
+	var p listPage
+	if err := fetch.UnmarshalJSON(body, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
 // get sends an authenticated GET to base+path and decodes a 200 JSON reply
 // of at most maxBody bytes into v. Retries (429, 502-504, transport
 // errors) happen in fetch.HTTP.
 func (c *Client) get(ctx context.Context, path string, maxBody int64, v any) error {
+	body, err := c.getBody(ctx, path, maxBody)
+	if err != nil {
+		return err
+	}
+	if err := fetch.UnmarshalJSON(body, v); err != nil {
+		return malformedJSON(c.endpoint(strings.SplitN(path, "?", 2)[0]), err)
+	}
+	return nil
+}
+
+// malformedJSON is the error for a reply that does not decode. The
+// syntax error can quote one byte of the body; bodies here carry
+// ciphertext and names only, never plaintext secrets.
+func malformedJSON(endpoint string, err error) error {
+	return fmt.Errorf("passagent: GET %s: malformed JSON response: %v", endpoint, err)
+}
+
+// getBody sends an authenticated GET to base+path and returns the body of
+// a 200 reply of at most maxBody bytes.
+func (c *Client) getBody(ctx context.Context, path string, maxBody int64) ([]byte, error) {
 	endpoint := c.endpoint(strings.SplitN(path, "?", 2)[0])
 	resp, err := c.http.Do(ctx, fetch.Request{
 		Method:  http.MethodGet,
@@ -166,19 +202,14 @@ func (c *Client) get(ctx context.Context, path string, maxBody int64, v any) err
 		var se *fetch.StatusError
 		if errors.As(err, &se) && se.Status == http.StatusTooManyRequests {
 			// err names the method and path.
-			return fmt.Errorf("passagent: rate limited by the server, giving up (fail-closed): %w", err)
+			return nil, fmt.Errorf("passagent: rate limited by the server, giving up (fail-closed): %w", err)
 		}
-		return err
+		return nil, err
 	}
 	if resp.Status != http.StatusOK {
-		return c.statusError(endpoint, resp)
+		return nil, c.statusError(endpoint, resp)
 	}
-	if err := fetch.UnmarshalJSON(resp.Body, v); err != nil {
-		// The syntax error can quote one byte of the body; bodies here
-		// carry ciphertext and names only, never plaintext secrets.
-		return fmt.Errorf("passagent: GET %s: malformed JSON response: %v", endpoint, err)
-	}
-	return nil
+	return resp.Body, nil
 }
 
 func (c *Client) statusError(endpoint string, resp *fetch.Response) error {

@@ -86,6 +86,11 @@ type Client struct {
 	// derivation, not one per refresh. derivations counts them.
 	derived     []derivedKey
 	derivations int
+
+	// What a warm refresh of unchanged data does not redo: decoding the
+	// list pages it has seen, opening the entries it has opened.
+	bodies fetch.Bodies
+	opened opens
 }
 
 // derivedKey is one derivation's input (the password is fixed) and output.

@@ -35,6 +35,9 @@ func (c *Client) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch
 	if err != nil {
 		return nil, nil, err
 	}
+	defer c.bodies.EndCall()
+	defer c.opened.endCall()
+	memo := c.opened.under(key)
 	records, err := c.list(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -48,7 +51,7 @@ func (c *Client) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch
 	openOnce := func(r *record) *opened {
 		o, ok := done[r.ID]
 		if !ok {
-			o = open(key, r)
+			o = open(key, r, memo)
 			done[r.ID] = o
 			if r.EncryptionVersion == 3 {
 				tried++
@@ -207,8 +210,17 @@ type opened struct {
 	err error
 }
 
-func open(key []byte, r *record) *opened {
+// open opens r's envelope with the vault key and decodes its payload, or
+// takes the payload from memo when r's ciphertext was opened before.
+func open(key []byte, r *record, memo *fetch.Memo[sealed, payload]) *opened {
 	o := &opened{rec: r}
+	s := sealed{r.WrappedItemKey, r.EncryptedData}
+	if r.EncryptionVersion == 3 {
+		if p, ok := memo.Get(s); ok {
+			o.p = p
+			return o
+		}
+	}
 	switch {
 	case r.EncryptionVersion < 3:
 		o.err = fmt.Errorf("%w: entry %q (id %s) uses encryption_version %d, which injector does not read; re-save it in PassAgent to upgrade it to V3",
@@ -239,7 +251,9 @@ func open(key []byte, r *record) *opened {
 	// The JSON error would quote plaintext bytes: report the fact only.
 	if fetch.UnmarshalJSON(pt, &o.p) != nil {
 		o.err = fmt.Errorf("entry %q (id %s): decrypted payload is not the expected JSON object", r.Name, r.ID)
+		return o
 	}
+	memo.Put(s, o.p)
 	return o
 }
 
