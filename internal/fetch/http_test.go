@@ -293,7 +293,7 @@ func TestHTTPFinalErrorsAreNotRetried(t *testing.T) {
 // TestReadBody: bodies with and without a Content-Length, at, under and
 // over the limit, and bodies that end early.
 func TestReadBody(t *testing.T) {
-	const limit = 100 << 10
+	const limit = 4 * scratchSize
 	payload := func(n int) []byte {
 		b := make([]byte, n)
 		for i := range b {
@@ -311,10 +311,12 @@ func TestReadBody(t *testing.T) {
 		{"empty", 0, false, -1, ""},
 		{"sized", 5000, false, -1, ""},
 		{"sized at the limit", limit, false, -1, ""},
-		{"sized over the limit", limit + 1, false, -1, "larger than 100 KiB"},
+		{"sized over the limit", limit + 1, false, -1, "larger than 512 KiB"},
 		{"chunked", 5000, true, 0, ""},
 		{"chunked over several chunks", limit, true, 0, ""},
-		{"chunked over the limit", limit + 1, true, 0, "larger than 100 KiB"},
+		{"chunked, filling the scratch buffer", scratchSize, true, 0, ""},
+		{"chunked, beyond the scratch buffer", 3*scratchSize + 7, true, 0, ""},
+		{"chunked over the limit", limit + 1, true, 0, "larger than 512 KiB"},
 		{"shorter than announced", 10, false, 20, "unexpected EOF"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -357,5 +359,32 @@ func TestReadBody(t *testing.T) {
 				t.Errorf("read %d bytes, want the %d sent", len(resp.Body), len(body))
 			}
 		})
+	}
+}
+
+// A body read through the reused scratch buffer is the caller's own: the
+// next read does not change it.
+func TestReadBodyOwnsItsBytes(t *testing.T) {
+	var fill atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := []byte(strings.Repeat(string(rune('A'+fill.Add(1)-1)), 3000))
+		w.Write(b[:1000])
+		w.(http.Flusher).Flush() // chunked: no Content-Length
+		w.Write(b[1000:])
+	}))
+	defer srv.Close()
+	h := Options{MaxAttempts: 1}.NewHTTP("test")
+	var bodies [][]byte
+	for range 3 {
+		resp, err := h.Do(context.Background(), Request{Method: "GET", URL: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, resp.Body)
+	}
+	for i, b := range bodies {
+		if want := strings.Repeat(string(rune('A'+i)), 3000); string(b) != want {
+			t.Errorf("body %d changed after later reads: %.20q…", i, b)
+		}
 	}
 }
