@@ -171,7 +171,7 @@ func New(cfg Config, opt fetch.Options) (*Client, error) {
 		if !strings.HasSuffix(base, "/api/v4") {
 			base += "/api/v4"
 		}
-		c.backend = newV4(base, cfg, h)
+		c.backend = newV4(base, cfg, h, c.memo)
 	} else {
 		c.backend = newV7(strings.TrimSuffix(base, "/api/v1"), cfg, h, batch, c.memo)
 	}

@@ -35,6 +35,7 @@ type v4 struct {
 	vaultNames map[string][]string
 	vaultsAt   time.Time
 	vaultInfo  map[string]vaultRecord // GET /vaults/{id}, by id
+	memo       *memos                 // item keys (shared with the Client)
 	vaultPass  map[string]string      // vault id + crypted → vault password
 }
 
@@ -54,8 +55,8 @@ type vaultV4 struct {
 	DomainMaster         *string `json:"domainMaster"`
 }
 
-func newV4(base string, cfg Config, h *fetch.HTTP) *v4 {
-	return &v4{base: base, cfg: cfg, http: h, vaultPass: map[string]string{}, vaultInfo: map[string]vaultRecord{}}
+func newV4(base string, cfg Config, h *fetch.HTTP, m *memos) *v4 {
+	return &v4{base: base, cfg: cfg, http: h, vaultPass: map[string]string{}, vaultInfo: map[string]vaultRecord{}, memo: m}
 }
 
 // v4Error is a {"status":"error","code":…} response.
@@ -541,7 +542,7 @@ func (b *v4) itemKey(ctx context.Context, e *entry) (string, bool, error) {
 	if e.keyEnc == nil || *e.keyEnc == "" {
 		return vp, false, nil
 	}
-	ik, err := pwcrypto.Decrypt(*e.keyEnc, vp)
+	ik, err := b.memo.decrypt(*e.keyEnc, vp)
 	if err != nil {
 		return "", false, fmt.Errorf("decrypt item key: %w", err)
 	}
