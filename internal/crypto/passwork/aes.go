@@ -29,8 +29,8 @@ func Encrypt(plaintext, passphrase string) (string, error) {
 
 // EncryptWithSalt is Encrypt with a fixed salt, for test vectors.
 func EncryptWithSalt(plaintext, passphrase string, salt [8]byte) (string, error) {
-	key, iv := evpBytesToKey([]byte(passphrase), salt[:])
-	block, err := aes.NewCipher(key)
+	key, iv := evpBytesToKey(passphrase, salt[:])
+	block, err := aes.NewCipher(key[:])
 	if err != nil {
 		return "", err
 	}
@@ -41,7 +41,7 @@ func EncryptWithSalt(plaintext, passphrase string, salt [8]byte) (string, error)
 	buf = append(buf, plaintext...)
 	buf = append(buf, bytes.Repeat([]byte{byte(pad)}, pad)...)
 	ct := buf[16:]
-	cipher.NewCBCEncrypter(block, iv).CryptBlocks(ct, ct)
+	cipher.NewCBCEncrypter(block, iv[:]).CryptBlocks(ct, ct)
 	b64 := base64.StdEncoding.EncodeToString(buf)
 	return EncodeBase32([]byte(b64)), nil
 }
@@ -58,13 +58,14 @@ func Decrypt(ciphertext, passphrase string) (string, error) {
 	if len(blob) < 16+aes.BlockSize || string(blob[:8]) != saltedPrefix || (len(blob)-16)%aes.BlockSize != 0 {
 		return "", ErrDecrypt
 	}
-	key, iv := evpBytesToKey([]byte(passphrase), blob[8:16])
-	block, err := aes.NewCipher(key)
+	key, iv := evpBytesToKey(passphrase, blob[8:16])
+	block, err := aes.NewCipher(key[:])
 	if err != nil {
 		return "", ErrDecrypt
 	}
-	pt := make([]byte, len(blob)-16)
-	cipher.NewCBCDecrypter(block, iv).CryptBlocks(pt, blob[16:])
+	// In place: blob is this call's own copy.
+	pt := blob[16:]
+	cipher.NewCBCDecrypter(block, iv[:]).CryptBlocks(pt, pt)
 	pad := int(pt[len(pt)-1])
 	if pad == 0 || pad > aes.BlockSize {
 		return "", ErrDecrypt
@@ -78,17 +79,20 @@ func Decrypt(ciphertext, passphrase string) (string, error) {
 }
 
 // evpBytesToKey is OpenSSL's EVP_BytesToKey with MD5 and one iteration,
-// producing a 32-byte AES-256 key and a 16-byte IV. MD5 here is the format's
-// choice, not ours.
-func evpBytesToKey(pass, salt []byte) (key, iv []byte) {
-	var out, prev []byte
-	for len(out) < 48 {
-		h := md5.New()
-		h.Write(prev)
-		h.Write(pass)
-		h.Write(salt)
-		prev = h.Sum(nil)
-		out = append(out, prev...)
-	}
-	return out[:32], out[32:48]
+// producing a 32-byte AES-256 key and a 16-byte IV: three MD5 blocks,
+// D_i = MD5(D_{i-1} || pass || salt). MD5 here is the format's choice, not
+// ours. The input is built in a stack buffer for the usual passphrase
+// length (item keys are 100 characters), so a decryption costs no
+// allocation here.
+func evpBytesToKey(pass string, salt []byte) (key [32]byte, iv [16]byte) {
+	var stack [md5.Size + 128 + 8]byte
+	in := append(append(stack[:md5.Size], pass...), salt...)
+	d1 := md5.Sum(in[md5.Size:])
+	copy(in, d1[:])
+	d2 := md5.Sum(in)
+	copy(in, d2[:])
+	d3 := md5.Sum(in)
+	copy(key[:16], d1[:])
+	copy(key[16:], d2[:])
+	return key, d3
 }

@@ -252,3 +252,23 @@ func FuzzDecryptAESpw(f *testing.F) {
 		_, _ = Decrypt(ct, pass) // must not panic
 	})
 }
+
+// Decrypt runs once per value and item key on every refresh that meets
+// new ciphertext: the key derivation and the CBC pass allocate nothing,
+// which leaves the base32 and base64 buffers, the cipher, the CBC mode
+// with its IV and the result (13 allocations before).
+func TestDecryptAllocations(t *testing.T) {
+	key := strings.Repeat("k", 100) // an item key's length
+	ct, err := Encrypt("pw-00001-xxxxxxxxxxxxxxxxxxxxxxxx", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := Decrypt(ct, key); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 6 {
+		t.Errorf("Decrypt allocates %v times, want at most 6", allocs)
+	}
+}
