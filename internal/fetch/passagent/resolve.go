@@ -46,7 +46,7 @@ func (c *Client) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch
 
 	// Each entry is decrypted once, whether referenced, selected or both;
 	// tried and wrongKey count the V3 entries, to tell a wrong key.
-	done := map[string]*opened{} // by record id
+	done := make(map[string]*opened, min(len(refs), len(idx.byID))) // by record id
 	var tried, wrongKey int
 	openOnce := func(r *record) *opened {
 		o, ok := done[r.ID]
@@ -147,7 +147,7 @@ type index struct {
 }
 
 func newIndex(records []record) *index {
-	x := &index{byName: map[string][]*record{}, byID: map[string]*record{}}
+	x := &index{byName: make(map[string][]*record, len(records)), byID: make(map[string]*record, len(records))}
 	for i := range records {
 		r := &records[i]
 		if r.deleted() {

@@ -48,7 +48,7 @@ func (c *Client) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch
 
 	// 2. Fetch the distinct entries.
 	var want []string
-	wanted := map[string]bool{}
+	wanted := make(map[string]bool, len(refs))
 	for i, id := range ids {
 		if results[i].Err == nil && id != "" && !wanted[id] {
 			wanted[id] = true

@@ -569,7 +569,7 @@ func (b *v7) get(ctx context.Context, ids []string) (map[string]*entry, map[stri
 	if err != nil {
 		return nil, nil, err
 	}
-	entries, errs := map[string]*entry{}, map[string]error{}
+	entries, errs := make(map[string]*entry, len(ids)), map[string]error{}
 	for i, id := range ids {
 		switch codes[i] {
 		case http.StatusOK:
