@@ -429,8 +429,13 @@ func decodeSearch(data []byte) ([]summary, error) {
 // batchGet fetches relative URLs through /api/v1/batch in chunks and
 // returns each sub-response body decoded as T (ok[i] false when it does not
 // decode) and its status. A batch body is decoded in one pass straight
-// into T, and only if the body memo has not decoded the same bytes before.
-func batchGet[T any](ctx context.Context, b *v7, urls []string) (bodies []T, ok []bool, codes []int, err error) {
+// into T and, with remember, only if the body memo has not decoded the
+// same bytes before.
+func batchGet[T any](ctx context.Context, b *v7, urls []string, remember bool) (bodies []T, ok []bool, codes []int, err error) {
+	m := b.memo
+	if !remember {
+		m = nil
+	}
 	bodies, ok, codes = make([]T, len(urls)), make([]bool, len(urls)), make([]int, len(urls))
 	for start := 0; start < len(urls); start += b.batch {
 		end := min(start+b.batch, len(urls))
@@ -445,7 +450,7 @@ func batchGet[T any](ctx context.Context, b *v7, urls []string) (bodies []T, ok 
 		for _, u := range urls[start:end] {
 			req.Requests = append(req.Requests, sub{http.MethodGet, u})
 		}
-		out := memoized[batchResult[T]]{m: b.memo, decode: decodeBatch[T]}
+		out := memoized[batchResult[T]]{m: m, decode: decodeBatch[T]}
 		if err := b.call(ctx, http.MethodPost, "/api/v1/batch", nil, req, &out); err != nil {
 			return nil, nil, nil, err
 		}
@@ -565,7 +570,7 @@ func (b *v7) get(ctx context.Context, ids []string) (map[string]*entry, map[stri
 		}
 		urls[i] = "/api/v1/items/" + url.PathEscape(id)
 	}
-	items, decoded, codes, err := batchGet[itemV7](ctx, b, urls)
+	items, decoded, codes, err := batchGet[itemV7](ctx, b, urls, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -664,7 +669,10 @@ func (b *v7) attachments(ctx context.Context, reqs []attRef) (map[attRef]*attach
 	for i, a := range reqs {
 		urls[i] = "/api/v1/items/" + url.PathEscape(a.itemID) + "/attachment/" + url.PathEscape(a.attID)
 	}
-	records, decoded, codes, err := batchGet[attachmentData](ctx, b, urls)
+	// Not remembered: an attachment's data can be megabytes, and it is
+	// decrypted on every refresh anyway (memos.decrypt keeps no value
+	// that large).
+	records, decoded, codes, err := batchGet[attachmentData](ctx, b, urls, false)
 	if err != nil {
 		return nil, nil, err
 	}
