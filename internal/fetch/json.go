@@ -13,6 +13,10 @@ import (
 // encoding/json's leniency about what servers send (invalid UTF-8,
 // repeated member names); member names match exactly, so every field of
 // out needs its json tag.
-func UnmarshalJSON(data []byte, out any) error {
-	return jsonv2.Unmarshal(data, out, jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
+// Further options (a provider's own unmarshalers) come after these.
+func UnmarshalJSON(data []byte, out any, opts ...jsonv2.Options) error {
+	if len(opts) == 0 {
+		return jsonv2.Unmarshal(data, out, jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
+	}
+	return jsonv2.Unmarshal(data, out, append([]jsonv2.Options{jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true)}, opts...)...)
 }

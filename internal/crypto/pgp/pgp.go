@@ -101,12 +101,44 @@ func Decrypt(armored string, key, signer *Key) ([]byte, error) {
 // about half of its cost for the messages Passbolt clients write: they
 // are signed by their author. Here the session key is decrypted with key
 // and the data with the session key alone, so no signature key is known.
+// A caller decrypting many messages with one key uses a Decrypter.
 func DecryptUnverified(armored string, key *Key) ([]byte, error) {
+	d, err := NewDecrypter(key)
+	if err != nil {
+		return nil, err
+	}
+	return d.DecryptUnverified(armored)
+}
+
+// Decrypter decrypts messages with one private key, as DecryptUnverified
+// does, with the key's keyring built (and its unlocked state checked)
+// once rather than per message. It is safe for concurrent use: the
+// keyring is only read.
+type Decrypter struct {
+	ring        *crypto.KeyRing
+	fingerprint string
+}
+
+// NewDecrypter prepares key (private and unlocked) for decrypting.
+func NewDecrypter(key *Key) (*Decrypter, error) {
+	ring, err := crypto.NewKeyRing(key)
+	if err != nil {
+		return nil, fmt.Errorf("pgp: %w", err)
+	}
+	return &Decrypter{ring: ring, fingerprint: Fingerprint(key)}, nil
+}
+
+// Fingerprint is the key's fingerprint, as Fingerprint returns it.
+func (d *Decrypter) Fingerprint() string { return d.fingerprint }
+
+// DecryptUnverified is DecryptUnverified with the Decrypter's key.
+func (d *Decrypter) DecryptUnverified(armored string) ([]byte, error) {
 	msg, err := crypto.NewPGPMessageFromArmored(armored)
 	if err != nil {
 		return nil, errCannotDecrypt
 	}
-	h, err := crypto.PGP().Decryption().DecryptionKey(key).New()
+	pgp := crypto.PGP()
+	h, err := pgp.Decryption().DecryptionKeys(d.ring).New()
 	if err != nil {
 		return nil, fmt.Errorf("pgp: %w", err)
 	}
@@ -115,7 +147,7 @@ func DecryptUnverified(armored string, key *Key) ([]byte, error) {
 		return nil, errCannotDecrypt
 	}
 	defer sk.Clear()
-	dh, err := crypto.PGP().Decryption().SessionKey(sk).New()
+	dh, err := pgp.Decryption().SessionKey(sk).New()
 	if err != nil {
 		return nil, fmt.Errorf("pgp: %w", err)
 	}

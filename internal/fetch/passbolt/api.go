@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/injector-dev/injector/internal/fetch"
@@ -14,30 +15,58 @@ import (
 
 // envelope is the wrapper around every Passbolt JSON response.
 type envelope struct {
-	Header struct {
-		Status  string `json:"status"`
-		Message string `json:"message"`
-		URL     string `json:"url"`
-		Code    int    `json:"code"`
-	} `json:"header"`
-	Body jsontext.Value `json:"body"` // decoded by the caller, into its own type
+	Header envelopeHeader `json:"header"`
+	Body   jsontext.Value `json:"body"` // decoded by the caller, into its own type
 }
 
-// reply is a decoded response: HTTP status, headers and envelope.
+type envelopeHeader struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+	URL     string `json:"url"`
+	Code    int    `json:"code"`
+}
+
+// envelopeInto is an envelope whose body is decoded straight into the
+// caller's type in the same pass as the header: a listing is scanned once,
+// not once for the envelope and again for its body.
+type envelopeInto struct {
+	Header envelopeHeader `json:"header"`
+	Body   bodyInto       `json:"body"`
+}
+
+// bodyInto decodes a body into out and remembers whether that failed (the
+// body is malformed, not the envelope).
+type bodyInto struct {
+	out any
+	err error
+}
+
+func (b *bodyInto) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	b.err = jsonv2.UnmarshalDecode(dec, b.out)
+	return b.err
+}
+
+// reply is a decoded response: HTTP status, headers and envelope. When
+// the request was sent with an out value and the status is 200, the body
+// was decoded into out (decoded true) and env.Body is empty.
 type reply struct {
-	status int
-	header http.Header
-	env    envelope
+	status  int
+	header  http.Header
+	env     envelope
+	decoded bool
 }
 
 // send performs one request (the transport retries 429/5xx) with the given
 // authentication and decodes the envelope. It does not judge the status.
 func (c *Client) send(ctx context.Context, method, path string, body any, st authState, noRetry bool) (*reply, error) {
-	return c.exchange(ctx, fetch.Request{Method: method, URL: c.base + path, NoRetry: noRetry}, path, body, st)
+	return c.exchange(ctx, fetch.Request{Method: method, URL: c.base + path, NoRetry: noRetry}, path, body, st, nil)
 }
 
 // exchange is send for a prepared request (Method, URL and the flags set).
-func (c *Client) exchange(ctx context.Context, req fetch.Request, path string, body any, st authState) (*reply, error) {
+// With out non-nil, a 200 body is decoded into out in the same pass as the
+// envelope, armored messages in it kept as slices of the response
+// (armored); a body that does not fit out is an error saying so.
+func (c *Client) exchange(ctx context.Context, req fetch.Request, path string, body any, st authState, out any) (*reply, error) {
 	method := req.Method
 	req.Header = http.Header{}
 	req.Header.Set("Accept", "application/json")
@@ -62,6 +91,19 @@ func (c *Client) exchange(ctx context.Context, req fetch.Request, path string, b
 		}
 		return r, nil
 	}
+	if resp.Status == http.StatusOK && out != nil {
+		env := envelopeInto{Body: bodyInto{out: out}}
+		err := fetch.UnmarshalJSON(resp.Body, &env, armoredIn(resp.Body))
+		if err != nil && env.Body.err != nil {
+			// The JSON error is not wrapped: its text can quote a byte of the body.
+			return nil, fmt.Errorf("passbolt: %s %s: malformed response body", method, pathOnly(path))
+		}
+		if err == nil {
+			r.env.Header, r.decoded = env.Header, true
+			return r, nil
+		}
+		// Not an envelope: reported as below.
+	}
 	if err := fetch.UnmarshalJSON(resp.Body, &r.env); err != nil {
 		return nil, &fetch.StatusError{Provider: "passbolt", Method: method, Path: pathOnly(path), Status: resp.Status,
 			Message: "response is not a Passbolt JSON envelope"}
@@ -81,17 +123,14 @@ func (r *reply) statusError(method, path string) error {
 
 // get fetches an authenticated JSON endpoint into out, logging in first
 // when needed and re-authenticating once on 401.
+// The body is decoded in one pass with the envelope (exchange).
 func (c *Client) get(ctx context.Context, path string, out any) (status int, err error) {
-	r, err := c.authed(ctx, http.MethodGet, path, nil)
+	r, err := c.authed(ctx, http.MethodGet, path, out)
 	if err != nil {
 		return 0, err
 	}
-	if r.status != http.StatusOK {
+	if r.status != http.StatusOK || !r.decoded {
 		return r.status, r.statusError(http.MethodGet, path)
-	}
-	if err := fetch.UnmarshalJSON(r.env.Body, out); err != nil {
-		// The JSON error is not wrapped: its text can quote a byte of the body.
-		return r.status, fmt.Errorf("passbolt: GET %s: malformed response body", pathOnly(path))
 	}
 	return r.status, nil
 }
@@ -101,13 +140,13 @@ func (c *Client) get(ctx context.Context, path string, out any) (status int, err
 // ciphertext and names (resources, folders, secrets encrypted to the
 // user's key, metadata keys encrypted to it, resource types), so it may be
 // kept in the ciphertext cache (fetch.Request.Cache).
-func (c *Client) authed(ctx context.Context, method, path string, body any) (*reply, error) {
+func (c *Client) authed(ctx context.Context, method, path string, out any) (*reply, error) {
 	st, err := c.session(ctx)
 	if err != nil {
 		return nil, err
 	}
 	req := fetch.Request{Method: method, URL: c.base + path, Cache: method == http.MethodGet}
-	r, err := c.exchange(ctx, req, path, body, st)
+	r, err := c.exchange(ctx, req, path, nil, st, out)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +156,7 @@ func (c *Client) authed(ctx context.Context, method, path string, body any) (*re
 	if st, err = c.reauth(ctx, st); err != nil {
 		return nil, err
 	}
-	if r, err = c.exchange(ctx, req, path, body, st); err != nil {
+	if r, err = c.exchange(ctx, req, path, nil, st, out); err != nil {
 		return nil, err
 	}
 	if r.status == http.StatusUnauthorized {

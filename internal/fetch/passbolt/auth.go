@@ -337,7 +337,7 @@ func (c *Client) loginGPGAuth(ctx context.Context, serverKey *pgp.Key) (authStat
 	if err != nil {
 		return fail("stage 1", err)
 	}
-	tok, err := pgp.DecryptUnverified(armored, c.key)
+	tok, err := c.dec.DecryptUnverified(armored)
 	if err != nil {
 		return fail("stage 1", err)
 	}

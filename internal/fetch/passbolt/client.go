@@ -70,7 +70,8 @@ type Client struct {
 	base string // server URL without trailing slash
 	pin  string
 	mode string
-	key  *pgp.Key // the user's unlocked private key
+	key  *pgp.Key       // the user's unlocked private key
+	dec  *pgp.Decrypter // key, ready to decrypt with
 	http *fetch.HTTP
 	now  func() time.Time
 
@@ -86,7 +87,7 @@ type Client struct {
 
 	// keysMu serialises fetches of /metadata/keys.json.
 	keysMu   sync.Mutex
-	metaKeys map[string]*pgp.Key // decrypted shared metadata keys by id
+	metaKeys map[string]*pgp.Decrypter // decrypted shared metadata keys by id
 
 	plain plainCache // plaintext of decrypted messages, by ciphertext hash
 }
@@ -120,6 +121,12 @@ func New(cfg Config, opt fetch.Options) (*Client, error) {
 	} else if key, err = pgp.ParsePrivateKey(cfg.PrivateKey, []byte(cfg.Passphrase)); err != nil {
 		problems = append(problems, fmt.Errorf("passbolt: PASSBOLT_PRIVATE_KEY: %w", err))
 	}
+	var dec *pgp.Decrypter
+	if key != nil {
+		if dec, err = pgp.NewDecrypter(key); err != nil {
+			problems = append(problems, fmt.Errorf("passbolt: PASSBOLT_PRIVATE_KEY: %w", err))
+		}
+	}
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
 	}
@@ -128,9 +135,10 @@ func New(cfg Config, opt fetch.Options) (*Client, error) {
 		pin:      strings.TrimSpace(cfg.ServerFingerprint),
 		mode:     mode,
 		key:      key,
+		dec:      dec,
 		http:     opt.NewHTTP("passbolt"),
 		now:      time.Now,
 		userID:   userID,
-		metaKeys: map[string]*pgp.Key{},
+		metaKeys: map[string]*pgp.Decrypter{},
 	}, nil
 }

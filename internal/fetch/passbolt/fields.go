@@ -187,7 +187,9 @@ func parseSecret(r *resource, typ *resourceType, sec *secretResult, known bool) 
 	}
 	if typ.secretString {
 		raw = string(sec.plain)
-	} else if json.Unmarshal(sec.plain, &s) != nil {
+	} else if parsed, ok := sec.json(); ok {
+		s = *parsed
+	} else {
 		if known {
 			return s, "", false, fmt.Errorf("secret of resource %s is not the JSON its type %q requires", r.id, typ.slug)
 		}

@@ -23,7 +23,7 @@ type apiFolder struct {
 	ID              string  `json:"id"`
 	Name            string  `json:"name"`
 	FolderParentID  *string `json:"folder_parent_id"`
-	Metadata        string  `json:"metadata"`
+	Metadata        armored `json:"metadata"`
 	MetadataKeyID   string  `json:"metadata_key_id"`
 	MetadataKeyType string  `json:"metadata_key_type"`
 }
@@ -37,7 +37,7 @@ type apiResource struct {
 	Username        string  `json:"username"`
 	URI             string  `json:"uri"`
 	Description     string  `json:"description"`
-	Metadata        string  `json:"metadata"`
+	Metadata        armored `json:"metadata"`
 	MetadataKeyID   string  `json:"metadata_key_id"`
 	MetadataKeyType string  `json:"metadata_key_type"`
 }
@@ -62,16 +62,20 @@ type resource struct {
 	custom      []customLabel
 }
 
-// folder is a node of the in-memory folder tree.
+// folder is a node of the in-memory folder tree. A v5 folder's name is
+// in its encrypted metadata, decrypted only when a path goes through its
+// parent (run.children).
 type folder struct {
 	id, parent, name string
+	meta             *apiFolder // v5: the row whose metadata holds the name
 }
 
 // run holds what one Resolve call fetched; listings are never reused
 // across calls so that a daemon sees changes.
 type run struct {
 	c         *Client
-	folders   map[string][]folder // children by parent id ("" = root)
+	folders   map[string][]folder // children by parent id ("" = root), names not decrypted yet
+	named     map[string][]folder // children by parent id, with their names (run.children)
 	listings  map[string]*listing // by parent id ("" = root)
 	byIDs     map[string]idLookup // resources fetched by "id:" in this run
 	keysRead  bool                // /metadata/keys.json already fetched in this run
@@ -232,7 +236,11 @@ func (rn *run) selectResources(ctx context.Context, sel fetch.Selector) ([]picke
 		if !sel.Recursive {
 			return nil
 		}
-		for _, f := range rn.folders[id] {
+		subs, err := rn.children(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, f := range subs {
 			if err := visit(f.id, path+"/"+f.name); err != nil {
 				return err
 			}
@@ -317,8 +325,12 @@ func (rn *run) folderContents(ctx context.Context, parent string, segs []string)
 	if rn.loadFolders(ctx) != nil {
 		return nil, false
 	}
+	siblings, err := rn.children(ctx, parent)
+	if err != nil {
+		return nil, false
+	}
 	name, prefix := segs[len(segs)-1], strings.Join(segs, "/")+"/"
-	for _, f := range rn.folders[parent] {
+	for _, f := range siblings {
 		if f.name != name {
 			continue
 		}
@@ -328,8 +340,10 @@ func (rn *run) folderContents(ctx context.Context, parent string, segs []string)
 				held = append(held, prefix+r.name)
 			}
 		}
-		for _, sub := range rn.folders[f.id] {
-			held = append(held, prefix+sub.name+"/")
+		if subs, err := rn.children(ctx, f.id); err == nil {
+			for _, sub := range subs {
+				held = append(held, prefix+sub.name+"/")
+			}
 		}
 		return held, true
 	}
@@ -343,16 +357,22 @@ func (rn *run) walk(ctx context.Context, names []string) (string, error) {
 	}
 	cur, where := "", "the root folder"
 	for i, name := range names {
+		subs, err := rn.children(ctx, cur)
+		if err != nil {
+			return "", err
+		}
 		var hits []folder
-		var nearby []string
-		for _, f := range rn.folders[cur] {
+		for _, f := range subs {
 			if f.name == name {
 				hits = append(hits, f)
 			}
-			nearby = append(nearby, f.name)
 		}
 		switch len(hits) {
 		case 0:
+			nearby := make([]string, len(subs))
+			for j, f := range subs {
+				nearby[j] = f.name
+			}
 			return "", &fetch.NotFoundError{Kind: "folder", Name: name, Within: where, Nearby: nearby}
 		case 1:
 			cur = hits[0].id
@@ -368,7 +388,43 @@ func (rn *run) walk(ctx context.Context, names []string) (string, error) {
 	return cur, nil
 }
 
-// loadFolders fetches every visible folder once per run and builds the tree.
+// children returns the folders directly in parent ("" = root) with their
+// names, decrypting the v5 names of that level on first use: a path
+// decrypts the names of the folders it passes through and of their
+// siblings (it must compare them), not the whole tree. A folder whose
+// name this user cannot decrypt is left out (it cannot be named in a
+// path).
+func (rn *run) children(ctx context.Context, parent string) ([]folder, error) {
+	if subs, ok := rn.named[parent]; ok {
+		return subs, nil
+	}
+	var subs []folder
+	for _, f := range rn.folders[parent] {
+		if f.meta != nil {
+			e, err := rn.decryptMetadata(ctx, f.meta.Metadata, f.meta.MetadataKeyType, f.meta.MetadataKeyID)
+			if err != nil {
+				if isBatchError(err) {
+					return nil, err
+				}
+				continue
+			}
+			md, ok := e.metadata()
+			if !ok {
+				continue
+			}
+			f.name, f.meta = md.Name, nil
+		}
+		subs = append(subs, f)
+	}
+	if rn.named == nil {
+		rn.named = map[string][]folder{}
+	}
+	rn.named[parent] = subs
+	return subs, nil
+}
+
+// loadFolders fetches every visible folder once per run and builds the
+// tree (the names of v5 folders are decrypted by children).
 func (rn *run) loadFolders(ctx context.Context) error {
 	if rn.folders != nil {
 		return nil
@@ -382,31 +438,19 @@ func (rn *run) loadFolders(ctx context.Context) error {
 		known[f.ID] = true
 	}
 	rn.folders = map[string][]folder{}
-	for _, f := range rows {
-		name := f.Name
-		if f.Metadata != "" {
-			plain, err := rn.decryptMetadata(ctx, f.Metadata, f.MetadataKeyType, f.MetadataKeyID)
-			if err != nil {
-				if isBatchError(err) {
-					return err
-				}
-				continue // a folder we cannot read cannot be named in a path
-			}
-			var md struct {
-				Name string `json:"name"`
-			}
-			if json.Unmarshal(plain, &md) != nil {
-				continue
-			}
-			name = md.Name
-		}
+	for i := range rows {
+		f := &rows[i]
 		parent := ""
 		if f.FolderParentID != nil && known[*f.FolderParentID] {
 			parent = *f.FolderParentID
 		} else if f.FolderParentID != nil && *f.FolderParentID != "" {
 			continue // parent not visible to this user: not reachable by path
 		}
-		rn.folders[parent] = append(rn.folders[parent], folder{id: f.ID, parent: parent, name: name})
+		node := folder{id: f.ID, parent: parent, name: f.Name}
+		if f.Metadata != nil {
+			node.meta = f
+		}
+		rn.folders[parent] = append(rn.folders[parent], node)
 	}
 	return nil
 }
@@ -515,19 +559,19 @@ func (rn *run) fetchByID(ctx context.Context, id string) (*resource, error) {
 // toResource turns a v4 row as is, or decrypts a v5 row's metadata.
 func (rn *run) toResource(ctx context.Context, a *apiResource) (*resource, error) {
 	r := &resource{id: a.ID, typeID: a.ResourceTypeID}
-	if a.Metadata == "" {
+	if a.Metadata == nil {
 		r.name, r.username, r.description = a.Name, a.Username, a.Description
 		if a.URI != "" {
 			r.uris = []string{a.URI}
 		}
 		return r, nil
 	}
-	plain, err := rn.decryptMetadata(ctx, a.Metadata, a.MetadataKeyType, a.MetadataKeyID)
+	e, err := rn.decryptMetadata(ctx, a.Metadata, a.MetadataKeyType, a.MetadataKeyID)
 	if err != nil {
 		return nil, err
 	}
-	var md resourceMetadata
-	if json.Unmarshal(plain, &md) != nil {
+	md, ok := e.metadata() // parsed once per message, shared read-only
+	if !ok {
 		return nil, refError{fmt.Errorf("resource %s: decrypted metadata is not JSON", a.ID)}
 	}
 	r.name, r.username, r.uris, r.description, r.custom = md.Name, md.Username, md.URIs, md.Description, md.CustomFields
@@ -539,11 +583,11 @@ func (rn *run) toResource(ctx context.Context, a *apiResource) (*resource, error
 
 // decryptMetadata decrypts v5 metadata with the user key (user_key) or
 // with a shared metadata key (shared_key).
-func (rn *run) decryptMetadata(ctx context.Context, armored, keyType, keyID string) ([]byte, error) {
-	var key *pgp.Key
+func (rn *run) decryptMetadata(ctx context.Context, msg armored, keyType, keyID string) (*plainEntry, error) {
+	var key *pgp.Decrypter
 	switch keyType {
 	case "user_key":
-		key = rn.c.key
+		key = rn.c.dec
 	case "shared_key":
 		var err error
 		if key, err = rn.metadataKey(ctx, keyID); err != nil {
@@ -552,17 +596,17 @@ func (rn *run) decryptMetadata(ctx context.Context, armored, keyType, keyID stri
 	default:
 		return nil, refError{fmt.Errorf("unknown metadata_key_type %q", keyType)}
 	}
-	plain, err := rn.c.plain.decrypt(armored, key)
+	e, err := rn.c.plain.open(msg, key)
 	if err != nil {
 		return nil, refError{fmt.Errorf("metadata: %w", err)}
 	}
-	return plain, nil
+	return e, nil
 }
 
 // metadataKey returns a decrypted shared metadata key. Keys are cached for
 // the client's lifetime; an unknown id (key rotation) triggers at most one
 // fetch of /metadata/keys.json per run.
-func (rn *run) metadataKey(ctx context.Context, id string) (*pgp.Key, error) {
+func (rn *run) metadataKey(ctx context.Context, id string) (*pgp.Decrypter, error) {
 	c := rn.c
 	c.keysMu.Lock()
 	defer c.keysMu.Unlock()
@@ -606,8 +650,8 @@ func (rn *run) metadataKey(ctx context.Context, id string) (*pgp.Key, error) {
 
 // openMetadataKey decrypts a metadata_private_keys entry: JSON holding the
 // armored shared private key and its (usually empty) passphrase.
-func (c *Client) openMetadataKey(data string) (*pgp.Key, error) {
-	plain, err := pgp.DecryptUnverified(data, c.key)
+func (c *Client) openMetadataKey(data string) (*pgp.Decrypter, error) {
+	plain, err := c.dec.DecryptUnverified(data)
 	if err != nil {
 		return nil, err
 	}
@@ -618,13 +662,30 @@ func (c *Client) openMetadataKey(data string) (*pgp.Key, error) {
 	if json.Unmarshal(plain, &pk) != nil {
 		return nil, errors.New("decrypted private key entry is not JSON")
 	}
-	return pgp.ParsePrivateKey(pk.ArmoredKey, []byte(pk.Passphrase))
+	key, err := pgp.ParsePrivateKey(pk.ArmoredKey, []byte(pk.Passphrase))
+	if err != nil {
+		return nil, err
+	}
+	return pgp.NewDecrypter(key)
 }
 
 // secretResult is one fetched, decrypted secret, or why it is missing.
 type secretResult struct {
 	plain []byte
+	entry *plainEntry // where plain is cached, with its parsed JSON
 	err   error
+}
+
+// json is the secret parsed as JSON, parsed once per message.
+func (s *secretResult) json() (*secretJSON, bool) {
+	if s.entry != nil {
+		return s.entry.secret()
+	}
+	var v secretJSON
+	if json.Unmarshal(s.plain, &v) != nil {
+		return nil, false
+	}
+	return &v, true
 }
 
 // secretBatch is how many resource ids one batched secret request names.
@@ -700,8 +761,8 @@ func (rn *run) secretBatch(ctx context.Context, ids []string) (map[string]*secre
 	var rows []struct {
 		ID      string `json:"id"`
 		Secrets []struct {
-			ResourceID string `json:"resource_id"`
-			Data       string `json:"data"`
+			ResourceID string  `json:"resource_id"`
+			Data       armored `json:"data"`
 		} `json:"secrets"`
 	}
 	if _, err := rn.c.get(ctx, "/resources.json?"+q.Encode(), &rows); err != nil {
@@ -714,7 +775,7 @@ func (rn *run) secretBatch(ctx context.Context, ids []string) (map[string]*secre
 	out := make(map[string]*secretResult, len(ids))
 	for _, row := range rows {
 		// Only the caller's secret is contained; ignore rows not asked for.
-		if !asked[row.ID] || len(row.Secrets) == 0 || row.Secrets[0].Data == "" {
+		if !asked[row.ID] || len(row.Secrets) == 0 || row.Secrets[0].Data == nil {
 			continue
 		}
 		out[row.ID] = rn.decryptSecret(row.ID, row.Secrets[0].Data)
@@ -725,7 +786,7 @@ func (rn *run) secretBatch(ctx context.Context, ids []string) (map[string]*secre
 // secretByID reads one secret from GET /secrets/resource/{id}.json.
 func (rn *run) secretByID(ctx context.Context, id string) (*secretResult, error) {
 	var s struct {
-		Data string `json:"data"`
+		Data armored `json:"data"`
 	}
 	status, err := rn.c.get(ctx, "/secrets/resource/"+id+".json", &s)
 	switch {
@@ -737,12 +798,12 @@ func (rn *run) secretByID(ctx context.Context, id string) (*secretResult, error)
 	return rn.decryptSecret(id, s.Data), nil
 }
 
-func (rn *run) decryptSecret(id, armored string) *secretResult {
-	plain, err := rn.c.plain.decrypt(armored, rn.c.key)
+func (rn *run) decryptSecret(id string, msg armored) *secretResult {
+	e, err := rn.c.plain.open(msg, rn.c.dec)
 	if err != nil {
 		return &secretResult{err: fmt.Errorf("secret of resource %s: %w", id, err)}
 	}
-	return &secretResult{plain: plain}
+	return &secretResult{plain: e.plain, entry: e}
 }
 
 // resourceType is the part of a resource type the client needs.

@@ -2,7 +2,9 @@ package passbolt_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/injector-dev/injector/internal/fetch"
@@ -93,5 +95,29 @@ func TestWarmAllocationsLinear(t *testing.T) {
 	t.Logf("warm resolve: 100 refs %.0f B, 800 refs %.0f B (×%.1f)", small, large, large/small)
 	if r := large / small; r > 12 {
 		t.Errorf("allocated bytes grew %.1f× for 8× the refs, want about 8×", r)
+	}
+}
+
+// A path decrypts the names of the folders it passes through and of their
+// siblings, not of the whole tree: "a/x/s" in a tree of a/x, b/y, c/z
+// decrypts a, b, c (to find a), x (to find x), the metadata and the
+// secret of s — 6 messages, not the 8 of every folder.
+func TestPathDecryptsOnlyTheFoldersItPasses(t *testing.T) {
+	s := newServer(t)
+	for _, p := range []string{"a/x/s", "b/y/t", "c/z/u"} {
+		add(t, s, passbolttest.Resource{Path: p, Password: "pw-" + p})
+	}
+	c := newClient(t, s.Config())
+	if v, err := resolveOne(t, c, "a/x/s", "password"); err != nil || v != "pw-a/x/s" {
+		t.Fatalf("a/x/s = %q, %v", v, err)
+	}
+	if _, n := passbolt.PlainCacheStats(c); n != 6 {
+		t.Errorf("resolving a/x/s decrypted %d messages, want 6", n)
+	}
+	// A miss still names what is there, decrypting the level it lists.
+	_, err := resolveOne(t, c, "b/nope/t", "password")
+	var nf *fetch.NotFoundError
+	if !errors.As(err, &nf) || !slices.Contains(nf.Nearby, "y") {
+		t.Errorf("b/nope/t: %v, want a folder not found naming y nearby", err)
 	}
 }
