@@ -391,11 +391,7 @@ func TestMain(m *testing.M) {
 // the same sub-benchmark, alternating.
 func BenchmarkRunCold(b *testing.B) {
 	bin := build(b, "github.com/injector-dev/injector/cmd/injector")
-	bare := func() *exec.Cmd {
-		cmd := exec.Command(bin, "run", "--", "true")
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "INJECTOR_LOG_LEVEL=warn"}
-		return cmd
-	}
+	bare := func() *exec.Cmd { return bareRun(bin) }
 	for _, n := range []int{0, 1, 100, 1000} {
 		b.Run(fmt.Sprintf("secrets=%d/vaults=3", n), func(b *testing.B) {
 			if n == 0 {
@@ -432,6 +428,83 @@ func BenchmarkRunCold(b *testing.B) {
 			b.ReportMetric(float64(cpu)/float64(floor), "cpu/no-templates")
 		})
 	}
+}
+
+// BenchmarkRunColdPassbolt is BenchmarkRunCold for Passbolt, what an init
+// container pays: `injector run --env-file F -- true` as a new process per
+// op, with N secrets in 4 folders (vault0…vault3/apps/secretNNNNN: v5
+// folders and resources, metadata encrypted to the shared metadata key)
+// and one env template per secret. The child unlocks the user's key, logs
+// in (JWT), reads the folder tree, the 4 listings, the metadata keys and
+// one secret batch, and logs out.
+//
+// cpu-ms is the child's user+system CPU; bare-ms that of `injector run --
+// true` (no templates, no provider: process start), measured alternately;
+// client-ms = cpu-ms − bare-ms. floor-ms is the OpenPGP work no client can
+// avoid for the same data, measured in this process on the ciphertext the
+// emulator serves (passboltColdFloor): unlock the private key, and decrypt
+// each message the run must read once, without signature verification.
+func BenchmarkRunColdPassbolt(b *testing.B) {
+	bin := build(b, "github.com/injector-dev/injector/cmd/injector")
+	for _, n := range []int{1, 100} {
+		b.Run(fmt.Sprintf("secrets=%d/folders=4", n), func(b *testing.B) {
+			es := entries(n, 4, false)
+			srv, err := passbolttest.New()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(srv.Close)
+			if err := srv.Seed(es); err != nil {
+				b.Fatal(err)
+			}
+			var sb strings.Builder
+			for i, e := range es {
+				fmt.Fprintf(&sb, "S%d=<< passbolt %q >>\n", i, e.Path)
+			}
+			envFile := filepath.Join(b.TempDir(), "app.env")
+			if err := os.WriteFile(envFile, []byte(sb.String()), 0o600); err != nil {
+				b.Fatal(err)
+			}
+			msgs, err := srv.Messages()
+			if err != nil {
+				b.Fatal(err)
+			}
+			floor := passboltColdFloor(msgs)
+			c := srv.Config()
+			env := []string{"PATH=" + os.Getenv("PATH"), "INJECTOR_LOG_LEVEL=warn",
+				"PASSBOLT_URL=" + c.URL, "PASSBOLT_USER_ID=" + c.UserID, "PASSBOLT_PRIVATE_KEY=" + c.PrivateKey,
+				"PASSBOLT_PASSPHRASE=" + c.Passphrase, "PASSBOLT_SERVER_FINGERPRINT=" + c.ServerFingerprint}
+			before := srv.Requests()
+			var cpu, bare time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				cmd := exec.Command(bin, "run", "--env-file", envFile, "--", "true")
+				cmd.Env = env
+				cpu += runChild(b, cmd)
+				b.StopTimer()
+				bare += runChild(b, bareRun(bin))
+				b.StartTimer()
+			}
+			b.StopTimer()
+			reqs := float64(srv.Requests()-before) / float64(b.N)
+			fl := cpuPerOp(b, b.N, floor)
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+			cpu, bare = cpu/time.Duration(b.N), bare/time.Duration(b.N)
+			b.ReportMetric(reqs, "requests/op")
+			b.ReportMetric(ms(cpu), "cpu-ms")
+			b.ReportMetric(ms(bare), "bare-ms")
+			b.ReportMetric(ms(cpu-bare), "client-ms")
+			b.ReportMetric(ms(fl), "floor-ms")
+			b.ReportMetric(float64(cpu-bare)/float64(fl), "client/floor")
+		})
+	}
+}
+
+// bareRun is `injector run -- true` with no templates and no provider.
+func bareRun(bin string) *exec.Cmd {
+	cmd := exec.Command(bin, "run", "--", "true")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "INJECTOR_LOG_LEVEL=warn"}
+	return cmd
 }
 
 // runChild runs cmd to completion and returns its user+system CPU.

@@ -1,23 +1,27 @@
 package bench
 
 import (
-	"context"
-
 	"bytes"
+	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
-	"github.com/injector-dev/injector/internal/template"
 	"io"
 	"net/http"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/gopenpgp/v3/crypto"
+
 	"github.com/injector-dev/injector/internal/crypto/envelope"
 	pwcrypto "github.com/injector-dev/injector/internal/crypto/passwork"
 	"github.com/injector-dev/injector/internal/fetch/fetchtest"
+	"github.com/injector-dev/injector/internal/fetch/passbolt/passbolttest"
+	"github.com/injector-dev/injector/internal/template"
 )
 
 // Every resolve benchmark reports, beside the refresh itself, two
@@ -213,6 +217,88 @@ func passagentFloor(b testing.TB, es []fetchtest.Entry) func() error {
 	}
 }
 
+// passboltColdFloor returns the OpenPGP work a cold Passbolt run cannot
+// avoid for the messages in m, done with gopenpgp directly: unlock the
+// user's private key (its S2K key derivation is most of it), then decrypt
+// every message once without verifying a signature — the JWT login reply,
+// the metadata key entries (and parse the shared keys they hold), the
+// folder and resource metadata and the secrets. One decryption handle per
+// key; each message is dearmored once, its session key decrypted with the
+// key and its data with the session key.
+func passboltColdFloor(m passbolttest.Messages) func() error {
+	decrypt := func(h crypto.PGPDecryption, armored string) ([]byte, error) {
+		msg, err := crypto.NewPGPMessageFromArmored(armored)
+		if err != nil {
+			return nil, err
+		}
+		sk, err := h.DecryptSessionKey(msg.BinaryKeyPacket())
+		if err != nil {
+			return nil, err
+		}
+		sh, err := crypto.PGP().Decryption().SessionKey(sk).New()
+		if err != nil {
+			return nil, err
+		}
+		res, err := sh.Decrypt(msg.BinaryDataPacket(), crypto.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		return res.Bytes(), nil
+	}
+	return func() error {
+		locked, err := crypto.NewKeyFromArmored(m.PrivateKey)
+		if err != nil {
+			return err
+		}
+		user, err := locked.Unlock([]byte(m.Passphrase))
+		if err != nil {
+			return err
+		}
+		uh, err := crypto.PGP().Decryption().DecryptionKey(user).New()
+		if err != nil {
+			return err
+		}
+		if _, err := decrypt(uh, m.LoginReply); err != nil {
+			return err
+		}
+		mh := crypto.PGP().Decryption()
+		for _, data := range m.MetadataKeys {
+			plain, err := decrypt(uh, data)
+			if err != nil {
+				return err
+			}
+			var entry struct {
+				ArmoredKey string `json:"armored_key"`
+			}
+			if err := json.Unmarshal(plain, &entry); err != nil {
+				return err
+			}
+			k, err := crypto.NewKeyFromArmored(entry.ArmoredKey)
+			if err != nil {
+				return err
+			}
+			mh = mh.DecryptionKey(k)
+		}
+		meta, err := mh.New()
+		if err != nil {
+			return err
+		}
+		for _, list := range [][]string{m.Folders, m.Metadata} {
+			for _, armored := range list {
+				if _, err := decrypt(meta, armored); err != nil {
+					return err
+				}
+			}
+		}
+		for _, armored := range m.Secrets {
+			if _, err := decrypt(uh, armored); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
 // BenchmarkReplayPasswork measures the Passwork emulator alone: the
 // requests of one warm refresh of n secrets in 3 vaults, replayed by a bare
 // client. replay-µs/secret stays flat as n grows when every lookup the
@@ -238,5 +324,35 @@ func BenchmarkReplayPasswork(b *testing.B) {
 			cpu := cpuPerOp(b, b.N, replay)
 			b.ReportMetric(float64(cpu.Microseconds())/float64(n), "replay-µs/secret")
 		})
+	}
+}
+
+// TestPassboltColdFloor checks that the floor of BenchmarkRunColdPassbolt
+// decrypts every message a cold run of the same data reads: one metadata
+// key entry, the 8 folders of 4 top-level folders with apps/ below each,
+// and the metadata and secret of each resource.
+func TestPassboltColdFloor(t *testing.T) {
+	srv, err := passbolttest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := srv.Seed(entries(4, 4, false)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := srv.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []int{len(m.MetadataKeys), len(m.Folders), len(m.Metadata), len(m.Secrets)}
+	if want := []int{1, 8, 4, 4}; !slices.Equal(got, want) {
+		t.Fatalf("messages (metadata keys, folders, metadata, secrets) = %v, want %v", got, want)
+	}
+	if err := passboltColdFloor(m)(); err != nil {
+		t.Fatal(err)
+	}
+	m.Secrets[0] = m.Folders[0] // encrypted to the metadata key, not the user's
+	if err := passboltColdFloor(m)(); err == nil {
+		t.Error("the floor decrypted a message with a key it is not encrypted to")
 	}
 }

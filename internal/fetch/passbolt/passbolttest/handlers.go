@@ -607,16 +607,26 @@ func (s *Server) metadataKeysJSON(withPrivate bool) []map[string]any {
 		row := map[string]any{"id": mk.id, "fingerprint": pgp.Fingerprint(mk.key), "armored_key": pub,
 			"created": stamp(), "modified": stamp(), "deleted": nil, "expired": nil}
 		if withPrivate {
-			priv, _ := pgp.ArmorPrivate(mk.key, nil)
-			plain, _ := json.Marshal(map[string]string{"object_type": "PASSBOLT_METADATA_PRIVATE_KEY", "domain": s.URL,
-				"fingerprint": pgp.Fingerprint(mk.key), "armored_key": priv, "passphrase": ""})
-			data, _ := pgp.EncryptSign(plain, userPub, s.userKey)
+			data, _ := s.metadataPrivateKey(mk, userPub)
 			row["metadata_private_keys"] = []map[string]any{{"id": newUUID(), "metadata_key_id": mk.id,
 				"user_id": s.userID, "data": data, "created": stamp(), "modified": stamp()}}
 		}
 		out = append(out, row)
 	}
 	return out
+}
+
+// metadataPrivateKey is a metadata_private_keys entry's data: the shared
+// key, armored, in JSON encrypted to the user and signed by the user (who
+// shared it with themself). The caller holds s.mu.
+func (s *Server) metadataPrivateKey(mk *metadataKey, userPub *pgp.Key) (string, error) {
+	priv, err := pgp.ArmorPrivate(mk.key, nil)
+	if err != nil {
+		return "", err
+	}
+	plain, _ := json.Marshal(map[string]string{"object_type": "PASSBOLT_METADATA_PRIVATE_KEY", "domain": s.URL,
+		"fingerprint": pgp.Fingerprint(mk.key), "armored_key": priv, "passphrase": ""})
+	return pgp.EncryptSign(plain, userPub, s.userKey)
 }
 
 // --- JWT ---
