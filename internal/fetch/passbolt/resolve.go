@@ -76,6 +76,7 @@ type run struct {
 	c         *Client
 	folders   map[string][]folder // children by parent id ("" = root), names not decrypted yet
 	named     map[string][]folder // children by parent id, with their names (run.children)
+	walks     map[string]walked   // folder paths already walked, by path
 	listings  map[string]*listing // by parent id ("" = root)
 	byIDs     map[string]idLookup // resources fetched by "id:" in this run
 	keysRead  bool                // /metadata/keys.json already fetched in this run
@@ -275,13 +276,12 @@ func (rn *run) locate(ctx context.Context, ref fetch.Ref) (*resource, error) {
 	if len(segs) == 0 {
 		return nil, refError{errors.New("empty path")}
 	}
-	parent, where := "", "the root folder"
+	parent := ""
 	if len(segs) > 1 {
 		var err error
 		if parent, err = rn.walk(ctx, segs[:len(segs)-1]); err != nil {
 			return nil, err
 		}
-		where = fmt.Sprintf("folder %q", strings.Join(segs[:len(segs)-1], "/"))
 	}
 	l, err := rn.listing(ctx, parent)
 	if err != nil {
@@ -293,6 +293,10 @@ func (rn *run) locate(ctx context.Context, ref fetch.Ref) (*resource, error) {
 	case 1:
 		return hits[0], nil
 	case 0:
+		where := "the root folder"
+		if len(segs) > 1 {
+			where = fmt.Sprintf("folder %q", strings.Join(segs[:len(segs)-1], "/"))
+		}
 		nearby := make([]string, len(l.rows))
 		for i, r := range l.rows {
 			nearby[i] = r.name
@@ -350,37 +354,66 @@ func (rn *run) folderContents(ctx context.Context, parent string, segs []string)
 	return nil, false
 }
 
-// walk follows folder names from the root and returns the leaf's id.
+// walk follows folder names from the root and returns the leaf's id. The
+// result for each folder path is kept for the run: the references into
+// one folder walk it once.
 func (rn *run) walk(ctx context.Context, names []string) (string, error) {
+	key := strings.Join(names, "/")
+	if w, ok := rn.walks[key]; ok {
+		return w.id, w.err
+	}
+	id, err := rn.walkFrom(ctx, names)
+	if err != nil && isBatchError(err) {
+		return "", err
+	}
+	if rn.walks == nil {
+		rn.walks = map[string]walked{}
+	}
+	rn.walks[key] = walked{id, err}
+	return id, err
+}
+
+type walked struct {
+	id  string
+	err error
+}
+
+func (rn *run) walkFrom(ctx context.Context, names []string) (string, error) {
 	if err := rn.loadFolders(ctx); err != nil {
 		return "", err
 	}
-	cur, where := "", "the root folder"
+	cur := ""
 	for i, name := range names {
 		subs, err := rn.children(ctx, cur)
 		if err != nil {
 			return "", err
 		}
-		var hits []folder
+		var hit folder
+		hits := 0
 		for _, f := range subs {
 			if f.name == name {
-				hits = append(hits, f)
+				hit, hits = f, hits+1
 			}
 		}
-		switch len(hits) {
+		switch hits {
 		case 0:
+			where := "the root folder"
+			if i > 0 {
+				where = fmt.Sprintf("folder %q", strings.Join(names[:i], "/"))
+			}
 			nearby := make([]string, len(subs))
 			for j, f := range subs {
 				nearby[j] = f.name
 			}
 			return "", &fetch.NotFoundError{Kind: "folder", Name: name, Within: where, Nearby: nearby}
 		case 1:
-			cur = hits[0].id
-			where = fmt.Sprintf("folder %q", strings.Join(names[:i+1], "/"))
+			cur = hit.id
 		default:
-			ids := make([]string, len(hits))
-			for j, h := range hits {
-				ids[j] = h.id
+			var ids []string
+			for _, f := range subs {
+				if f.name == name {
+					ids = append(ids, f.id)
+				}
 			}
 			return "", &fetch.AmbiguousError{Kind: "folder", Name: strings.Join(names[:i+1], "/"), Candidates: ids}
 		}
