@@ -60,6 +60,12 @@ type resource struct {
 	uris        []string
 	description string
 	custom      []customLabel
+
+	// pending is the row of a v5 resource found by id whose metadata is
+	// not decrypted yet: a reference to its password, TOTP or PIN code
+	// needs only the secret (needMetadata).
+	pending *apiResource
+	metaErr error // why its metadata could not be read
 }
 
 // folder is a node of the in-memory folder tree. A v5 folder's name is
@@ -126,6 +132,9 @@ func (c *Client) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch
 	found := make([]*resource, len(refs))
 	for i, ref := range refs {
 		res, err := rn.locate(ctx, ref)
+		if err == nil && !secretOnly(ref.Field) {
+			err = rn.needMetadata(ctx, res)
+		}
 		if err != nil {
 			if isBatchError(err) {
 				return nil, nil, err
@@ -168,6 +177,9 @@ func (c *Client) ResolveList(ctx context.Context, refs []fetch.Ref, sels []fetch
 			continue
 		}
 		typ, err := rn.resourceType(ctx, res.typeID)
+		if err == nil && !typeHas(typ, refs[i].Field) {
+			err = rn.needMetadata(ctx, res) // a custom field: its label is in the metadata
+		}
 		if err != nil {
 			if isBatchError(err) {
 				return nil, nil, err
@@ -559,7 +571,7 @@ func (rn *run) prefetchIDs(ctx context.Context, refs []fetch.Ref) error {
 			if !seen[rows[i].ID] {
 				continue // not asked for (a server that ignores the filter)
 			}
-			r, err := rn.toResource(ctx, &rows[i])
+			r, err := rn.idResource(ctx, &rows[i])
 			if err != nil && isBatchError(err) {
 				return err
 			}
@@ -586,7 +598,7 @@ func (rn *run) fetchByID(ctx context.Context, id string) (*resource, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rn.toResource(ctx, &row)
+	return rn.idResource(ctx, &row)
 }
 
 // toResource turns a v4 row as is, or decrypts a v5 row's metadata.
@@ -599,19 +611,64 @@ func (rn *run) toResource(ctx context.Context, a *apiResource) (*resource, error
 		}
 		return r, nil
 	}
+	if err := rn.openMetadata(ctx, r, a); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// idResource is toResource for a resource found by id: a v5 row's
+// metadata is decrypted only when a reference needs it (needMetadata), so
+// a template that reads passwords by id decrypts one message per
+// resource, not two. A row without a resource_type_id needs its metadata
+// for the type, and gets it now.
+func (rn *run) idResource(ctx context.Context, a *apiResource) (*resource, error) {
+	if a.Metadata == nil || a.ResourceTypeID == "" {
+		return rn.toResource(ctx, a)
+	}
+	return &resource{id: a.ID, typeID: a.ResourceTypeID, pending: a}, nil
+}
+
+// secretOnly reports whether a resource's type answers field from the
+// secret alone (typeHas tells whether the type has it).
+func secretOnly(field string) bool {
+	switch field {
+	case fieldPassword, fieldTOTP, fieldPinCode:
+		return true
+	}
+	return false
+}
+
+// typeHas reports whether a known resource type has the standard field f.
+func typeHas(typ resourceType, f string) bool {
+	fields, known := typeFields()[typ.slug]
+	return known && slices.Contains(fields, f)
+}
+
+// needMetadata decrypts the metadata of a resource found by id, once.
+func (rn *run) needMetadata(ctx context.Context, r *resource) error {
+	if a := r.pending; a != nil {
+		r.pending = nil
+		r.metaErr = rn.openMetadata(ctx, r, a)
+	}
+	return r.metaErr
+}
+
+// openMetadata decrypts a v5 row's metadata into r.
+func (rn *run) openMetadata(ctx context.Context, r *resource, a *apiResource) error {
 	e, err := rn.decryptMetadata(ctx, a.Metadata, a.MetadataKeyType, a.MetadataKeyID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	md, ok := e.metadata() // parsed once per message, shared read-only
 	if !ok {
-		return nil, refError{fmt.Errorf("resource %s: decrypted metadata is not JSON", a.ID)}
+		return refError{fmt.Errorf("resource %s: decrypted metadata is not JSON", a.ID)}
 	}
 	r.name, r.username, r.uris, r.description, r.custom = md.Name, md.Username, md.URIs, md.Description, md.CustomFields
 	if md.ResourceTypeID != "" && r.typeID == "" {
 		r.typeID = md.ResourceTypeID
 	}
-	return r, nil
+	return nil
 }
 
 // decryptMetadata decrypts v5 metadata with the user key (user_key) or

@@ -121,3 +121,43 @@ func TestPathDecryptsOnlyTheFoldersItPasses(t *testing.T) {
 		t.Errorf("b/nope/t: %v, want a folder not found naming y nearby", err)
 	}
 }
+
+// A reference by id to a password needs only the secret: its v5 metadata
+// is not decrypted (nor the shared metadata key fetched) unless a
+// reference to the same resource asks for a field the metadata holds.
+func TestIDPasswordDecryptsOnlyTheSecret(t *testing.T) {
+	s := newServer(t)
+	var refs []fetch.Ref
+	for i := range 3 {
+		id := add(t, s, passbolttest.Resource{Path: fmt.Sprintf("f/s%d", i), Username: "u", Password: fmt.Sprint("pw-", i)})
+		refs = append(refs, ref("id:"+id, "password"))
+	}
+	c := newClient(t, s.Config())
+	res, err := c.Resolve(context.Background(), refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil || r.Value != fmt.Sprint("pw-", i) {
+			t.Fatalf("%s: %q, %v", refs[i].Path, r.Value, r.Err)
+		}
+	}
+	if _, n := passbolt.PlainCacheStats(c); n != 3 {
+		t.Errorf("3 passwords by id decrypted %d messages, want 3 (the secrets)", n)
+	}
+	if n := s.RequestsTo("/metadata/keys.json"); n != 0 {
+		t.Errorf("fetched the metadata keys %d times for passwords alone", n)
+	}
+
+	more := append(refs[:1:1], fetch.Ref{Provider: "passbolt", Path: refs[0].Path, Field: "username"})
+	res, err = c.Resolve(context.Background(), more)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Value != "pw-0" || res[1].Value != "u" || res[1].Err != nil {
+		t.Errorf("password and username of one id: %+v", res)
+	}
+	if _, n := passbolt.PlainCacheStats(c); n != 4 {
+		t.Errorf("after its username was asked for, %d messages decrypted, want 4 (one metadata more)", n)
+	}
+}
