@@ -88,7 +88,8 @@ func newPasswork(b testing.TB, es []fetchtest.Entry) emulator {
 	return emulator{c, srv.Requests, rec, passworkFloor(b, es)}
 }
 
-func newPassbolt(b testing.TB, es []fetchtest.Entry) emulator {
+// passboltServer starts a Passbolt emulator seeded with es.
+func passboltServer(b testing.TB, es []fetchtest.Entry) *passbolttest.Server {
 	srv, err := passbolttest.New()
 	if err != nil {
 		b.Fatal(err)
@@ -97,6 +98,11 @@ func newPassbolt(b testing.TB, es []fetchtest.Entry) emulator {
 	if err := srv.Seed(es); err != nil {
 		b.Fatal(err)
 	}
+	return srv
+}
+
+func newPassbolt(b testing.TB, es []fetchtest.Entry) emulator {
+	srv := passboltServer(b, es)
 	rec := newRecorder()
 	c, err := passbolt.New(srv.Config(), clientOptions(rec))
 	if err != nil {
@@ -391,13 +397,12 @@ func TestMain(m *testing.M) {
 // the same sub-benchmark, alternating.
 func BenchmarkRunCold(b *testing.B) {
 	bin := build(b, "github.com/injector-dev/injector/cmd/injector")
-	bare := func() *exec.Cmd { return bareRun(bin) }
 	for _, n := range []int{0, 1, 100, 1000} {
 		b.Run(fmt.Sprintf("secrets=%d/vaults=3", n), func(b *testing.B) {
 			if n == 0 {
 				var cpu time.Duration
 				for i := 0; i < b.N; i++ {
-					cpu += runChild(b, bare())
+					cpu += runChild(b, bareRun(bin))
 				}
 				b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms")
 				return
@@ -412,19 +417,9 @@ func BenchmarkRunCold(b *testing.B) {
 				"PASSWORK_URL=" + c.URL, "PASSWORK_TOKEN=" + c.Token, "PASSWORK_REFRESH_TOKEN=" + c.RefreshToken,
 				"PASSWORK_MASTER_KEY=" + c.MasterKey}
 			before := srv.Requests()
-			var cpu, floor time.Duration
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				cmd := exec.Command(bin, "run", "--env-file", envFile, "--", "true")
-				cmd.Env = env
-				cpu += runChild(b, cmd)
-				b.StopTimer()
-				floor += runChild(b, bare())
-				b.StartTimer()
-			}
-			b.StopTimer()
+			cpu, floor := coldRuns(b, bin, envFile, env)
 			b.ReportMetric(float64(srv.Requests()-before)/float64(b.N), "requests/op")
-			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms")
+			b.ReportMetric(float64(cpu.Microseconds())/1000, "cpu-ms")
 			b.ReportMetric(float64(cpu)/float64(floor), "cpu/no-templates")
 		})
 	}
@@ -449,14 +444,7 @@ func BenchmarkRunColdPassbolt(b *testing.B) {
 	for _, n := range []int{1, 100} {
 		b.Run(fmt.Sprintf("secrets=%d/folders=4", n), func(b *testing.B) {
 			es := entries(n, 4, false)
-			srv, err := passbolttest.New()
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(srv.Close)
-			if err := srv.Seed(es); err != nil {
-				b.Fatal(err)
-			}
+			srv := passboltServer(b, es)
 			var sb strings.Builder
 			for i, e := range es {
 				fmt.Fprintf(&sb, "S%d=<< passbolt %q >>\n", i, e.Path)
@@ -475,21 +463,10 @@ func BenchmarkRunColdPassbolt(b *testing.B) {
 				"PASSBOLT_URL=" + c.URL, "PASSBOLT_USER_ID=" + c.UserID, "PASSBOLT_PRIVATE_KEY=" + c.PrivateKey,
 				"PASSBOLT_PASSPHRASE=" + c.Passphrase, "PASSBOLT_SERVER_FINGERPRINT=" + c.ServerFingerprint}
 			before := srv.Requests()
-			var cpu, bare time.Duration
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				cmd := exec.Command(bin, "run", "--env-file", envFile, "--", "true")
-				cmd.Env = env
-				cpu += runChild(b, cmd)
-				b.StopTimer()
-				bare += runChild(b, bareRun(bin))
-				b.StartTimer()
-			}
-			b.StopTimer()
+			cpu, bare := coldRuns(b, bin, envFile, env)
 			reqs := float64(srv.Requests()-before) / float64(b.N)
 			fl := cpuPerOp(b, b.N, floor)
 			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-			cpu, bare = cpu/time.Duration(b.N), bare/time.Duration(b.N)
 			b.ReportMetric(reqs, "requests/op")
 			b.ReportMetric(ms(cpu), "cpu-ms")
 			b.ReportMetric(ms(bare), "bare-ms")
@@ -498,6 +475,23 @@ func BenchmarkRunColdPassbolt(b *testing.B) {
 			b.ReportMetric(float64(cpu-bare)/float64(fl), "client/floor")
 		})
 	}
+}
+
+// coldRuns runs `injector run --env-file envFile -- true` with env b.N
+// times, each followed (outside the timer) by bareRun, and returns the
+// mean child CPU of each.
+func coldRuns(b *testing.B, bin, envFile string, env []string) (cpu, bare time.Duration) {
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cmd := exec.Command(bin, "run", "--env-file", envFile, "--", "true")
+		cmd.Env = env
+		cpu += runChild(b, cmd)
+		b.StopTimer()
+		bare += runChild(b, bareRun(bin))
+		b.StartTimer()
+	}
+	b.StopTimer()
+	return cpu / time.Duration(b.N), bare / time.Duration(b.N)
 }
 
 // bareRun is `injector run -- true` with no templates and no provider.

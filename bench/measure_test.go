@@ -332,15 +332,7 @@ func BenchmarkReplayPasswork(b *testing.B) {
 // key entry, the 8 folders of 4 top-level folders with apps/ below each,
 // and the metadata and secret of each resource.
 func TestPassboltColdFloor(t *testing.T) {
-	srv, err := passbolttest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	if err := srv.Seed(entries(4, 4, false)); err != nil {
-		t.Fatal(err)
-	}
-	m, err := srv.Messages()
+	m, err := passboltServer(t, entries(4, 4, false)).Messages()
 	if err != nil {
 		t.Fatal(err)
 	}

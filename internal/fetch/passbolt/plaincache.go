@@ -120,24 +120,24 @@ type plainEntry struct {
 // metadata is the plaintext parsed as v5 metadata (folders' too: they
 // carry a name like resources).
 func (e *plainEntry) metadata() (*resourceMetadata, bool) {
-	e.metaOnce.Do(func() {
-		var md resourceMetadata
-		if json.Unmarshal(e.plain, &md) == nil {
-			e.meta = &md
-		}
-	})
-	return e.meta, e.meta != nil
+	return parseOnce(&e.metaOnce, &e.meta, e.plain)
 }
 
 // secret is the plaintext parsed as a JSON secret.
 func (e *plainEntry) secret() (*secretJSON, bool) {
-	e.secOnce.Do(func() {
-		var s secretJSON
-		if json.Unmarshal(e.plain, &s) == nil {
-			e.sec = &s
+	return parseOnce(&e.secOnce, &e.sec, e.plain)
+}
+
+// parseOnce decodes plain into *dst on the first call (nil when it is not
+// JSON) and returns what it decoded.
+func parseOnce[T any](once *sync.Once, dst **T, plain []byte) (*T, bool) {
+	once.Do(func() {
+		v := new(T)
+		if json.Unmarshal(plain, v) == nil {
+			*dst = v
 		}
 	})
-	return e.sec, e.sec != nil
+	return *dst, *dst != nil
 }
 
 // open returns the decrypted message msg, decrypting it (without a
