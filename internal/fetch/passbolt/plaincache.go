@@ -20,20 +20,44 @@ import (
 // copies, unescapes or dearmors it. Empty is nil (null and "" both).
 type armored []byte
 
-// armoredIn makes a decode of body keep armored values as slices of body
-// instead of copies (body outlives the run that reads the rows).
+// rawJSON is a JSON value kept undecoded, as a slice of the body (with
+// armoredIn) or a copy.
+type rawJSON []byte
+
+func (r *rawJSON) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	v, err := dec.ReadValue()
+	*r = append(rawJSON(nil), v...)
+	return err
+}
+
+// armoredIn makes a decode of body keep armored and rawJSON values as
+// slices of body instead of copies (body outlives the run that reads the
+// rows).
 func armoredIn(body []byte) jsonv2.Options {
-	return jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, a *armored) error {
-		v, err := dec.ReadValue()
-		if err != nil {
-			return err
+	slice := func(dec *jsontext.Decoder) (v jsontext.Value, kept []byte, err error) {
+		if v, err = dec.ReadValue(); err != nil {
+			return nil, nil, err
 		}
 		end := int(dec.InputOffset())
 		if start := end - len(v); start >= 0 && end <= len(body) && bytes.Equal(body[start:end], v) {
-			return a.set(v, body[start:end:end])
+			return v, body[start:end:end], nil
 		}
-		return a.set(v, append([]byte(nil), v...))
-	}))
+		return v, append([]byte(nil), v...), nil
+	}
+	return jsonv2.WithUnmarshalers(jsonv2.JoinUnmarshalers(
+		jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, a *armored) error {
+			v, kept, err := slice(dec)
+			if err != nil {
+				return err
+			}
+			return a.set(v, kept)
+		}),
+		jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, r *rawJSON) error {
+			_, kept, err := slice(dec)
+			*r = kept
+			return err
+		}),
+	))
 }
 
 // UnmarshalJSONFrom is the decoding without armoredIn: a copy of the token.
@@ -91,7 +115,21 @@ type plainCache struct {
 	seed     maphash.Seed
 	call     uint64 // Resolve calls so far
 	m        map[plainKey]*plainEntry
-	decrypts int // OpenPGP decryptions done (misses), for tests
+	bodies   map[string]*bodyEntry // by request path and query
+	decrypts int                   // OpenPGP decryptions done (misses), for tests
+	reuses   int                   // bodies not decoded again, for tests
+}
+
+// bodyEntry is what a listing or secret batch body decoded to, with the
+// hash of the body and the decrypted messages it holds. A warm refresh
+// whose response body is byte for byte the last one (unchanged data)
+// takes it as is: no JSON decoding, no cache lookups per message.
+type bodyEntry struct {
+	hash    uint64
+	size    int
+	val     any
+	entries []*plainEntry
+	used    uint64
 }
 
 // keepCalls covers a render's discovery rounds (at most 8 Resolve calls
@@ -171,6 +209,37 @@ func (c *plainCache) open(msg armored, d *pgp.Decrypter) (*plainEntry, error) {
 	return e, nil
 }
 
+// decoded returns what body (the response to path) decoded to when it is
+// the body last kept for path, and marks it and its messages used.
+func (c *plainCache) decoded(path string, body []byte) (any, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.bodies[path]
+	if b == nil || b.size != len(body) || b.hash != maphash.Bytes(c.seed, body) {
+		return nil, false
+	}
+	b.used = c.call
+	for _, e := range b.entries {
+		e.used = c.call
+	}
+	c.reuses++
+	return b.val, true
+}
+
+// keepDecoded remembers val, read-only from now on, as what body (the
+// response to path) decodes to; entries are the messages val holds.
+func (c *plainCache) keepDecoded(path string, body []byte, val any, entries []*plainEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m, c.seed = map[plainKey]*plainEntry{}, maphash.MakeSeed()
+	}
+	if c.bodies == nil {
+		c.bodies = map[string]*bodyEntry{}
+	}
+	c.bodies[path] = &bodyEntry{maphash.Bytes(c.seed, body), len(body), val, entries, c.call}
+}
+
 // endCall counts a Resolve call and drops what has not been used for
 // keepCalls calls.
 func (c *plainCache) endCall() {
@@ -182,6 +251,11 @@ func (c *plainCache) endCall() {
 			delete(c.m, k)
 		}
 	}
+	for k, b := range c.bodies {
+		if c.call-b.used > keepCalls {
+			delete(c.bodies, k)
+		}
+	}
 }
 
 // stats reports the number of cached messages and of decryptions done.
@@ -189,4 +263,11 @@ func (c *plainCache) stats() (cached, decrypts int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.m), c.decrypts
+}
+
+// bodyReuses reports how many response bodies were not decoded again.
+func (c *plainCache) bodyReuses() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reuses
 }

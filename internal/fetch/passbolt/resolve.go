@@ -60,6 +60,7 @@ type resource struct {
 	uris        []string
 	description string
 	custom      []customLabel
+	meta        *plainEntry // the decrypted v5 metadata
 
 	// pending is the row of a v5 resource found by id whose metadata is
 	// not decrypted yet: a reference to its password, TOTP or PIN code
@@ -95,18 +96,19 @@ type listing struct {
 	byName    map[string][]*resource
 }
 
-// named returns the rows with that name, indexing the listing on first
-// use: every reference into a folder is then a map lookup, not a scan of
-// the folder (which made resolving n secrets of one folder O(n²)).
-func (l *listing) named(name string) []*resource {
-	if l.byName == nil {
-		l.byName = make(map[string][]*resource, len(l.rows))
-		for _, r := range l.rows {
-			l.byName[r.name] = append(l.byName[r.name], r)
-		}
+// index builds the index by name: every reference into a folder is then a
+// map lookup, not a scan of the folder (which made resolving n secrets of
+// one folder O(n²)). A listing is read-only once indexed (a warm refresh
+// of the same body shares it).
+func (l *listing) index() {
+	l.byName = make(map[string][]*resource, len(l.rows))
+	for _, r := range l.rows {
+		l.byName[r.name] = append(l.byName[r.name], r)
 	}
-	return l.byName[name]
 }
+
+// named returns the rows with that name.
+func (l *listing) named(name string) []*resource { return l.byName[name] }
 
 // Resolve resolves a batch of references. Per-reference problems are in
 // the results; the error is for whole-batch failures (login, transport).
@@ -474,9 +476,18 @@ func (rn *run) loadFolders(ctx context.Context) error {
 	if rn.folders != nil {
 		return nil
 	}
-	var rows []apiFolder
-	if _, err := rn.c.get(ctx, "/folders.json", &rows); err != nil {
+	const path = "/folders.json"
+	var body rawJSON
+	if _, err := rn.c.get(ctx, path, &body); err != nil {
 		return err
+	}
+	if tree, ok := rn.c.plain.decoded(path, body); ok {
+		rn.folders = tree.(map[string][]folder) // read-only: children copies
+		return nil
+	}
+	var rows []apiFolder
+	if err := fetch.UnmarshalJSON(body, &rows, armoredIn(body)); err != nil {
+		return malformed(path)
 	}
 	known := make(map[string]bool, len(rows))
 	for _, f := range rows {
@@ -497,6 +508,9 @@ func (rn *run) loadFolders(ctx context.Context) error {
 		}
 		rn.folders[parent] = append(rn.folders[parent], node)
 	}
+	// The tree holds no plaintext (names are decrypted per run, from the
+	// plaintext cache), so it is kept whatever they decrypt to.
+	rn.c.plain.keepDecoded(path, body, rn.folders, nil)
 	return nil
 }
 
@@ -509,12 +523,21 @@ func (rn *run) listing(ctx context.Context, parent string) (*listing, error) {
 	if p == "" {
 		p = "false" // Passbolt's spelling of "the root folder"
 	}
-	q := url.Values{"filter[has-parent][]": {p}}
-	var rows []apiResource
-	if _, err := rn.c.get(ctx, "/resources.json?"+q.Encode(), &rows); err != nil {
+	path := "/resources.json?" + url.Values{"filter[has-parent][]": {p}}.Encode()
+	var body rawJSON
+	if _, err := rn.c.get(ctx, path, &body); err != nil {
 		return nil, err
 	}
+	if l, ok := rn.c.plain.decoded(path, body); ok {
+		rn.listings[parent] = l.(*listing)
+		return l.(*listing), nil
+	}
+	var rows []apiResource
+	if err := fetch.UnmarshalJSON(body, &rows, armoredIn(body)); err != nil {
+		return nil, malformed(path)
+	}
 	l := &listing{}
+	var entries []*plainEntry
 	for i := range rows {
 		r, err := rn.toResource(ctx, &rows[i])
 		if err != nil {
@@ -525,9 +548,24 @@ func (rn *run) listing(ctx context.Context, parent string) (*listing, error) {
 			continue
 		}
 		l.rows = append(l.rows, r)
+		if r.meta != nil {
+			entries = append(entries, r.meta)
+		}
+	}
+	l.index()
+	if l.undecrypt == 0 {
+		// What could not be decrypted may be readable next time (a
+		// metadata key shared since): only a clean listing is kept.
+		rn.c.plain.keepDecoded(path, body, l, entries)
 	}
 	rn.listings[parent] = l
 	return l, nil
+}
+
+// malformed is the error for a body that does not have the shape expected
+// (the JSON error is not wrapped: its text can quote a byte of the body).
+func malformed(path string) error {
+	return fmt.Errorf("passbolt: GET %s: malformed response body", pathOnly(path))
 }
 
 type idLookup struct {
@@ -665,6 +703,7 @@ func (rn *run) openMetadata(ctx context.Context, r *resource, a *apiResource) er
 		return refError{fmt.Errorf("resource %s: decrypted metadata is not JSON", a.ID)}
 	}
 	r.name, r.username, r.uris, r.description, r.custom = md.Name, md.Username, md.URIs, md.Description, md.CustomFields
+	r.meta = e
 	if md.ResourceTypeID != "" && r.typeID == "" {
 		r.typeID = md.ResourceTypeID
 	}
@@ -847,7 +886,14 @@ func (rn *run) fetchSecrets(ctx context.Context, want map[string]*secretResult) 
 // GET /resources.json?filter[has-id][]=…&contain[secret]=1. Resources the
 // reply has no secret for are left out of the result.
 func (rn *run) secretBatch(ctx context.Context, ids []string) (map[string]*secretResult, error) {
-	q := url.Values{"filter[has-id][]": ids, "contain[secret]": {"1"}}
+	path := "/resources.json?" + url.Values{"filter[has-id][]": ids, "contain[secret]": {"1"}}.Encode()
+	var body rawJSON
+	if _, err := rn.c.get(ctx, path, &body); err != nil {
+		return nil, err
+	}
+	if out, ok := rn.c.plain.decoded(path, body); ok {
+		return out.(map[string]*secretResult), nil
+	}
 	var rows []struct {
 		ID      string `json:"id"`
 		Secrets []struct {
@@ -855,20 +901,30 @@ func (rn *run) secretBatch(ctx context.Context, ids []string) (map[string]*secre
 			Data       armored `json:"data"`
 		} `json:"secrets"`
 	}
-	if _, err := rn.c.get(ctx, "/resources.json?"+q.Encode(), &rows); err != nil {
-		return nil, err
+	if err := fetch.UnmarshalJSON(body, &rows, armoredIn(body)); err != nil {
+		return nil, malformed(path)
 	}
 	asked := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		asked[id] = true
 	}
 	out := make(map[string]*secretResult, len(ids))
+	entries := make([]*plainEntry, 0, len(ids))
 	for _, row := range rows {
 		// Only the caller's secret is contained; ignore rows not asked for.
 		if !asked[row.ID] || len(row.Secrets) == 0 || row.Secrets[0].Data == nil {
 			continue
 		}
-		out[row.ID] = rn.decryptSecret(row.ID, row.Secrets[0].Data)
+		res := rn.decryptSecret(row.ID, row.Secrets[0].Data)
+		out[row.ID] = res
+		if res.entry != nil {
+			entries = append(entries, res.entry)
+		}
+	}
+	if len(entries) == len(ids) {
+		// Every secret asked for came and opened: the result is kept for
+		// the same body (read-only, shared by later runs).
+		rn.c.plain.keepDecoded(path, body, out, entries)
 	}
 	return out, nil
 }

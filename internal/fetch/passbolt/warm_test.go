@@ -161,3 +161,29 @@ func TestIDPasswordDecryptsOnlyTheSecret(t *testing.T) {
 		t.Errorf("after its username was asked for, %d messages decrypted, want 4 (one metadata more)", n)
 	}
 }
+
+// A warm refresh does not decode again a listing or secret batch whose
+// body is byte for byte the last one; a changed body is decoded (and only
+// its new messages decrypted).
+func TestWarmRefreshReusesUnchangedBodies(t *testing.T) {
+	s := newServer(t)
+	refs := seedMany(t, s, 0, 20, 2) // folders apps, f0, f1; 2 listings; 1 secret batch
+	c := newClient(t, s.Config())
+	resolveAll(t, c, refs)
+	if n := passbolt.BodyReuses(c); n != 0 {
+		t.Fatalf("cold resolve reused %d bodies", n)
+	}
+	resolveAll(t, c, refs)
+	if n := passbolt.BodyReuses(c); n != 4 {
+		t.Errorf("warm refresh reused %d bodies, want 4 (the folders, 2 listings and the secret batch)", n)
+	}
+	refs = append(refs, seedMany(t, s, 20, 1, 2)...) // into apps/f0
+	_, before := passbolt.PlainCacheStats(c)
+	resolveAll(t, c, refs)
+	if n := passbolt.BodyReuses(c); n != 6 {
+		t.Errorf("after a change in apps/f0, %d bodies reused in all, want 6 (the folders and apps/f1's listing again)", n)
+	}
+	if _, after := passbolt.PlainCacheStats(c); after-before != 2 {
+		t.Errorf("the new resource cost %d decryptions, want 2", after-before)
+	}
+}
