@@ -34,14 +34,16 @@ type envelopeInto struct {
 	Body   bodyInto       `json:"body"`
 }
 
-// bodyInto decodes a body into out and remembers whether that failed (the
-// body is malformed, not the envelope).
+// bodyInto decodes a body into out and remembers that there was one and
+// whether decoding it failed (the body is malformed, not the envelope).
 type bodyInto struct {
-	out any
-	err error
+	out  any
+	seen bool
+	err  error
 }
 
 func (b *bodyInto) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	b.seen = true
 	b.err = jsonv2.UnmarshalDecode(dec, b.out)
 	return b.err
 }
@@ -94,7 +96,7 @@ func (c *Client) exchange(ctx context.Context, req fetch.Request, path string, b
 	if resp.Status == http.StatusOK && out != nil {
 		env := envelopeInto{Body: bodyInto{out: out}}
 		err := fetch.UnmarshalJSON(resp.Body, &env, armoredIn(resp.Body))
-		if err != nil && env.Body.err != nil {
+		if err != nil && env.Body.err != nil || err == nil && !env.Body.seen {
 			// The JSON error is not wrapped: its text can quote a byte of the body.
 			return nil, fmt.Errorf("passbolt: %s %s: malformed response body", method, pathOnly(path))
 		}

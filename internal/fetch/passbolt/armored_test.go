@@ -1,8 +1,12 @@
 package passbolt
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/injector-dev/injector/internal/fetch"
@@ -46,5 +50,23 @@ func TestArmoredIsASliceOfTheBody(t *testing.T) {
 	// A message that is not a string is a malformed body.
 	if err := fetch.UnmarshalJSON([]byte(`{"metadata":42}`), &one); err == nil {
 		t.Error("a number accepted as an armored message")
+	}
+}
+
+// A 200 envelope must carry a body of the shape asked for; one without a
+// body is malformed, not an empty listing.
+func TestEnvelopeWithoutBodyIsMalformed(t *testing.T) {
+	for _, body := range []string{
+		`{"header":{"status":"success","code":200}}`,
+		`{"header":{"status":"success","code":200},"body":{"id":"x"}}`,
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(body)) }))
+		defer srv.Close()
+		c := &Client{base: srv.URL, http: fetch.Options{MaxAttempts: 1}.NewHTTP("passbolt"),
+			auth: authState{kind: AuthJWT, gen: 1, access: "a"}, now: time.Now}
+		var rows []apiResource
+		if _, err := c.get(context.Background(), "/resources.json", &rows); err == nil || !strings.Contains(err.Error(), "malformed response body") {
+			t.Errorf("%s: %v, want a malformed body", body, err)
+		}
 	}
 }
