@@ -22,7 +22,7 @@ type replay struct {
 
 func (r replay) RoundTrip(req *http.Request) (*http.Response, error) {
 	return &http.Response{
-		StatusCode: r.status, Header: r.header.Clone(), Request: req,
+		StatusCode: r.status, Header: r.header.Clone(), Request: req, ContentLength: int64(len(r.body)),
 		Body: io.NopCloser(bytes.NewReader(r.body)),
 	}, nil
 }
