@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"errors"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -20,6 +21,98 @@ func TestMemoForgetsUnusedEntries(t *testing.T) {
 	}
 	if n, _ := m.Stats(); n != 1 {
 		t.Errorf("%d entries held, want 1", n)
+	}
+}
+
+// An entry is dropped exactly when it has gone memoKeepCalls calls unused
+// (by the EndCall that ends the memoKeepCalls-th), whatever mix of Get,
+// Put and Touch used it: checked against a plain model over random calls,
+// including long idle stretches and keys that come back.
+func TestMemoDropsExactlyWhenUnused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var m Memo[int, int]
+	model := map[int]uint64{} // key -> last call that used it
+	held := map[int]Held[int, int]{}
+	var call uint64
+	for range 2000 {
+		touches := rng.IntN(6)
+		if rng.IntN(10) == 0 {
+			touches = 0 // an idle call: everything ages
+		}
+		var batch []Held[int, int]
+		for range touches {
+			k := rng.IntN(40)
+			switch rng.IntN(3) {
+			case 0:
+				_, ok := m.Get(k)
+				if _, in := model[k]; ok != in {
+					t.Fatalf("call %d: Get(%d) held = %v, model %v", call, k, ok, in)
+				}
+				if ok {
+					model[k] = call
+				}
+			case 1:
+				held[k] = m.PutHeld(k, k)
+				model[k] = call
+			case 2:
+				if h, ok := held[k]; ok {
+					batch = append(batch, h)
+					if h.e.memo == &m {
+						model[k] = call
+					}
+				}
+			}
+		}
+		m.Touch(batch)
+		m.EndCall()
+		call++
+		for k, used := range model {
+			if call-used > memoKeepCalls {
+				delete(model, k)
+			}
+		}
+		if n, _ := m.Stats(); n != len(model) {
+			t.Fatalf("after call %d: %d entries held, model %d", call, n, len(model))
+		}
+		for k := range model {
+			if _, ok := m.m[k]; !ok {
+				t.Fatalf("after call %d: %d dropped early", call, k)
+			}
+		}
+	}
+}
+
+// Touch keeps what it is given as a Get would, needs no key, and does not
+// bring back what the memo dropped.
+func TestMemoTouch(t *testing.T) {
+	var m Memo[string, int]
+	a, b := m.PutHeld("a", 1), m.PutHeld("b", 2)
+	for range memoKeepCalls + 1 {
+		m.Touch([]Held[string, int]{a})
+		m.EndCall()
+	}
+	if v, ok := m.Get("a"); !ok || v != 1 || a.Value() != 1 {
+		t.Errorf("touched a: %v, %v", v, ok)
+	}
+	if _, ok := m.Get("b"); ok {
+		t.Fatal("b was never touched, still held")
+	}
+	if b.Value() != 2 {
+		t.Error("a handle lost its value when the memo dropped it")
+	}
+	m.Touch([]Held[string, int]{b, {}})
+	if n, _ := m.Stats(); n != 1 {
+		t.Errorf("Touch of a dropped entry: %d entries held, want 1", n)
+	}
+	// A value stored again under a key replaces the old one; the old
+	// handle no longer keeps anything alive.
+	a2 := m.PutHeld("a", 3)
+	for range memoKeepCalls + 1 {
+		m.Touch([]Held[string, int]{a})
+		m.EndCall()
+	}
+	if _, ok := m.Get("a"); ok || a2.Value() != 3 {
+		t.Error("the replaced entry's handle kept its key alive")
 	}
 }
 

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"hash/maphash"
 	"sync"
+	"sync/atomic"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/injector-dev/injector/internal/crypto/pgp"
+	"github.com/injector-dev/injector/internal/fetch"
 )
 
 // armored is an armored OpenPGP message as the response body carries it:
@@ -97,49 +98,50 @@ func (a armored) text() (string, error) {
 }
 
 // plainCache remembers, in memory only, the plaintext of the OpenPGP
-// messages (secrets, v5 metadata) this client decrypted, keyed by a hash of
-// the message's JSON string as the server sent it (64-bit maphash with a
-// seed random per process, so no server can aim for a collision), its
-// length and the fingerprint of the key it was decrypted with. A server
-// that sends the same ciphertext again (every warm refresh of unchanged
-// data) gets no OpenPGP decryption, and the message is not even unquoted:
-// that was two full decrypts per secret per refresh, the whole of a warm
-// refresh's cost. A changed secret is a new message, so it is decrypted. The
-// same message escaped differently by the server is only a miss.
+// messages (secrets, v5 metadata) this client decrypted, keyed by the
+// message's JSON string as the server sent it (fetch.BodyKey: two 64-bit
+// hashes with seeds random per process, so no server can aim for a
+// collision, and its length) and the fingerprint of the key it was
+// decrypted with. A server that sends the same ciphertext again (every
+// warm refresh of unchanged data) gets no OpenPGP decryption, and the
+// message is not even unquoted: that was two full decrypts per secret per
+// refresh, the whole of a warm refresh's cost. A changed secret is a new
+// message, so it is decrypted. The same message escaped differently by
+// the server is only a miss. Failures are not remembered.
 //
-// An entry not used in the last keepCalls Resolve calls is dropped, so the
-// cache holds what the current templates reference and nothing a
-// removed template once did. It is never written anywhere.
+// Beside it, the bodies cache: the folder tree, listings and secret
+// batches as they decoded, by the body's content (fetch.Bodies), so a
+// body that is byte for byte one decoded before is taken as is: no JSON
+// decoding, no lookup per message. A reused body marks the messages it
+// holds used (fetch.Memo.Touch), so they stay cached as long as the body
+// does; only clean results are kept (a row that could not be decrypted
+// may be readable next time).
+//
+// Both are fetch.Memos: an entry not used in the last 16 Resolve calls is
+// dropped by the EndCall that ends the 16th (exactly then: a cache of
+// plaintext holds what the current templates reference and nothing a
+// removed template once did, no longer than that). Nothing is written
+// anywhere.
 type plainCache struct {
-	mu       sync.Mutex
-	seed     maphash.Seed
-	call     uint64 // Resolve calls so far
-	m        map[plainKey]*plainEntry
-	bodies   map[string]*bodyEntry // by request path and query
-	decrypts int                   // OpenPGP decryptions done (misses), for tests
-	reuses   int                   // bodies not decoded again, for tests
+	plain  fetch.Memo[plainKey, *plainEntry]
+	bodies fetch.Bodies
+	reuses atomic.Int64 // bodies not decoded again, for tests
 }
-
-// bodyEntry is what a listing or secret batch body decoded to, with the
-// hash of the body and the decrypted messages it holds. A warm refresh
-// whose response body is byte for byte the last one (unchanged data)
-// takes it as is: no JSON decoding, no cache lookups per message.
-type bodyEntry struct {
-	hash    uint64
-	size    int
-	val     any
-	entries []*plainEntry
-	used    uint64
-}
-
-// keepCalls covers a render's discovery rounds (at most 8 Resolve calls
-// per render), so what any round needs survives to the next render.
-const keepCalls = 16
 
 type plainKey struct {
-	hash uint64
-	size int
-	key  string // fingerprint
+	msg fetch.BodyKey // the message's JSON string
+	key string        // fingerprint of the key it opens with
+}
+
+// plainRef is a handle on a cached message: a kept body holds those of its
+// messages, to mark them used without looking each up.
+type plainRef = fetch.Held[plainKey, *plainEntry]
+
+// kept is what a body decoded to, as the bodies cache holds it.
+type kept struct {
+	request string     // what else the decoding depended on ("": nothing)
+	val     any        // read-only once kept
+	entries []plainRef // the messages val holds
 }
 
 // plainEntry is one decrypted message. The JSON in it is parsed at most
@@ -147,7 +149,6 @@ type plainKey struct {
 // parsed values are shared by every run and never modified.
 type plainEntry struct {
 	plain []byte
-	used  uint64 // the last call that used it (guarded by plainCache.mu)
 
 	metaOnce sync.Once
 	meta     *resourceMetadata // nil: not JSON
@@ -181,93 +182,54 @@ func parseOnce[T any](once *sync.Once, dst **T, plain []byte) (*T, bool) {
 // open returns the decrypted message msg, decrypting it (without a
 // signature check, whose result the callers would discard) only when it is
 // not cached.
-func (c *plainCache) open(msg armored, d *pgp.Decrypter) (*plainEntry, error) {
-	c.mu.Lock()
-	if c.m == nil {
-		c.m, c.seed = map[plainKey]*plainEntry{}, maphash.MakeSeed()
-	}
-	k := plainKey{maphash.Bytes(c.seed, msg), len(msg), d.Fingerprint()}
-	if e, ok := c.m[k]; ok {
-		e.used = c.call
-		c.mu.Unlock()
+func (c *plainCache) open(msg armored, d *pgp.Decrypter) (plainRef, error) {
+	k := plainKey{c.bodies.Key(msg), d.Fingerprint()}
+	if e, ok := c.plain.GetHeld(k); ok {
 		return e, nil
 	}
-	c.mu.Unlock()
 	text, err := msg.text()
 	var plain []byte
 	if err == nil {
 		plain, err = d.DecryptUnverified(text)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.decrypts++
 	if err != nil {
-		return nil, err
+		return plainRef{}, err
 	}
-	e := &plainEntry{plain: plain, used: c.call}
-	c.m[k] = e
-	return e, nil
+	return c.plain.PutHeld(k, &plainEntry{plain: plain}), nil
 }
 
-// decoded returns what body (the response to path) decoded to when it is
-// the body last kept for path, and marks it and its messages used.
-func (c *plainCache) decoded(path string, body []byte) (any, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b := c.bodies[path]
-	if b == nil || b.size != len(body) || b.hash != maphash.Bytes(c.seed, body) {
-		return nil, false
+// decoded returns what body decoded to, if it was kept, and marks its
+// messages used; else body's key, for keepDecoded. request is what else the
+// decoding depends on ("" for nothing: a listing is a function of its
+// body; a secret batch also of the ids asked for): a body kept for another
+// request is decoded again.
+func (c *plainCache) decoded(request string, body []byte) (any, fetch.BodyKey, bool) {
+	k := c.bodies.Key(body)
+	v, ok := fetch.Recall[*kept](&c.bodies, k)
+	if !ok || v.request != request {
+		return nil, k, false
 	}
-	b.used = c.call
-	for _, e := range b.entries {
-		e.used = c.call
-	}
-	c.reuses++
-	return b.val, true
+	c.plain.Touch(v.entries)
+	c.reuses.Add(1)
+	return v.val, k, true
 }
 
-// keepDecoded remembers val, read-only from now on, as what body (the
-// response to path) decodes to; entries are the messages val holds.
-func (c *plainCache) keepDecoded(path string, body []byte, val any, entries []*plainEntry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m, c.seed = map[plainKey]*plainEntry{}, maphash.MakeSeed()
-	}
-	if c.bodies == nil {
-		c.bodies = map[string]*bodyEntry{}
-	}
-	c.bodies[path] = &bodyEntry{maphash.Bytes(c.seed, body), len(body), val, entries, c.call}
+// keepDecoded remembers val, read-only from now on, as what the body known
+// by k decodes to (for request, as decoded); entries are the messages val
+// holds.
+func (c *plainCache) keepDecoded(k fetch.BodyKey, request string, val any, entries []plainRef) {
+	c.bodies.Remember(k, &kept{request, val, entries})
 }
 
-// endCall counts a Resolve call and drops what has not been used for
-// keepCalls calls.
+// endCall ends one Resolve call for both caches.
 func (c *plainCache) endCall() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.call++
-	for k, e := range c.m {
-		if c.call-e.used > keepCalls {
-			delete(c.m, k)
-		}
-	}
-	for k, b := range c.bodies {
-		if c.call-b.used > keepCalls {
-			delete(c.bodies, k)
-		}
-	}
+	c.plain.EndCall()
+	c.bodies.EndCall()
 }
 
-// stats reports the number of cached messages and of decryptions done.
-func (c *plainCache) stats() (cached, decrypts int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m), c.decrypts
-}
+// stats reports the number of cached messages and of decryptions done
+// (lookups that missed, failed decryptions included).
+func (c *plainCache) stats() (cached, decrypts int) { return c.plain.Stats() }
 
 // bodyReuses reports how many response bodies were not decoded again.
-func (c *plainCache) bodyReuses() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.reuses
-}
+func (c *plainCache) bodyReuses() int { return int(c.reuses.Load()) }

@@ -60,7 +60,7 @@ type resource struct {
 	uris        []string
 	description string
 	custom      []customLabel
-	meta        *plainEntry // the decrypted v5 metadata
+	meta        plainRef // the decrypted v5 metadata (zero for v4)
 
 	// pending is the row of a v5 resource found by id whose metadata is
 	// not decrypted yet: a reference to its password, TOTP or PIN code
@@ -455,7 +455,7 @@ func (rn *run) children(ctx context.Context, parent string) ([]folder, error) {
 				}
 				continue
 			}
-			md, ok := e.metadata()
+			md, ok := e.Value().metadata()
 			if !ok {
 				continue
 			}
@@ -481,7 +481,8 @@ func (rn *run) loadFolders(ctx context.Context) error {
 	if _, err := rn.c.get(ctx, path, &body); err != nil {
 		return err
 	}
-	if tree, ok := rn.c.plain.decoded(path, body); ok {
+	tree, key, ok := rn.c.plain.decoded("", body)
+	if ok {
 		rn.folders = tree.(map[string][]folder) // read-only: children copies
 		return nil
 	}
@@ -510,7 +511,7 @@ func (rn *run) loadFolders(ctx context.Context) error {
 	}
 	// The tree holds no plaintext (names are decrypted per run, from the
 	// plaintext cache), so it is kept whatever they decrypt to.
-	rn.c.plain.keepDecoded(path, body, rn.folders, nil)
+	rn.c.plain.keepDecoded(key, "", rn.folders, nil)
 	return nil
 }
 
@@ -528,16 +529,17 @@ func (rn *run) listing(ctx context.Context, parent string) (*listing, error) {
 	if _, err := rn.c.get(ctx, path, &body); err != nil {
 		return nil, err
 	}
-	if l, ok := rn.c.plain.decoded(path, body); ok {
-		rn.listings[parent] = l.(*listing)
-		return l.(*listing), nil
+	prev, key, ok := rn.c.plain.decoded("", body)
+	if ok {
+		rn.listings[parent] = prev.(*listing)
+		return prev.(*listing), nil
 	}
 	var rows []apiResource
 	if err := fetch.UnmarshalJSON(body, &rows, armoredIn(body)); err != nil {
 		return nil, malformed(path)
 	}
 	l := &listing{}
-	var entries []*plainEntry
+	var entries []plainRef
 	for i := range rows {
 		r, err := rn.toResource(ctx, &rows[i])
 		if err != nil {
@@ -548,7 +550,7 @@ func (rn *run) listing(ctx context.Context, parent string) (*listing, error) {
 			continue
 		}
 		l.rows = append(l.rows, r)
-		if r.meta != nil {
+		if r.meta != (plainRef{}) {
 			entries = append(entries, r.meta)
 		}
 	}
@@ -556,7 +558,7 @@ func (rn *run) listing(ctx context.Context, parent string) (*listing, error) {
 	if l.undecrypt == 0 {
 		// What could not be decrypted may be readable next time (a
 		// metadata key shared since): only a clean listing is kept.
-		rn.c.plain.keepDecoded(path, body, l, entries)
+		rn.c.plain.keepDecoded(key, "", l, entries)
 	}
 	rn.listings[parent] = l
 	return l, nil
@@ -698,7 +700,7 @@ func (rn *run) openMetadata(ctx context.Context, r *resource, a *apiResource) er
 	if err != nil {
 		return err
 	}
-	md, ok := e.metadata() // parsed once per message, shared read-only
+	md, ok := e.Value().metadata() // parsed once per message, shared read-only
 	if !ok {
 		return refError{fmt.Errorf("resource %s: decrypted metadata is not JSON", a.ID)}
 	}
@@ -712,7 +714,7 @@ func (rn *run) openMetadata(ctx context.Context, r *resource, a *apiResource) er
 
 // decryptMetadata decrypts v5 metadata with the user key (user_key) or
 // with a shared metadata key (shared_key).
-func (rn *run) decryptMetadata(ctx context.Context, msg armored, keyType, keyID string) (*plainEntry, error) {
+func (rn *run) decryptMetadata(ctx context.Context, msg armored, keyType, keyID string) (plainRef, error) {
 	var key *pgp.Decrypter
 	switch keyType {
 	case "user_key":
@@ -720,14 +722,14 @@ func (rn *run) decryptMetadata(ctx context.Context, msg armored, keyType, keyID 
 	case "shared_key":
 		var err error
 		if key, err = rn.metadataKey(ctx, keyID); err != nil {
-			return nil, err
+			return plainRef{}, err
 		}
 	default:
-		return nil, refError{fmt.Errorf("unknown metadata_key_type %q", keyType)}
+		return plainRef{}, refError{fmt.Errorf("unknown metadata_key_type %q", keyType)}
 	}
 	e, err := rn.c.plain.open(msg, key)
 	if err != nil {
-		return nil, refError{fmt.Errorf("metadata: %w", err)}
+		return plainRef{}, refError{fmt.Errorf("metadata: %w", err)}
 	}
 	return e, nil
 }
@@ -801,14 +803,14 @@ func (c *Client) openMetadataKey(data string) (*pgp.Decrypter, error) {
 // secretResult is one fetched, decrypted secret, or why it is missing.
 type secretResult struct {
 	plain []byte
-	entry *plainEntry // where plain is cached, with its parsed JSON
+	entry plainRef // where plain is cached, with its parsed JSON
 	err   error
 }
 
 // json is the secret parsed as JSON, parsed once per message.
 func (s *secretResult) json() (*secretJSON, bool) {
-	if s.entry != nil {
-		return s.entry.secret()
+	if e := s.entry.Value(); e != nil {
+		return e.secret()
 	}
 	var v secretJSON
 	if json.Unmarshal(s.plain, &v) != nil {
@@ -891,8 +893,11 @@ func (rn *run) secretBatch(ctx context.Context, ids []string) (map[string]*secre
 	if _, err := rn.c.get(ctx, path, &body); err != nil {
 		return nil, err
 	}
-	if out, ok := rn.c.plain.decoded(path, body); ok {
-		return out.(map[string]*secretResult), nil
+	// The result depends on the ids asked for (rows not asked for are
+	// left out): a body is reused only for the same request.
+	prev, key, ok := rn.c.plain.decoded(path, body)
+	if ok {
+		return prev.(map[string]*secretResult), nil
 	}
 	var rows []struct {
 		ID      string `json:"id"`
@@ -909,7 +914,7 @@ func (rn *run) secretBatch(ctx context.Context, ids []string) (map[string]*secre
 		asked[id] = true
 	}
 	out := make(map[string]*secretResult, len(ids))
-	entries := make([]*plainEntry, 0, len(ids))
+	entries := make([]plainRef, 0, len(ids))
 	for _, row := range rows {
 		// Only the caller's secret is contained; ignore rows not asked for.
 		if !asked[row.ID] || len(row.Secrets) == 0 || row.Secrets[0].Data == nil {
@@ -917,14 +922,14 @@ func (rn *run) secretBatch(ctx context.Context, ids []string) (map[string]*secre
 		}
 		res := rn.decryptSecret(row.ID, row.Secrets[0].Data)
 		out[row.ID] = res
-		if res.entry != nil {
+		if res.entry != (plainRef{}) {
 			entries = append(entries, res.entry)
 		}
 	}
 	if len(entries) == len(ids) {
 		// Every secret asked for came and opened: the result is kept for
 		// the same body (read-only, shared by later runs).
-		rn.c.plain.keepDecoded(path, body, out, entries)
+		rn.c.plain.keepDecoded(key, path, out, entries)
 	}
 	return out, nil
 }
@@ -949,7 +954,7 @@ func (rn *run) decryptSecret(id string, msg armored) *secretResult {
 	if err != nil {
 		return &secretResult{err: fmt.Errorf("secret of resource %s: %w", id, err)}
 	}
-	return &secretResult{plain: e.plain, entry: e}
+	return &secretResult{plain: e.Value().plain, entry: e}
 }
 
 // resourceType is the part of a resource type the client needs.
