@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,8 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ProtonMail/gopenpgp/v3/crypto"
-
+	"github.com/injector-dev/injector/bench/floor/pgpwork"
 	"github.com/injector-dev/injector/internal/crypto/envelope"
 	pwcrypto "github.com/injector-dev/injector/internal/crypto/passwork"
 	"github.com/injector-dev/injector/internal/fetch/fetchtest"
@@ -218,85 +216,12 @@ func passagentFloor(b testing.TB, es []fetchtest.Entry) func() error {
 }
 
 // passboltColdFloor returns the OpenPGP work a cold Passbolt run cannot
-// avoid for the messages in m, done with gopenpgp directly: unlock the
-// user's private key (its S2K key derivation is most of it), then decrypt
-// every message once without verifying a signature — the JWT login reply,
-// the metadata key entries (and parse the shared keys they hold), the
-// folder and resource metadata and the secrets. One decryption handle per
-// key; each message is dearmored once, its session key decrypted with the
-// key and its data with the session key.
+// avoid for the messages in m (pgpwork.Decrypt: unlock the user's private
+// key, then decrypt every message once without verifying a signature), to
+// be measured in this process.
 func passboltColdFloor(m passbolttest.Messages) func() error {
-	decrypt := func(h crypto.PGPDecryption, armored string) ([]byte, error) {
-		msg, err := crypto.NewPGPMessageFromArmored(armored)
-		if err != nil {
-			return nil, err
-		}
-		sk, err := h.DecryptSessionKey(msg.BinaryKeyPacket())
-		if err != nil {
-			return nil, err
-		}
-		sh, err := crypto.PGP().Decryption().SessionKey(sk).New()
-		if err != nil {
-			return nil, err
-		}
-		res, err := sh.Decrypt(msg.BinaryDataPacket(), crypto.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		return res.Bytes(), nil
-	}
-	return func() error {
-		locked, err := crypto.NewKeyFromArmored(m.PrivateKey)
-		if err != nil {
-			return err
-		}
-		user, err := locked.Unlock([]byte(m.Passphrase))
-		if err != nil {
-			return err
-		}
-		uh, err := crypto.PGP().Decryption().DecryptionKey(user).New()
-		if err != nil {
-			return err
-		}
-		if _, err := decrypt(uh, m.LoginReply); err != nil {
-			return err
-		}
-		mh := crypto.PGP().Decryption()
-		for _, data := range m.MetadataKeys {
-			plain, err := decrypt(uh, data)
-			if err != nil {
-				return err
-			}
-			var entry struct {
-				ArmoredKey string `json:"armored_key"`
-			}
-			if err := json.Unmarshal(plain, &entry); err != nil {
-				return err
-			}
-			k, err := crypto.NewKeyFromArmored(entry.ArmoredKey)
-			if err != nil {
-				return err
-			}
-			mh = mh.DecryptionKey(k)
-		}
-		meta, err := mh.New()
-		if err != nil {
-			return err
-		}
-		for _, list := range [][]string{m.Folders, m.Metadata} {
-			for _, armored := range list {
-				if _, err := decrypt(meta, armored); err != nil {
-					return err
-				}
-			}
-		}
-		for _, armored := range m.Secrets {
-			if _, err := decrypt(uh, armored); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	w := pgpwork.Messages(m)
+	return func() error { return pgpwork.Decrypt(w) }
 }
 
 // BenchmarkReplayPasswork measures the Passwork emulator alone: the
