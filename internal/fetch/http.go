@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -268,7 +269,7 @@ func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
 	if contentLength >= 0 {
 		// net/http reports an early end as io.ErrUnexpectedEOF, and never
 		// returns more than Content-Length bytes.
-		data := make([]byte, contentLength)
+		data := bodyBuffer(int(contentLength))
 		if _, err := io.ReadFull(r, data); err != nil {
 			return nil, err
 		}
@@ -304,7 +305,66 @@ func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
 	if total == 0 {
 		return []byte{}, nil
 	}
-	return bytes.Join(read, nil), nil
+	if total < pooledBodyMin {
+		return bytes.Join(read, nil), nil
+	}
+	data := bodyBuffer(int(total))[:0]
+	for _, b := range read {
+		data = append(data, b...)
+	}
+	return data, nil
+}
+
+// Bodies from pooledBodyMin to pooledBodyMax bytes are read into buffers
+// of a power-of-two capacity that a caller done with the body gives back
+// (ReleaseBody): a warm refresh that keeps nothing of its bodies (a body
+// byte for byte one already decoded) then reads the next ones into memory
+// already mapped, where a new buffer per body cost a page fault per 4 KiB
+// (the runtime returns the freed ones to the kernel in between). Smaller
+// bodies are cheap to allocate; a buffer nobody gives back is garbage as
+// any other. The pools hold nothing across two collections unused.
+const (
+	pooledBodyMin   = 64 << 10
+	pooledBodyMax   = 16 << 20
+	pooledBodyShift = 16 // log2(pooledBodyMin)
+)
+
+var bodyPools [24 - pooledBodyShift + 1]sync.Pool // by log2(capacity) - pooledBodyShift
+
+// bodyPool returns the pool for buffers of capacity c, if c is one.
+func bodyPool(c int) *sync.Pool {
+	if c < pooledBodyMin || c > pooledBodyMax || c&(c-1) != 0 {
+		return nil
+	}
+	return &bodyPools[bits.Len(uint(c))-1-pooledBodyShift]
+}
+
+// bodyBuffer returns a buffer of length n: a reused one when n is in the
+// pooled range.
+func bodyBuffer(n int) []byte {
+	if n < pooledBodyMin || n > pooledBodyMax {
+		return make([]byte, n)
+	}
+	c := 1 << bits.Len(uint(n-1)) // the power of two at or above n
+	if b, ok := bodyPool(c).Get().(*[]byte); ok {
+		return (*b)[:n]
+	}
+	return make([]byte, n, c)
+}
+
+// ReleaseBody gives back a Response.Body its caller is done with, for a
+// later response to be read into. Nothing may point into it any more (no
+// slice of it kept, no string made from it without a copy). It is cleared
+// first: nothing a server sent lingers in a reused buffer. Bodies outside
+// the pooled sizes are left to the collector.
+func ReleaseBody(body []byte) {
+	p := bodyPool(cap(body))
+	if p == nil {
+		return
+	}
+	body = body[:cap(body)]
+	clear(body)
+	p.Put(&body)
 }
 
 // scratchSize is the size of readBody's reused buffers: a batch of

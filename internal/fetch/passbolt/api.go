@@ -94,12 +94,14 @@ func (c *Client) exchange(ctx context.Context, req fetch.Request, path string, b
 		}
 		return r, nil
 	}
-	if raw, ok := out.(*rawJSON); ok && resp.Status == http.StatusOK {
+	if raw, ok := out.(*rawBody); ok && resp.Status == http.StatusOK {
+		raw.resp = resp.Body
 		if header, body, ok := splitEnvelope(resp.Body); ok && fetch.UnmarshalJSON(header, &r.env.Header) == nil {
-			*raw, r.decoded = body, true
+			raw.value, r.decoded = body, true
 			return r, nil
 		}
 		r.env.Header = envelopeHeader{} // not the fast shape: decoded as any other below
+		out = &raw.value
 	}
 	if resp.Status == http.StatusOK && out != nil {
 		env := envelopeInto{Body: bodyInto{out: out}}

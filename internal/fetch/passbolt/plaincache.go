@@ -31,6 +31,14 @@ func (r *rawJSON) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	return err
 }
 
+// rawBody is what a listing request decodes to first: its body's value
+// undecoded (a slice of the response) and the whole response, which goes
+// back to the HTTP client (fetch.ReleaseBody) when nothing points into it.
+type rawBody struct {
+	value rawJSON
+	resp  []byte
+}
+
 // armoredIn makes a decode of body keep armored and rawJSON values as
 // slices of body instead of copies (body outlives the run that reads the
 // rows).
@@ -199,19 +207,24 @@ func (c *plainCache) open(msg armored, d *pgp.Decrypter) (plainRef, error) {
 }
 
 // decoded returns what body decoded to, if it was kept, and marks its
-// messages used; else body's key, for keepDecoded. request is what else the
-// decoding depends on ("" for nothing: a listing is a function of its
-// body; a secret batch also of the ids asked for): a body kept for another
-// request is decoded again.
-func (c *plainCache) decoded(request string, body []byte) (any, fetch.BodyKey, bool) {
-	k := c.bodies.Key(body)
+// messages used; the response then goes back to the HTTP client's buffers
+// (nothing keeps it: the value kept points into the body it was decoded
+// from). Else it returns the body's key, for keepDecoded, and the body to
+// decode: a copy at its size, since what it decodes to keeps slices of it
+// (armoredIn) for as long as it is cached, and the response is released
+// all the same. request is what else the decoding depends on ("" for
+// nothing: a listing is a function of its body; a secret batch also of
+// the ids asked for): a body kept for another request is decoded again.
+func (c *plainCache) decoded(request string, body rawBody) (val any, k fetch.BodyKey, own []byte, ok bool) {
+	defer fetch.ReleaseBody(body.resp)
+	k = c.bodies.Key(body.value)
 	v, ok := fetch.Recall[*kept](&c.bodies, k)
 	if !ok || v.request != request {
-		return nil, k, false
+		return nil, k, bytes.Clone(body.value), false
 	}
 	c.plain.Touch(v.entries)
 	c.reuses.Add(1)
-	return v.val, k, true
+	return v.val, k, nil, true
 }
 
 // keepDecoded remembers val, read-only from now on, as what the body known

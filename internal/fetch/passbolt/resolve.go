@@ -477,11 +477,11 @@ func (rn *run) loadFolders(ctx context.Context) error {
 		return nil
 	}
 	const path = "/folders.json"
-	var body rawJSON
-	if _, err := rn.c.get(ctx, path, &body); err != nil {
+	var raw rawBody
+	if _, err := rn.c.get(ctx, path, &raw); err != nil {
 		return err
 	}
-	tree, key, ok := rn.c.plain.decoded("", body)
+	tree, key, body, ok := rn.c.plain.decoded("", raw)
 	if ok {
 		rn.folders = tree.(map[string][]folder) // read-only: children copies
 		return nil
@@ -525,11 +525,11 @@ func (rn *run) listing(ctx context.Context, parent string) (*listing, error) {
 		p = "false" // Passbolt's spelling of "the root folder"
 	}
 	path := "/resources.json?" + url.Values{"filter[has-parent][]": {p}}.Encode()
-	var body rawJSON
-	if _, err := rn.c.get(ctx, path, &body); err != nil {
+	var raw rawBody
+	if _, err := rn.c.get(ctx, path, &raw); err != nil {
 		return nil, err
 	}
-	prev, key, ok := rn.c.plain.decoded("", body)
+	prev, key, body, ok := rn.c.plain.decoded("", raw)
 	if ok {
 		rn.listings[parent] = prev.(*listing)
 		return prev.(*listing), nil
@@ -889,13 +889,13 @@ func (rn *run) fetchSecrets(ctx context.Context, want map[string]*secretResult) 
 // reply has no secret for are left out of the result.
 func (rn *run) secretBatch(ctx context.Context, ids []string) (map[string]*secretResult, error) {
 	path := "/resources.json?" + url.Values{"filter[has-id][]": ids, "contain[secret]": {"1"}}.Encode()
-	var body rawJSON
-	if _, err := rn.c.get(ctx, path, &body); err != nil {
+	var raw rawBody
+	if _, err := rn.c.get(ctx, path, &raw); err != nil {
 		return nil, err
 	}
 	// The result depends on the ids asked for (rows not asked for are
 	// left out): a body is reused only for the same request.
-	prev, key, ok := rn.c.plain.decoded(path, body)
+	prev, key, body, ok := rn.c.plain.decoded(path, raw)
 	if ok {
 		return prev.(map[string]*secretResult), nil
 	}
