@@ -8,6 +8,8 @@
 //	         by PASSBOLT_PRIVATE_KEY_FILE)
 //	app.env  an env file with one template per secret (S0=<< passwork … >>)
 //	app.tpl  the same references as one file template
+//	messages.json  (Passbolt) the ciphertext a cold run must decrypt, for
+//	         the floor program: go run ./bench/floor/passbolt messages.json decrypt
 //
 // and serves until SIGINT or SIGTERM. Example (see docs/performance.md):
 //
@@ -17,6 +19,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -85,6 +88,15 @@ func run(provider string, n, vaults int, dir string) error {
 		// The passphrase has a space: no "env $(cat env)" splitting of it.
 		files["key"] = c.PrivateKey
 		files["passphrase"] = c.Passphrase
+		msgs, err := srv.Messages()
+		if err != nil {
+			return err
+		}
+		data, err := json.Marshal(msgs)
+		if err != nil {
+			return err
+		}
+		files["messages.json"] = string(data)
 		files["env"] = fmt.Sprintf("PASSBOLT_URL=%s\nPASSBOLT_USER_ID=%s\nPASSBOLT_SERVER_FINGERPRINT=%s\nPASSBOLT_PRIVATE_KEY_FILE=%s\nPASSBOLT_PASSPHRASE_FILE=%s\n",
 			c.URL, c.UserID, c.ServerFingerprint, filepath.Join(dir, "key"), filepath.Join(dir, "passphrase"))
 	}
