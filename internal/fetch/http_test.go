@@ -388,3 +388,31 @@ func TestReadBodyOwnsItsBytes(t *testing.T) {
 		}
 	}
 }
+
+// A body in the pooled range is read whole, with or without a
+// Content-Length, into a power-of-two buffer; ReleaseBody clears it
+// before it can be handed to another response, and leaves alone what is
+// not such a buffer.
+func TestPooledBodies(t *testing.T) {
+	body := []byte(strings.Repeat("ciphertext", 10<<10)) // 100 KiB
+	for _, cl := range []int64{int64(len(body)), -1} {
+		got, err := readBody(strings.NewReader(string(body)), cl, MaxBody)
+		if err != nil || string(got) != string(body) {
+			t.Fatalf("Content-Length %d: read %d bytes, %v", cl, len(got), err)
+		}
+		if cap(got) != 128<<10 {
+			t.Errorf("Content-Length %d: capacity %d, want a pooled 128 KiB buffer", cl, cap(got))
+		}
+		ReleaseBody(got)
+		if strings.Trim(string(got[:cap(got)]), "\x00") != "" {
+			t.Errorf("Content-Length %d: a released body still holds what the server sent", cl)
+		}
+	}
+	small, _ := readBody(strings.NewReader("[]"), -1, MaxBody)
+	sub := body[1:]
+	ReleaseBody(small)
+	ReleaseBody(sub)
+	if string(small) != "[]" || string(sub) != string(body[1:]) {
+		t.Error("ReleaseBody cleared a buffer it does not pool")
+	}
+}
