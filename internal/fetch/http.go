@@ -252,12 +252,13 @@ func (e *tooLarge) Error() string {
 
 func (e *tooLarge) Is(target error) bool { return target == ErrBodyTooLarge }
 
-// readBody reads a whole body of at most limit bytes, holding no more
+// readBody reads a whole body of at most limit bytes, holding little more
 // memory than the body needs: a body whose Content-Length is over the
 // limit is refused before it is read, one with a Content-Length is read
-// into a buffer of exactly that size, and one without is read into reused
-// scratch buffers and copied out once, at its size, into memory that need
-// not be zeroed first. (io.ReadAll doubles its buffer as it grows, which
+// into a buffer of that length (from 64 KiB to 16 MiB, a pooled one whose
+// capacity is the power of two at or above it, see ReleaseBody), and one
+// without is read into reused scratch buffers and copied out once, at its
+// size, into memory that need not be zeroed first. (io.ReadAll doubles its buffer as it grows, which
 // costs up to three times the body at the moment of the last copy: 64 MiB
 // from a hostile server peaked at over 200 MB. Here the peak is twice the
 // body; a warm refresh of 10,000 PassAgent entries read 10 MB of pages
@@ -324,12 +325,13 @@ func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
 // bodies are cheap to allocate; a buffer nobody gives back is garbage as
 // any other. The pools hold nothing across two collections unused.
 const (
-	pooledBodyMin   = 64 << 10
-	pooledBodyMax   = 16 << 20
-	pooledBodyShift = 16 // log2(pooledBodyMin)
+	pooledBodyShift    = 16 // log2(pooledBodyMin)
+	pooledBodyMaxShift = 24 // log2(pooledBodyMax)
+	pooledBodyMin      = 1 << pooledBodyShift
+	pooledBodyMax      = 1 << pooledBodyMaxShift
 )
 
-var bodyPools [24 - pooledBodyShift + 1]sync.Pool // by log2(capacity) - pooledBodyShift
+var bodyPools [pooledBodyMaxShift - pooledBodyShift + 1]sync.Pool // by log2(capacity) - pooledBodyShift
 
 // bodyPool returns the pool for buffers of capacity c, if c is one.
 func bodyPool(c int) *sync.Pool {
@@ -353,8 +355,10 @@ func bodyBuffer(n int) []byte {
 }
 
 // ReleaseBody gives back a Response.Body its caller is done with, for a
-// later response to be read into. Nothing may point into it any more (no
-// slice of it kept, no string made from it without a copy). It is cleared
+// later response to be read into: the whole body as HTTP.Do returned it,
+// never a slice of it or of another buffer (it is cleared up to its
+// capacity). Nothing may point into it any more (no slice of it kept, no
+// string made from it without a copy). It is cleared
 // first: nothing a server sent lingers in a reused buffer. Bodies outside
 // the pooled sizes are left to the collector.
 func ReleaseBody(body []byte) {

@@ -408,6 +408,16 @@ func TestPooledBodies(t *testing.T) {
 			t.Errorf("Content-Length %d: a released body still holds what the server sent", cl)
 		}
 	}
+	// The next body of the same size class may get a released buffer: it
+	// holds exactly what this response sent, nothing of the last one.
+	next := strings.Repeat("n", 70<<10)
+	got, err := readBody(strings.NewReader(next), int64(len(next)), MaxBody)
+	if err != nil || string(got) != next {
+		t.Fatalf("second body: read %d bytes, %v", len(got), err)
+	}
+	if strings.Trim(string(got[len(got):cap(got)]), "\x00") != "" {
+		t.Error("a reused buffer holds bytes of an earlier response past the new body")
+	}
 	small, _ := readBody(strings.NewReader("[]"), -1, MaxBody)
 	sub := body[1:]
 	ReleaseBody(small)

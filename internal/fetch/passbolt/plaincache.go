@@ -147,7 +147,7 @@ type plainRef = fetch.Held[plainKey, *plainEntry]
 
 // kept is what a body decoded to, as the bodies cache holds it.
 type kept struct {
-	request string     // what else the decoding depended on ("": nothing)
+	request string     // what the body answered (see decoded)
 	val     any        // read-only once kept
 	entries []plainRef // the messages val holds
 }
@@ -206,25 +206,33 @@ func (c *plainCache) open(msg armored, d *pgp.Decrypter) (plainRef, error) {
 	return c.plain.PutHeld(k, &plainEntry{plain: plain}), nil
 }
 
-// decoded returns what body decoded to, if it was kept, and marks its
-// messages used; the response then goes back to the HTTP client's buffers
-// (nothing keeps it: the value kept points into the body it was decoded
-// from). Else it returns the body's key, for keepDecoded, and the body to
-// decode: a copy at its size, since what it decodes to keeps slices of it
-// (armoredIn) for as long as it is cached, and the response is released
-// all the same. request is what else the decoding depends on ("" for
-// nothing: a listing is a function of its body; a secret batch also of
-// the ids asked for): a body kept for another request is decoded again.
-func (c *plainCache) decoded(request string, body rawBody) (val any, k fetch.BodyKey, own []byte, ok bool) {
+// decoded returns what body decoded to, if it was kept for the same
+// request and is a T, and marks its messages used; the response then goes
+// back to the HTTP client's buffers (nothing keeps it: the value kept
+// points into the body it was decoded from). Else it returns the body's
+// key, for keepDecoded, and the body to decode: a copy at its size, since
+// what it decodes to keeps slices of it (armoredIn) for as long as it is
+// cached, and the response is released all the same. request names what
+// the body answered and what else its decoding depends on: the bodies
+// cache is keyed by content alone, and two requests can be answered with
+// the same bytes (an empty folder tree and an empty listing are both
+// "[]") yet decode to different things; a secret batch also depends on
+// the ids asked for. A body kept for another request is decoded again.
+func decoded[T any](c *plainCache, request string, body rawBody) (val T, k fetch.BodyKey, own []byte, ok bool) {
 	defer fetch.ReleaseBody(body.resp)
 	k = c.bodies.Key(body.value)
 	v, ok := fetch.Recall[*kept](&c.bodies, k)
-	if !ok || v.request != request {
-		return nil, k, bytes.Clone(body.value), false
+	if ok && v.request == request {
+		val, ok = v.val.(T)
+	} else {
+		ok = false
+	}
+	if !ok {
+		return val, k, bytes.Clone(body.value), false
 	}
 	c.plain.Touch(v.entries)
 	c.reuses.Add(1)
-	return v.val, k, nil, true
+	return val, k, nil, true
 }
 
 // keepDecoded remembers val, read-only from now on, as what the body known

@@ -481,9 +481,9 @@ func (rn *run) loadFolders(ctx context.Context) error {
 	if _, err := rn.c.get(ctx, path, &raw); err != nil {
 		return err
 	}
-	tree, key, body, ok := rn.c.plain.decoded("", raw)
+	tree, key, body, ok := decoded[map[string][]folder](&rn.c.plain, path, raw)
 	if ok {
-		rn.folders = tree.(map[string][]folder) // read-only: children copies
+		rn.folders = tree // read-only: children copies
 		return nil
 	}
 	var rows []apiFolder
@@ -511,7 +511,7 @@ func (rn *run) loadFolders(ctx context.Context) error {
 	}
 	// The tree holds no plaintext (names are decrypted per run, from the
 	// plaintext cache), so it is kept whatever they decrypt to.
-	rn.c.plain.keepDecoded(key, "", rn.folders, nil)
+	rn.c.plain.keepDecoded(key, path, rn.folders, nil)
 	return nil
 }
 
@@ -529,10 +529,12 @@ func (rn *run) listing(ctx context.Context, parent string) (*listing, error) {
 	if _, err := rn.c.get(ctx, path, &raw); err != nil {
 		return nil, err
 	}
-	prev, key, body, ok := rn.c.plain.decoded("", raw)
+	// Every folder's listing is the same function of its body: one
+	// request name for all of them, so that equal listings share an entry.
+	prev, key, body, ok := decoded[*listing](&rn.c.plain, "listing", raw)
 	if ok {
-		rn.listings[parent] = prev.(*listing)
-		return prev.(*listing), nil
+		rn.listings[parent] = prev
+		return prev, nil
 	}
 	var rows []apiResource
 	if err := fetch.UnmarshalJSON(body, &rows, armoredIn(body)); err != nil {
@@ -558,7 +560,7 @@ func (rn *run) listing(ctx context.Context, parent string) (*listing, error) {
 	if l.undecrypt == 0 {
 		// What could not be decrypted may be readable next time (a
 		// metadata key shared since): only a clean listing is kept.
-		rn.c.plain.keepDecoded(key, "", l, entries)
+		rn.c.plain.keepDecoded(key, "listing", l, entries)
 	}
 	rn.listings[parent] = l
 	return l, nil
@@ -895,9 +897,9 @@ func (rn *run) secretBatch(ctx context.Context, ids []string) (map[string]*secre
 	}
 	// The result depends on the ids asked for (rows not asked for are
 	// left out): a body is reused only for the same request.
-	prev, key, body, ok := rn.c.plain.decoded(path, raw)
+	prev, key, body, ok := decoded[map[string]*secretResult](&rn.c.plain, path, raw)
 	if ok {
-		return prev.(map[string]*secretResult), nil
+		return prev, nil
 	}
 	var rows []struct {
 		ID      string `json:"id"`

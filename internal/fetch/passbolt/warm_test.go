@@ -187,3 +187,63 @@ func TestWarmRefreshReusesUnchangedBodies(t *testing.T) {
 		t.Errorf("the new resource cost %d decryptions, want 2", after-before)
 	}
 }
+
+// The decoded-bodies cache is keyed by content, and an empty account
+// answers the folder tree and a listing with the same bytes ("[]"): each
+// is still decoded as what it is (this panicked once, a listing taken for
+// the tree). Both orders, cold and warm.
+func TestEqualBodiesOfDifferentRequests(t *testing.T) {
+	for _, order := range [][]string{{"missing", "apps/missing"}, {"apps/missing", "missing"}} {
+		t.Run(order[0]+" first", func(t *testing.T) {
+			c := newClient(t, newServer(t).Config())
+			for round := 0; round < 3; round++ {
+				for _, p := range order {
+					res, err := c.Resolve(context.Background(), []fetch.Ref{ref(p, "password")})
+					if err != nil {
+						t.Fatalf("round %d: %s: %v", round, p, err)
+					}
+					var nf *fetch.NotFoundError
+					if !errors.As(res[0].Err, &nf) {
+						t.Fatalf("round %d: %s: err = %v, want a NotFoundError", round, p, res[0].Err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// Bodies of 64 KiB and more are read into pooled buffers that go back to
+// the HTTP client once nothing is kept of them: every value stays exact
+// over warm refreshes, a new resource and a rotated metadata key (each a
+// changed body), with the buffers reused in between.
+func TestPooledBodiesKeepValuesExact(t *testing.T) {
+	s := newServer(t)
+	const n = 300 // listings of ~340 KB, a secret batch of ~680 KB
+	refs := seedMany(t, s, 0, n, 2)
+	c := newClient(t, s.Config())
+	check := func(step string) {
+		t.Helper()
+		res, err := c.Resolve(context.Background(), refs)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		for i, r := range res {
+			if want := fmt.Sprint("pw-", i); r.Err != nil || r.Value != want {
+				t.Fatalf("%s: %s = %q, %v; want %q", step, refs[i].Path, r.Value, r.Err, want)
+			}
+		}
+	}
+	check("cold")
+	check("warm")
+	refs = append(refs, seedMany(t, s, n, 1, 2)...)
+	check("after a new resource")
+	check("warm again")
+	if err := s.RotateMetadataKey(); err != nil {
+		t.Fatal(err)
+	}
+	check("after the metadata key rotated")
+	check("warm at last")
+	if passbolt.BodyReuses(c) == 0 {
+		t.Error("no body was reused: the warm path was not exercised")
+	}
+}
