@@ -12,7 +12,9 @@ import (
 
 // Messages is the ciphertext a cold run must decrypt, as the server
 // serves it (the fields of passbolttest.Messages, so one converts to the
-// other; it is also the JSON the floor program reads).
+// other; it is also the JSON the floor program reads). A type of its own,
+// not passbolttest's, so that the floor program links gopenpgp and none
+// of injector's code: the floor must not pay for what it measures against.
 type Messages struct {
 	PrivateKey   string // the user's armored private key, locked with Passphrase
 	Passphrase   string
