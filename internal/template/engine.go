@@ -136,7 +136,8 @@ type resolution struct {
 	// it asks for is a function of the template text alone (literal
 	// references, and computed ones like passwork (printf "prod/%s" "db")).
 	tainted map[fetch.Ref]bool
-	literal map[fetch.Ref]bool // written in a template
+	literal map[fetch.Ref]bool // written in a template; only for discovery
+	failed  int                // results with an error
 
 	// lists are the selections listed, for the list functions and
 	// RenderSelect; missingSels and selOrder are as missing and order.
@@ -151,15 +152,14 @@ type resolution struct {
 type run struct {
 	res      *resolution
 	discover bool
-	literal  map[fetch.Ref]bool // written in this template
-	used     map[fetch.Ref]bool // final execution: the references evaluated
+	literal  map[fetch.Ref]bool // written in this template (shared, read only)
+	// used, in the final execution, holds the failed references it
+	// evaluated (refErrors asks only about those).
+	used map[fetch.Ref]bool
 }
 
 func (t *Template) newRun(res *resolution, discover bool) *run {
-	rn := &run{res: res, discover: discover, literal: map[fetch.Ref]bool{}}
-	for _, l := range t.refs {
-		rn.literal[l.ref] = true
-	}
+	rn := &run{res: res, discover: discover, literal: t.refSet}
 	if !discover {
 		rn.used = map[fetch.Ref]bool{}
 	}
@@ -190,7 +190,7 @@ func (rn *run) lookup(ref fetch.Ref) (string, error) {
 		// without the reference, which may be computed.
 		return "", &plainError{ref.Provider + ": a reference was not resolved before rendering (a bug: please report it)"}
 	}
-	if rn.used != nil {
+	if rn.used != nil && res.Err != nil {
 		rn.used[ref] = true
 	}
 	switch {
@@ -284,6 +284,9 @@ func (r *resolution) addSel(sel fetch.Selector) {
 // provider's message is shown whole: it holds the reference as written in
 // the template and the names that exist near it, never a value.
 func (r *resolution) refErrors(t *Template, used map[fetch.Ref]bool, completed bool) (failed, unused Errors, consequence bool) {
+	if r.failed == 0 {
+		return nil, nil, false
+	}
 	for _, l := range t.refs {
 		res, ok := r.results[l.ref]
 		if !ok || res.Err == nil {
@@ -357,25 +360,37 @@ func (e *plainError) Error() string { return e.msg }
 // resolveAll runs discovery rounds until no template asks for a reference
 // that is not resolved yet.
 func (e *Engine) resolveAll(ctx context.Context, tpls []*Template, sels []fetch.Selector) (*resolution, error) {
-	res := &resolution{results: map[fetch.Ref]fetch.Result{}, missing: map[fetch.Ref]bool{}, tainted: map[fetch.Ref]bool{}, literal: map[fetch.Ref]bool{},
-		lists: map[fetch.Selector]fetch.Listing{}, missingSels: map[fetch.Selector]bool{}, taintedSels: map[fetch.Selector]bool{}}
+	written := 0
 	for _, t := range tpls {
-		for _, l := range t.refs {
-			res.literal[l.ref] = true
-		}
+		written += len(t.refs)
 	}
+	res := &resolution{results: make(map[fetch.Ref]fetch.Result, written), tainted: map[fetch.Ref]bool{},
+		lists: map[fetch.Selector]fetch.Listing{}, missingSels: map[fetch.Selector]bool{}, taintedSels: map[fetch.Selector]bool{}}
 	// A static template's references are known from its text: they are
 	// resolved in the first batch and the template is executed once, for
-	// real. Only the others are run for discovery.
+	// real. Only the others are run for discovery, which needs to know
+	// every reference written in any template.
 	var discover []*Template
 	for _, t := range tpls {
 		if !t.static {
 			discover = append(discover, t)
 		}
 	}
+	if len(discover) > 0 {
+		res.literal = make(map[fetch.Ref]bool, written)
+		for _, t := range tpls {
+			for _, l := range t.refs {
+				res.literal[l.ref] = true
+			}
+		}
+	}
 	for round := 0; ; round++ {
 		res.round = round
-		res.missing = map[fetch.Ref]bool{}
+		if round == 0 {
+			res.missing = make(map[fetch.Ref]bool, written)
+		} else {
+			res.missing = map[fetch.Ref]bool{}
+		}
 		res.missingSels = map[fetch.Selector]bool{}
 		if round == 0 {
 			for _, sel := range sels {
@@ -504,6 +519,9 @@ func (e *Engine) resolveMissing(ctx context.Context, res *resolution) error {
 		}
 		for j, ref := range b.refs {
 			res.results[ref] = b.results[j]
+			if b.results[j].Err != nil {
+				res.failed++
+			}
 		}
 		for j, sel := range b.sels {
 			res.lists[sel] = b.listings[j]
@@ -528,6 +546,12 @@ func (e *argError) Unwrap() error { return e.err }
 // execute runs the template once. In discovery provider calls record the
 // references they need and return "".
 func (t *Template) execute(rn *run) ([]byte, error) {
+	if t.plain != nil && !rn.discover {
+		if b, ok := t.executePlain(rn); ok {
+			return b, nil
+		}
+		// An error: text/template says where, in its words (execError).
+	}
 	t.exec.Lock()
 	defer t.exec.Unlock()
 	t.cur = rn
@@ -537,6 +561,32 @@ func (t *Template) execute(rn *run) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// executePlain is execute for a plain template: its text with each
+// reference's value in place of the call, as text/template would write it.
+// It reports false if a lookup failed, leaving the error to execute.
+func (t *Template) executePlain(rn *run) ([]byte, bool) {
+	size := 0
+	for _, p := range t.plain {
+		size += len(p.text)
+		if p.isRef {
+			size += 32 // a guess at a value's length; append grows it if short
+		}
+	}
+	out := make([]byte, 0, size)
+	for _, p := range t.plain {
+		if !p.isRef {
+			out = append(out, p.text...)
+			continue
+		}
+		v, err := rn.lookup(p.ref)
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, v...)
+	}
+	return out, true
 }
 
 // listCall is the list function of provider p (passworkEntries…) called

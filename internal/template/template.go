@@ -71,8 +71,17 @@ type Template struct {
 	text   string
 	delims [2]string
 	tmpl   *template.Template
-	// refs are the references written literally in the text, with where.
-	refs []located
+	// refs are the references written literally in the text, with where;
+	// refSet the same references as a set, built once (every execution
+	// asks whether a reference is one of them).
+	refs   []located
+	refSet map[fetch.Ref]bool
+	// plain, when the text is only text and provider calls with literal
+	// arguments (an env file: KEY=<< passwork "path" >> on every line), is
+	// that text cut at each call: executing it is writing the pieces and
+	// the values in turn, which is what text/template would do, without
+	// its reflection per call (most of a render of 10,000 references).
+	plain []piece
 	// static: every provider call in the text has literal arguments, so
 	// refs is the whole set of references the template can ask for and
 	// the engine resolves them without a discovery execution.
@@ -158,6 +167,15 @@ func Parse(src Source, text string, delims [2]string) (*Template, error) {
 		}
 	}
 	t.static = t.calls == len(t.refs) && t.lists == 0
+	t.refSet = make(map[fetch.Ref]bool, len(t.refs))
+	for _, l := range t.refs {
+		t.refSet[l.ref] = true
+	}
+	if len(trees) == 1 && t.static {
+		for _, tree := range trees {
+			t.plain = plainPieces(tree)
+		}
+	}
 	tm := template.New(src.Name).Delims(delims[0], delims[1]).Option("missingkey=error").Funcs(t.bind())
 	for _, name := range names {
 		if _, err := tm.AddParseTree(name, trees[name]); err != nil {
@@ -243,6 +261,43 @@ func (t *Template) walk(tree *parse.Tree, n parse.Node) {
 	case *parse.StringNode:
 		t.literals[n.Text] = true
 	}
+}
+
+// piece is one part of a plain template: text, or a reference whose value
+// is written in its place.
+type piece struct {
+	text  string
+	ref   fetch.Ref
+	isRef bool
+}
+
+// plainPieces cuts tree into pieces if it is only text and actions that
+// call a provider with literal arguments and print the result (no
+// pipeline, variable, branch or other function); otherwise it returns nil.
+func plainPieces(tree *parse.Tree) []piece {
+	if tree == nil || tree.Root == nil {
+		return nil
+	}
+	out := make([]piece, 0, len(tree.Root.Nodes))
+	for _, n := range tree.Root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			out = append(out, piece{text: string(n.Text)})
+		case *parse.ActionNode:
+			p := n.Pipe
+			if p == nil || p.IsAssign || len(p.Decl) > 0 || len(p.Cmds) != 1 {
+				return nil
+			}
+			ref, ok := literalRef(p.Cmds[0])
+			if !ok {
+				return nil
+			}
+			out = append(out, piece{ref: ref, isRef: true})
+		default:
+			return nil
+		}
+	}
+	return out
 }
 
 func (t *Template) walkBranch(tree *parse.Tree, b *parse.BranchNode) {
