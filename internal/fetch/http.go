@@ -92,6 +92,15 @@ type Request struct {
 	// no key that opens without the user's credentials): it may be kept
 	// in HTTP.Cache and served from there during an outage.
 	Cache bool
+	// Bodies and Recall, if both set, are the memo the caller keeps
+	// decoded bodies in and how it looks one up: a 2xx body is hashed as
+	// it is read (Response.Key) and given to Recall, and if Recall reports
+	// that the caller has what the body decodes to, the body is not
+	// copied out of the buffers it was read into (Response.Recalled, and
+	// Body is nil). A request answered through HTTP.Cache is not keyed:
+	// the cache keeps bodies.
+	Bodies *Bodies
+	Recall func(BodyKey) bool
 }
 
 // Response is a fully read HTTP response.
@@ -99,6 +108,11 @@ type Response struct {
 	Status int
 	Header http.Header
 	Body   []byte
+	// Keyed reports that the body was hashed to Key (in Request.Bodies)
+	// and Request.Recall asked about it; Recalled, that Recall took it,
+	// and Body is nil.
+	Key             BodyKey
+	Keyed, Recalled bool
 }
 
 // StatusError is an HTTP response the provider did not accept. Message is
@@ -134,6 +148,7 @@ func (e *StatusError) Error() string {
 // Cache goes through h.Cache, when there is one.
 func (h *HTTP) Do(ctx context.Context, req Request) (*Response, error) {
 	if req.Cache && h.Cache != nil {
+		req.Bodies, req.Recall = nil, nil // the cache keeps the body
 		return h.cached(ctx, req)
 	}
 	return h.do(ctx, req)
@@ -226,7 +241,11 @@ func (h *HTTP) once(ctx context.Context, req Request) (*Response, error) {
 	if req.MaxBody > 0 && req.MaxBody < limit {
 		limit = req.MaxBody
 	}
-	data, err := readBody(resp.Body, resp.ContentLength, limit)
+	var k *keying
+	if req.Bodies != nil && req.Recall != nil && resp.StatusCode/100 == 2 {
+		k = &keying{hash: req.Bodies.Hasher(), recall: req.Recall}
+	}
+	data, err := readBody(resp.Body, resp.ContentLength, limit, k)
 	h.observe(req.Method, strconv.Itoa(resp.StatusCode), time.Since(start))
 	if err != nil {
 		var tl *tooLarge
@@ -236,7 +255,20 @@ func (h *HTTP) once(ctx context.Context, req Request) (*Response, error) {
 		}
 		return nil, fmt.Errorf("reading response body: %w", err)
 	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
+	out := &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}
+	if k != nil {
+		out.Key, out.Keyed, out.Recalled = k.key, true, k.recalled
+	}
+	return out, nil
+}
+
+// keying is what readBody does beside reading for a request with Bodies:
+// hash the body as it comes (key) and ask recall whether it is needed.
+type keying struct {
+	hash     *BodyHasher
+	recall   func(BodyKey) bool
+	key      BodyKey
+	recalled bool // recall took it: no body returned
 }
 
 // ErrBodyTooLarge is matched (errors.Is) by the error for a response
@@ -263,11 +295,16 @@ func (e *tooLarge) Is(target error) bool { return target == ErrBodyTooLarge }
 // from a hostile server peaked at over 200 MB. Here the peak is twice the
 // body; a warm refresh of 10,000 PassAgent entries read 10 MB of pages
 // into 30 MB of freshly zeroed chunks before.)
-func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
+//
+// With k, every body goes through the scratch buffers and is hashed
+// there, piece by piece; a body k.recall takes is not copied out at all
+// (nil, nil). A warm refresh of unchanged data reads its bodies without
+// allocating them.
+func readBody(r io.Reader, contentLength, limit int64, k *keying) ([]byte, error) {
 	if contentLength > limit {
 		return nil, &tooLarge{limit}
 	}
-	if contentLength >= 0 {
+	if contentLength >= 0 && k == nil {
 		// net/http reports an early end as io.ErrUnexpectedEOF, and never
 		// returns more than Content-Length bytes.
 		data := bodyBuffer(int(contentLength))
@@ -290,17 +327,27 @@ func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
 	for {
 		b := scratch.Get().(*[]byte)
 		bufs = append(bufs, b)
-		n, err := io.ReadFull(r, (*b)[:min(int64(scratchSize), limit+1-total)])
+		n, err := fill(r, (*b)[:min(int64(scratchSize), limit+1-total)])
 		read = append(read, (*b)[:n])
 		total += int64(n)
 		if total > limit {
 			return nil, &tooLarge{limit}
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		if k != nil {
+			k.hash.Write((*b)[:n])
+		}
+		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, err // a body cut short: io.ErrUnexpectedEOF
+		}
+	}
+	if k != nil {
+		k.key = k.hash.Key()
+		if k.recall != nil && k.recall(k.key) {
+			k.recalled = true
+			return nil, nil
 		}
 	}
 	if total == 0 {
@@ -369,6 +416,21 @@ func ReleaseBody(body []byte) {
 	body = body[:cap(body)]
 	clear(body)
 	p.Put(&body)
+}
+
+// fill reads into p until p is full or r ends. Unlike io.ReadFull it
+// tells the end of r (io.EOF, with what it read) from a body cut short
+// (net/http's io.ErrUnexpectedEOF, as the reader returns it).
+func fill(r io.Reader, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := r.Read(p[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // scratchSize is the size of readBody's reused buffers: a batch of

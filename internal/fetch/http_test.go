@@ -291,74 +291,109 @@ func TestHTTPFinalErrorsAreNotRetried(t *testing.T) {
 }
 
 // TestReadBody: bodies with and without a Content-Length, at, under and
-// over the limit, and bodies that end early.
+// over the limit, and bodies that end early; each read as it is, hashed
+// while read (Request.Bodies), and hashed and recalled (not returned).
 func TestReadBody(t *testing.T) {
 	const limit = 4 * scratchSize
-	payload := func(n int) []byte {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte('a' + i%26)
-		}
-		return b
-	}
-	for _, tc := range []struct {
-		name     string
-		n        int
-		chunked  bool
-		announce int // a false Content-Length to send, -1 for the true one
-		wantErr  string
-	}{
-		{"empty", 0, false, -1, ""},
-		{"sized", 5000, false, -1, ""},
-		{"sized at the limit", limit, false, -1, ""},
-		{"sized over the limit", limit + 1, false, -1, "larger than 512 KiB"},
-		{"chunked", 5000, true, 0, ""},
-		{"chunked over several chunks", limit, true, 0, ""},
-		{"chunked, filling the scratch buffer", scratchSize, true, 0, ""},
-		{"chunked, beyond the scratch buffer", 3*scratchSize + 7, true, 0, ""},
-		{"chunked over the limit", limit + 1, true, 0, "larger than 512 KiB"},
-		{"shorter than announced", 10, false, 20, "unexpected EOF"},
+	for _, tc := range []readBodyCase{
+		{"empty", 0, false, -1, false, ""},
+		{"sized", 5000, false, -1, false, ""},
+		{"sized at the limit", limit, false, -1, false, ""},
+		{"sized over the limit", limit + 1, false, -1, false, "larger than 512 KiB"},
+		{"chunked", 5000, true, -1, false, ""},
+		{"chunked over several chunks", limit, true, -1, false, ""},
+		{"chunked, filling the scratch buffer", scratchSize, true, -1, false, ""},
+		{"chunked, beyond the scratch buffer", 3*scratchSize + 7, true, -1, false, ""},
+		{"chunked over the limit", limit + 1, true, -1, false, "larger than 512 KiB"},
+		{"shorter than announced", 10, false, 20, true, "unexpected EOF"},
+		{"chunked, cut short", 5000, true, -1, true, "unexpected EOF"},
+		{"chunked, cut short after a whole scratch buffer", scratchSize + 3000, true, -1, true, "unexpected EOF"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			body := payload(tc.n)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				switch {
-				case tc.chunked:
-					for i := 0; i < len(body); i += 1000 {
-						w.Write(body[i:min(i+1000, len(body))])
-						w.(http.Flusher).Flush()
-					}
-				case tc.announce >= 0:
-					w.Header().Set("Content-Length", strconv.Itoa(tc.announce))
-					w.Write(body)
-					// Hijack to end the connection early, as a server that dies would.
-					if hj, ok := w.(http.Hijacker); ok {
-						if conn, _, err := hj.Hijack(); err == nil {
-							conn.Close()
-						}
-					}
-				default:
-					w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-					w.Write(body)
-				}
-			}))
-			defer srv.Close()
-			h := Options{MaxAttempts: 1}.NewHTTP("test")
-			h.bodyLimit = limit
-			resp, err := h.Do(context.Background(), Request{Method: "GET", URL: srv.URL})
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
-				return
+		for _, mode := range []string{"read", "hashed", "recalled"} {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) { tc.run(t, limit, mode) })
+		}
+	}
+}
+
+type readBodyCase struct {
+	name     string
+	n        int
+	chunked  bool
+	announce int  // a false Content-Length to send, -1 for the true one
+	cut      bool // end the connection before the body is complete
+	wantErr  string
+}
+
+func (tc readBodyCase) run(t *testing.T, limit int, mode string) {
+	body := make([]byte, tc.n)
+	for i := range body {
+		body[i] = byte('a' + i%26)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case tc.chunked:
+			for i := 0; i < len(body); i += 1000 {
+				w.Write(body[i:min(i+1000, len(body))])
+				w.(http.Flusher).Flush()
 			}
-			if err != nil {
-				t.Fatal(err)
+		case tc.announce >= 0:
+			w.Header().Set("Content-Length", strconv.Itoa(tc.announce))
+			w.Write(body)
+		default:
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.Write(body)
+		}
+		if tc.cut {
+			// End the connection early, as a server that dies would: no
+			// last chunk, or fewer bytes than announced.
+			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				conn.Close()
 			}
-			if string(resp.Body) != string(body) {
-				t.Errorf("read %d bytes, want the %d sent", len(resp.Body), len(body))
+		}
+	}))
+	defer srv.Close()
+	h := Options{MaxAttempts: 1}.NewHTTP("test")
+	h.bodyLimit = int64(limit)
+	req := Request{Method: "GET", URL: srv.URL}
+	var bodies Bodies
+	asked := 0
+	if mode != "read" {
+		req.Bodies = &bodies
+		req.Recall = func(k BodyKey) bool {
+			asked++
+			if k != bodies.Key(body) {
+				t.Errorf("recall asked about key %v, want the body's, %v", k, bodies.Key(body))
 			}
-		})
+			return mode == "recalled"
+		}
+	}
+	resp, err := h.Do(context.Background(), req)
+	if tc.wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Fatalf("err = %v, want %q", err, tc.wantErr)
+		}
+		if asked > 0 {
+			t.Errorf("recall asked about a body that did not arrive whole")
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode == "read" && (resp.Keyed || resp.Recalled) {
+		t.Errorf("a request without Bodies got a key")
+	}
+	if mode != "read" && (!resp.Keyed || resp.Key != bodies.Key(body) || asked != 1) {
+		t.Errorf("key %v (keyed %v), recall asked %d times; want %v, once", resp.Key, resp.Keyed, asked, bodies.Key(body))
+	}
+	if mode == "recalled" {
+		if !resp.Recalled || resp.Body != nil {
+			t.Errorf("a recalled body was returned (%d bytes, Recalled %v)", len(resp.Body), resp.Recalled)
+		}
+		return
+	}
+	if resp.Recalled || string(resp.Body) != string(body) {
+		t.Errorf("read %d bytes, want the %d sent", len(resp.Body), len(body))
 	}
 }
 
@@ -396,7 +431,7 @@ func TestReadBodyOwnsItsBytes(t *testing.T) {
 func TestPooledBodies(t *testing.T) {
 	body := []byte(strings.Repeat("ciphertext", 10<<10)) // 100 KiB
 	for _, cl := range []int64{int64(len(body)), -1} {
-		got, err := readBody(strings.NewReader(string(body)), cl, MaxBody)
+		got, err := readBody(strings.NewReader(string(body)), cl, MaxBody, nil)
 		if err != nil || string(got) != string(body) {
 			t.Fatalf("Content-Length %d: read %d bytes, %v", cl, len(got), err)
 		}
@@ -411,14 +446,14 @@ func TestPooledBodies(t *testing.T) {
 	// The next body of the same size class may get a released buffer: it
 	// holds exactly what this response sent, nothing of the last one.
 	next := strings.Repeat("n", 70<<10)
-	got, err := readBody(strings.NewReader(next), int64(len(next)), MaxBody)
+	got, err := readBody(strings.NewReader(next), int64(len(next)), MaxBody, nil)
 	if err != nil || string(got) != next {
 		t.Fatalf("second body: read %d bytes, %v", len(got), err)
 	}
 	if strings.Trim(string(got[len(got):cap(got)]), "\x00") != "" {
 		t.Error("a reused buffer holds bytes of an earlier response past the new body")
 	}
-	small, _ := readBody(strings.NewReader("[]"), -1, MaxBody)
+	small, _ := readBody(strings.NewReader("[]"), -1, MaxBody, nil)
 	sub := body[1:]
 	ReleaseBody(small)
 	ReleaseBody(sub)

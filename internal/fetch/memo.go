@@ -222,3 +222,30 @@ func Decode[T any](b *Bodies, body []byte, decode func([]byte) (T, error)) (T, e
 	}
 	return t, err
 }
+
+// Hasher returns a BodyHasher for b's keys: a body written to it in any
+// number of pieces has the key Key gives the whole body, so a body can be
+// hashed as it is read, while each piece is still in the cache.
+func (b *Bodies) Hasher() *BodyHasher {
+	b.once.Do(func() { b.seeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()} })
+	h := &BodyHasher{}
+	h.h[0].SetSeed(b.seeds[0])
+	h.h[1].SetSeed(b.seeds[1])
+	return h
+}
+
+// BodyHasher computes a BodyKey piece by piece; see Bodies.Hasher.
+type BodyHasher struct {
+	h    [2]maphash.Hash
+	size int
+}
+
+// Write adds p to the body hashed so far.
+func (h *BodyHasher) Write(p []byte) {
+	h.h[0].Write(p)
+	h.h[1].Write(p)
+	h.size += len(p)
+}
+
+// Key is the key of the body written so far.
+func (h *BodyHasher) Key() BodyKey { return BodyKey{h.h[0].Sum64(), h.h[1].Sum64(), h.size} }

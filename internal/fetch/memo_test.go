@@ -159,3 +159,32 @@ func TestDecodeOnce(t *testing.T) {
 		t.Errorf("nil Bodies: %d decodes, want 2", decodes)
 	}
 }
+
+// A body hashed piece by piece, as it is read, has the key of the whole
+// body, however it is cut; another body has another key.
+func TestBodyHasherMatchesKey(t *testing.T) {
+	var b Bodies
+	body := make([]byte, 1000)
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	for _, n := range []int{0, 1, 127, 128, 129, 300, 1000} {
+		want := b.Key(body[:n])
+		for _, cut := range []int{1, 7, 128, 256, 1000} {
+			h := b.Hasher()
+			for p := body[:n]; len(p) > 0; p = p[min(cut, len(p)):] {
+				h.Write(p[:min(cut, len(p))])
+			}
+			if got := h.Key(); got != want {
+				t.Errorf("%d bytes in pieces of %d: key %v, want %v", n, cut, got, want)
+			}
+		}
+	}
+	changed := append([]byte(nil), body...)
+	changed[500]++
+	h := b.Hasher()
+	h.Write(changed)
+	if h.Key() == b.Key(body) {
+		t.Error("a changed body has the key of the original")
+	}
+}
