@@ -62,6 +62,13 @@ type Client struct {
 	http    *fetch.HTTP // told when a value comes unencrypted (KeepNothing)
 	batch   int
 	now     func() time.Time
+
+	// lastIndex is the last search result indexed by path (see index).
+	lastIndex struct {
+		sums   []summary
+		vaults map[string][]string
+		idx    *index
+	}
 }
 
 // Logout ends the server session this client opened, if any: the legacy

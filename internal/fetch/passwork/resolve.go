@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -134,7 +135,7 @@ func (c *Client) locate(ctx context.Context, refs []fetch.Ref, ids []string, res
 			ids[i] = id
 			continue
 		}
-		segs := ref.Segments()
+		segs := segments(ref.Path)
 		if len(segs) < 2 {
 			results[i].Err = fmt.Errorf("passwork: resolve %s: path must be \"Vault/[Folder/…/]Name\" or \"id:<id>\"", ref)
 			continue
@@ -180,7 +181,7 @@ func (c *Client) locate(ctx context.Context, refs []fetch.Ref, ids []string, res
 			return nil, err
 		}
 	}
-	idx := newIndex(vaults, sums)
+	idx := c.index(vaults, sums)
 	var missed []int
 	for i, ref := range refs {
 		if _, ok := ref.ID(); ok || results[i].Err != nil {
@@ -250,6 +251,22 @@ type index struct {
 	roots  map[string]*folder  // vault name → its top level; absent if it holds no entry
 }
 
+// index returns the index of sums under the vault listing vaults: the one
+// built last time when both are what they were then. A search body
+// received again unchanged gives back the same summaries (the body memo
+// keeps them), so a warm refresh of unchanged data does not index 10,000
+// entries again. An index is never modified once built.
+func (c *Client) index(vaults map[string][]string, sums []summary) *index {
+	last := &c.lastIndex
+	if last.idx != nil && len(sums) > 0 && len(sums) == len(last.sums) && &sums[0] == &last.sums[0] &&
+		maps.EqualFunc(vaults, last.vaults, slices.Equal[[]string]) {
+		return last.idx
+	}
+	idx := newIndex(vaults, sums)
+	last.sums, last.vaults, last.idx = sums, vaults, idx
+	return idx
+}
+
 func newIndex(vaults map[string][]string, sums []summary) *index {
 	vaultOf := map[string]string{} // id → name
 	for n, vids := range vaults {
@@ -279,7 +296,7 @@ func newIndex(vaults map[string][]string, sums []summary) *index {
 // match finds the single entry at ref's path or explains why not. The
 // names listed as nearby are gathered only on a miss.
 func (idx *index) match(ref fetch.Ref) (string, error) {
-	segs := ref.Segments()
+	segs := segments(ref.Path)
 	vault, folders, name := segs[0], segs[1:len(segs)-1], segs[len(segs)-1]
 	level := idx.roots[vault]
 	if level == nil {
@@ -499,6 +516,24 @@ func attachmentNames(e *entry) []string {
 	var out []string
 	for _, a := range e.attachments {
 		out = append(out, a.name)
+	}
+	return out
+}
+
+// segments is fetch.Ref.Segments (the non-empty segments of a path) in
+// one allocation: every reference's path is split on every refresh.
+func segments(path string) []string {
+	n := 0
+	for s := range strings.SplitSeq(path, "/") {
+		if s != "" {
+			n++
+		}
+	}
+	out := make([]string, 0, n)
+	for s := range strings.SplitSeq(path, "/") {
+		if s != "" {
+			out = append(out, s)
+		}
 	}
 	return out
 }
