@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -144,6 +145,9 @@ func (b *v7) callOnce(ctx context.Context, method, path string, query url.Values
 	if b.masterHash != "" {
 		req.Header.Set("X-Master-Key-Hash", b.masterHash)
 	}
+	if r, ok := out.(bodyDecoder); ok {
+		req.Bodies, req.Recall = r.bodies(), r.recallKey
+	}
 	if body != nil {
 		data, err := json.Marshal(body)
 		if err != nil {
@@ -182,8 +186,15 @@ func decodeV7(method, path string, resp *fetch.Response, out any) error {
 		return ae
 	}
 	data := resp.Body
-	if r, ok := out.(bodyDecoder); ok && r.recall(data) {
-		return nil // decoded before, envelope and all
+	if r, ok := out.(bodyDecoder); ok {
+		switch {
+		case resp.Recalled:
+			return nil // decoded before, envelope and all; not even copied
+		case resp.Keyed:
+			// Hashed as it was read, and not known (recallKey said so).
+		case r.recall(data):
+			return nil // decoded before (a body from the cache)
+		}
 	}
 	if bytes.Contains(data, []byte(`"format"`)) {
 		var err error
@@ -217,10 +228,14 @@ func unmarshal(data []byte, out any) error { return fetch.UnmarshalJSON(data, ou
 type rawBody []byte
 
 // bodyDecoder, as decodeV7's out, decodes the body itself: recall takes
-// the body as received and reports whether it is known already; if not,
-// decodeBody gets it unwrapped from its envelope, if it had one.
+// the body as received (or recallKey its key, hashed while the body was
+// read, with bodies the memo whose seeds hash it) and reports whether it
+// is known already; if not, decodeBody gets it unwrapped from its
+// envelope, if it had one.
 type bodyDecoder interface {
+	bodies() *fetch.Bodies
 	recall(body []byte) bool
+	recallKey(k fetch.BodyKey) bool
 	decodeBody(data []byte) error
 }
 
@@ -234,12 +249,23 @@ type memoized[T any] struct {
 	v      T
 }
 
+func (o *memoized[T]) bodies() *fetch.Bodies {
+	if o.m == nil {
+		return nil
+	}
+	return &o.m.bodies
+}
+
 func (o *memoized[T]) recall(body []byte) bool {
 	if o.m == nil {
 		return false
 	}
-	o.key = o.m.bodies.Key(body)
-	v, ok := fetch.Recall[T](&o.m.bodies, o.key)
+	return o.recallKey(o.m.bodies.Key(body))
+}
+
+func (o *memoized[T]) recallKey(k fetch.BodyKey) bool {
+	o.key = k
+	v, ok := fetch.Recall[T](&o.m.bodies, k)
 	if ok {
 		o.v = v
 	}
@@ -427,16 +453,17 @@ func decodeSearch(data []byte) ([]summary, error) {
 }
 
 // batchGet fetches relative URLs through /api/v1/batch in chunks and
-// returns each sub-response body decoded as T (ok[i] false when it does not
-// decode) and its status. A batch body is decoded in one pass straight
-// into T and, with remember, only if the body memo has not decoded the
-// same bytes before.
-func batchGet[T any](ctx context.Context, b *v7, urls []string, remember bool) (bodies []T, ok []bool, codes []int, err error) {
+// returns each chunk's response: every sub-response's status and body
+// decoded as T (ok false when it does not decode), b.batch URLs a chunk.
+// A batch body is decoded in one pass straight into T and, with remember,
+// only if the body memo has not decoded the same bytes before: the chunk
+// is then the one decoded before, shared (see batchResult).
+func batchGet[T any](ctx context.Context, b *v7, urls []string, remember bool) ([]*batchResult[T], error) {
 	m := b.memo
 	if !remember {
 		m = nil
 	}
-	bodies, ok, codes = make([]T, len(urls)), make([]bool, len(urls)), make([]int, len(urls))
+	chunks := make([]*batchResult[T], 0, (len(urls)+b.batch-1)/b.batch)
 	for start := 0; start < len(urls); start += b.batch {
 		end := min(start+b.batch, len(urls))
 		type sub struct {
@@ -450,32 +477,42 @@ func batchGet[T any](ctx context.Context, b *v7, urls []string, remember bool) (
 		for _, u := range urls[start:end] {
 			req.Requests = append(req.Requests, sub{http.MethodGet, u})
 		}
-		out := memoized[batchResult[T]]{m: m, decode: decodeBatch[T]}
+		out := memoized[*batchResult[T]]{m: m, decode: decodeBatch[T]}
 		if err := b.call(ctx, http.MethodPost, "/api/v1/batch", nil, req, &out); err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
 		if n := len(out.v.codes); n != end-start {
-			return nil, nil, nil, fmt.Errorf("passwork: POST /api/v1/batch: malformed response: %d responses for %d requests", n, end-start)
+			return nil, fmt.Errorf("passwork: POST /api/v1/batch: malformed response: %d responses for %d requests", n, end-start)
 		}
-		copy(codes[start:end], out.v.codes)
-		copy(bodies[start:end], out.v.bodies)
-		copy(ok[start:end], out.v.ok)
+		chunks = append(chunks, out.v)
 	}
-	return bodies, ok, codes, nil
+	return chunks, nil
 }
 
 // batchResult is one decoded batch response: each sub-response's status
-// and body, ok false for a body that does not decode as T.
+// and body, ok false for a body that does not decode as T. What was
+// decoded is never modified; got is get's conversion of a batch of items,
+// kept with it (a batch received again is not converted again).
 type batchResult[T any] struct {
 	codes  []int
 	bodies []T
 	ok     []bool
+	got    *gotEntries
+}
+
+// gotEntries is a batch of items as get returns them, for the ids it
+// was asked for: per sub-response the entry, or why there is none (both
+// nil: not found).
+type gotEntries struct {
+	ids     []string
+	entries []*entry
+	errs    []error
 }
 
 // decodeBatch decodes a batch response in one pass straight into T; only
 // a batch with a body that does not fit T is decoded again, sub-body by
 // sub-body, to tell which.
-func decodeBatch[T any](data []byte) (batchResult[T], error) {
+func decodeBatch[T any](data []byte) (*batchResult[T], error) {
 	var typed struct {
 		Responses []struct {
 			StatusCode int `json:"statusCode"`
@@ -484,7 +521,7 @@ func decodeBatch[T any](data []byte) (batchResult[T], error) {
 	}
 	if unmarshal(data, &typed) == nil {
 		n := len(typed.Responses)
-		r := batchResult[T]{codes: make([]int, n), bodies: make([]T, n), ok: make([]bool, n)}
+		r := &batchResult[T]{codes: make([]int, n), bodies: make([]T, n), ok: make([]bool, n)}
 		for i, sr := range typed.Responses {
 			r.codes[i], r.bodies[i], r.ok[i] = sr.StatusCode, sr.Body, true
 		}
@@ -497,10 +534,10 @@ func decodeBatch[T any](data []byte) (batchResult[T], error) {
 		} `json:"responses"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return batchResult[T]{}, err
+		return nil, err
 	}
 	n := len(raw.Responses)
-	r := batchResult[T]{codes: make([]int, n), bodies: make([]T, n), ok: make([]bool, n)}
+	r := &batchResult[T]{codes: make([]int, n), bodies: make([]T, n), ok: make([]bool, n)}
 	for i, sr := range raw.Responses {
 		r.codes[i] = sr.StatusCode
 		r.ok[i] = json.Unmarshal(sr.Body, &r.bodies[i]) == nil
@@ -570,23 +607,47 @@ func (b *v7) get(ctx context.Context, ids []string) (map[string]*entry, map[stri
 		}
 		urls[i] = "/api/v1/items/" + url.PathEscape(id)
 	}
-	items, decoded, codes, err := batchGet[itemV7](ctx, b, urls, true)
+	chunks, err := batchGet[itemV7](ctx, b, urls, true)
 	if err != nil {
 		return nil, nil, err
 	}
 	entries, errs := make(map[string]*entry, len(ids)), map[string]error{}
+	start := 0
+	for _, br := range chunks {
+		n := len(br.codes)
+		ids, urls := ids[start:start+n], urls[start:start+n]
+		start += n
+		// A batch received before, for the same ids, was converted
+		// then: its entries are the same (and never modified).
+		if br.got == nil || !slices.Equal(br.got.ids, ids) {
+			br.got = toEntries(br, ids, urls)
+		}
+		for j, id := range ids {
+			if e := br.got.entries[j]; e != nil {
+				entries[id] = e
+			} else if err := br.got.errs[j]; err != nil {
+				errs[id] = err
+			}
+		}
+	}
+	return entries, errs, nil
+}
+
+// toEntries converts a batch of items fetched for ids (by urls).
+func toEntries(br *batchResult[itemV7], ids, urls []string) *gotEntries {
+	g := &gotEntries{ids: slices.Clone(ids), entries: make([]*entry, len(ids)), errs: make([]error, len(ids))}
 	for i, id := range ids {
-		switch codes[i] {
+		switch br.codes[i] {
 		case http.StatusOK:
 		case http.StatusNotFound, http.StatusForbidden, http.StatusBadRequest:
 			continue // reported as "entry not found"
 		default:
-			errs[id] = fmt.Errorf("passwork: GET %s (batched): HTTP %d", urls[i], codes[i])
+			g.errs[i] = fmt.Errorf("passwork: GET %s (batched): HTTP %d", urls[i], br.codes[i])
 			continue
 		}
-		it := &items[i]
-		if !decoded[i] || it.ID == "" {
-			errs[id] = fmt.Errorf("passwork: GET %s (batched): malformed item", urls[i])
+		it := &br.bodies[i]
+		if !br.ok[i] || it.ID == "" {
+			g.errs[i] = fmt.Errorf("passwork: GET %s (batched): malformed item", urls[i])
 			continue
 		}
 		e := &entry{
@@ -597,9 +658,9 @@ func (b *v7) get(ctx context.Context, ids []string) (map[string]*entry, map[stri
 		for _, a := range it.Attachments {
 			e.attachments = append(e.attachments, attRef{key: id, itemID: it.ID, attID: a.ID, name: a.Name})
 		}
-		entries[id] = e
+		g.entries[i] = e
 	}
-	return entries, errs, nil
+	return g
 }
 
 // itemKey unwraps vault key (RSA, cached) then item key (AESpw). An entry
@@ -672,21 +733,22 @@ func (b *v7) attachments(ctx context.Context, reqs []attRef) (map[attRef]*attach
 	// Not remembered: an attachment's data can be megabytes, and it is
 	// decrypted on every refresh anyway (memos.decrypt keeps no value
 	// that large).
-	records, decoded, codes, err := batchGet[attachmentData](ctx, b, urls, false)
+	chunks, err := batchGet[attachmentData](ctx, b, urls, false)
 	if err != nil {
 		return nil, nil, err
 	}
 	out, errs := map[attRef]*attachmentData{}, map[attRef]error{}
 	for i, a := range reqs {
-		if codes[i] != http.StatusOK {
-			errs[a] = fmt.Errorf("fetch: HTTP %d", codes[i])
+		br, j := chunks[i/b.batch], i%b.batch
+		if br.codes[j] != http.StatusOK {
+			errs[a] = fmt.Errorf("fetch: HTTP %d", br.codes[j])
 			continue
 		}
-		if !decoded[i] {
+		if !br.ok[j] {
 			errs[a] = errors.New("fetch: malformed attachment record")
 			continue
 		}
-		out[a] = &records[i]
+		out[a] = &br.bodies[j]
 	}
 	return out, errs, nil
 }
