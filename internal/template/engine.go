@@ -213,8 +213,8 @@ func (rn *run) lookup(ref fetch.Ref) (string, error) {
 }
 
 func (r *resolution) secrets() []string {
-	seen := map[string]bool{}
-	var out []string
+	seen := make(map[string]bool, len(r.order))
+	out := make([]string, 0, len(r.order))
 	for _, ref := range r.order {
 		if res, ok := r.results[ref]; ok && res.Err == nil && res.Value != "" && !seen[res.Value] {
 			seen[res.Value] = true
@@ -388,6 +388,7 @@ func (e *Engine) resolveAll(ctx context.Context, tpls []*Template, sels []fetch.
 		res.round = round
 		if round == 0 {
 			res.missing = make(map[fetch.Ref]bool, written)
+			res.order = make([]fetch.Ref, 0, written)
 		} else {
 			res.missing = map[fetch.Ref]bool{}
 		}
@@ -438,11 +439,22 @@ func (e *Engine) resolveAll(ctx context.Context, tpls []*Template, sels []fetch.
 // resolveMissing resolves the missing references, one batch per provider,
 // providers in parallel.
 func (e *Engine) resolveMissing(ctx context.Context, res *resolution) error {
-	byProvider := map[string][]fetch.Ref{}
+	// Each provider's batch is allocated at its size: 10,000 references
+	// grew a slice through a dozen copies.
+	miss := make([]fetch.Ref, 0, len(res.missing))
+	count := map[string]int{}
 	for _, ref := range res.order {
 		if res.missing[ref] {
-			byProvider[ref.Provider] = append(byProvider[ref.Provider], ref)
+			miss = append(miss, ref)
+			count[ref.Provider]++
 		}
+	}
+	byProvider := make(map[string][]fetch.Ref, len(count))
+	for p, n := range count {
+		byProvider[p] = make([]fetch.Ref, 0, n)
+	}
+	for _, ref := range miss {
+		byProvider[ref.Provider] = append(byProvider[ref.Provider], ref)
 	}
 	selsBy := map[string][]fetch.Selector{}
 	for _, sel := range res.selOrder {
