@@ -9,8 +9,9 @@ import (
 )
 
 // FuzzParse feeds arbitrary text to Parse and, when it parses, renders it
-// with an in-memory resolver. Neither may panic, and an error must never
-// carry a resolved value (the fake resolver returns a canary).
+// with an in-memory resolver. Neither may panic, an error must never
+// carry a resolved value (the fake resolver returns a canary), and a
+// plain template must render as text/template renders it.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"",
@@ -62,6 +63,18 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		out, err := e.Render(context.Background(), []*Template{tpl})
+		if tpl.plain != nil {
+			// A plain template writes what text/template writes for it.
+			slow, _ := Parse(Source{Name: "fuzz.tpl"}, text, [2]string{left, right})
+			slow.plain = nil
+			want, werr := e.Render(context.Background(), []*Template{slow})
+			switch {
+			case (err == nil) != (werr == nil):
+				t.Fatalf("plain execution: error %v; text/template: %v", err, werr)
+			case err == nil && string(out.Outputs[0]) != string(want.Outputs[0]):
+				t.Fatalf("plain execution wrote %q, text/template %q", out.Outputs[0], want.Outputs[0])
+			}
+		}
 		if err != nil {
 			// Unless the template wrote it itself: template text may be quoted.
 			if strings.Contains(err.Error(), secret) && !strings.Contains(text, secret) {
