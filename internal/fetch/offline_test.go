@@ -137,3 +137,37 @@ func TestContinueOffline(t *testing.T) {
 		t.Errorf("an outage with a warm cache: %v, offline %v", err, h.Offline())
 	}
 }
+
+// A request that goes through the ciphertext cache is never answered from
+// the caller's body memo: the cache must save the whole body, even when
+// the memo knows it (a daemon's second refresh of unchanged data).
+func TestCachedRequestsAreNotRecalled(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ciphertext"))
+	}))
+	defer srv.Close()
+	h := fastHTTP()
+	cache := &mapCache{saved: map[string][]byte{}}
+	h.Cache = cache
+	var bodies Bodies
+	recalled := 0
+	req := Request{Method: http.MethodGet, URL: srv.URL + "/x", Cache: true,
+		Bodies: &bodies, Recall: func(BodyKey) bool { recalled++; return true }}
+	for round := range 2 {
+		r, err := h.Do(context.Background(), req)
+		if err != nil || string(r.Body) != "ciphertext" || r.Keyed || r.Recalled {
+			t.Fatalf("round %d: body %q, keyed %v, recalled %v, %v", round, r.Body, r.Keyed, r.Recalled, err)
+		}
+		if len(cache.saved) != 1 {
+			t.Fatalf("round %d: the cache holds %d bodies, want 1", round, len(cache.saved))
+		}
+		for _, b := range cache.saved {
+			if string(b) != "ciphertext" {
+				t.Fatalf("round %d: the cache saved %q", round, b)
+			}
+		}
+	}
+	if recalled != 0 {
+		t.Errorf("the memo was asked %d times about a cached request", recalled)
+	}
+}

@@ -48,7 +48,7 @@ func FuzzParse(f *testing.F) {
 				out[i].Err = &fetch.NotFoundError{Kind: "entry", Name: r.Path}
 				continue
 			}
-			out[i].Value = secret + "/" + r.Field
+			out[i].Value = secret + "/" + r.Path + "#" + r.Field // a mix-up between entries shows
 		}
 		return out, nil
 	})
@@ -69,7 +69,7 @@ func FuzzParse(f *testing.F) {
 			slow.plain = nil
 			want, werr := e.Render(context.Background(), []*Template{slow})
 			switch {
-			case (err == nil) != (werr == nil):
+			case (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error():
 				t.Fatalf("plain execution: error %v; text/template: %v", err, werr)
 			case err == nil && string(out.Outputs[0]) != string(want.Outputs[0]):
 				t.Fatalf("plain execution wrote %q, text/template %q", out.Outputs[0], want.Outputs[0])

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	texttemplate "text/template"
 )
 
 // A template that is only text and provider calls with literal arguments
@@ -24,6 +25,9 @@ func TestPlainTemplatesRenderAsTextTemplate(t *testing.T) {
 		{"a << passwork \"empty\" >> b\n<<- passwork \"ünï/cødé\" ->>   \n c", true},
 		{"no references at all\n", true},
 		{"", true},
+		{"<</* a comment */>>A=<< passwork `prod/db` \"login\" >><<- /* trimmed */ ->>  B", true},
+		{"T=<<passwork \"prod/api\" \"token\">>\t<< passwork \"prod/\\x64b\" >>", true},
+		{"<< define \"t\" >>X=<< passwork \"prod/db\" >><< end >>", true},
 		{"X=<< passbolt \"prod/db\" >> Y=<< passagent \"prod/db\" \"login\" >>", true},
 		{"<< passwork \"prod/db\" | quote >>", false},
 		{"<< $v := passwork \"prod/db\" >><< $v >>", false},
@@ -56,6 +60,16 @@ func TestPlainTemplatesRenderAsTextTemplate(t *testing.T) {
 		}
 		if string(out.Outputs[0]) != string(want.Outputs[0]) {
 			t.Errorf("%q: plain execution wrote %q, text/template %q", tt.text, out.Outputs[0], want.Outputs[0])
+		}
+		if !tt.plain {
+			continue
+		}
+		// And the plain path is the one taken: with text/template's tree
+		// swapped for one that writes something else, the output is the same.
+		fast := mustParse(t, "t", tt.text)
+		fast.tmpl = texttemplate.Must(texttemplate.New("t").Parse("text/template ran"))
+		if got, err := e.Render(context.Background(), []*Template{fast}); err != nil || string(got.Outputs[0]) != string(want.Outputs[0]) {
+			t.Errorf("%q: a plain template went through text/template (%v)", tt.text, err)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package passwork_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/injector-dev/injector/internal/fetch"
@@ -77,13 +78,18 @@ func testWarmRefresh(t *testing.T, api string) {
 		t.Errorf("warm refreshes of unchanged data decoded %d bodies and decrypted %d values, want none", b-bodies, d-decrypts)
 	}
 
-	// One entry changes: it comes back under a new id, item key and
-	// ciphertexts, in a new search result and a new batch.
+	// One entry changes: it comes back under the same id with a new item
+	// key and ciphertexts, in a new search result and a new batch for the
+	// same ids (what the batch reuse must not take for the last one).
 	changed := es[30]
 	changed.Fields = map[string]string{"password": "pw-changed"}
 	changed.Custom = es[30].Custom
+	id := s.ItemIDs(changed.Path)
 	if err := s.Update(changed); err != nil {
 		t.Fatal(err)
+	}
+	if after := s.ItemIDs(changed.Path); !slices.Equal(after, id) {
+		t.Fatalf("the emulator's edit changed the entry's id: %v -> %v", id, after)
 	}
 	resolve(30, "pw-changed")
 	b, d := passwork.MemoStats(c)

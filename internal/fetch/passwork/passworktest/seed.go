@@ -22,14 +22,15 @@ func (s *Server) Seed(entries []fetchtest.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range entries {
-		if err := s.seedOne(e); err != nil {
+		if err := s.seedOne(e, ""); err != nil {
 			return fmt.Errorf("passworktest: seed %q: %w", e.Path, err)
 		}
 	}
 	return nil
 }
 
-func (s *Server) seedOne(e fetchtest.Entry) error {
+// seedOne stores e under id, or under a new id when id is "".
+func (s *Server) seedOne(e fetchtest.Entry, id string) error {
 	var segs []string
 	for _, p := range strings.Split(e.Path, "/") {
 		if p != "" {
@@ -56,8 +57,11 @@ func (s *Server) seedOne(e fetchtest.Entry) error {
 		}
 		return pwcrypto.Encrypt(x, itemKey)
 	}
+	if id == "" {
+		id = s.newID()
+	}
 	it := &item{
-		ID: s.newID(), VaultID: v.ID, FolderID: parent, Name: segs[len(segs)-1],
+		ID: id, VaultID: v.ID, FolderID: parent, Name: segs[len(segs)-1],
 		Login: e.Fields["login"], URL: e.Fields["url"], Descr: e.Fields["description"],
 		URLs: []string{}, Tags: []string{},
 	}
@@ -282,16 +286,19 @@ func (s *Server) itemPath(it *item) string {
 }
 
 // Update replaces every entry at e.Path with e, re-encrypted under a new
-// item key, as an edit in the web client would. Daemon tests use it to
-// change a secret between refreshes.
+// item key, as an edit in the web client would: the entry keeps its id (the
+// first one's, when the path named several), so a client asking for the
+// same ids gets a changed body. Daemon tests use it to change a secret
+// between refreshes.
 func (s *Server) Update(e fetchtest.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	want := strings.Trim(e.Path, "/")
-	if removed := s.removeItems(func(it *item) bool { return s.itemPath(it) == want }); len(removed) == 0 {
+	removed := s.removeItems(func(it *item) bool { return s.itemPath(it) == want })
+	if len(removed) == 0 {
 		return fmt.Errorf("passworktest: update %q: no such entry", e.Path)
 	}
-	if err := s.seedOne(e); err != nil {
+	if err := s.seedOne(e, removed[0].ID); err != nil {
 		return fmt.Errorf("passworktest: update %q: %w", e.Path, err)
 	}
 	return nil
