@@ -42,8 +42,14 @@ func (r Ref) ID() (string, bool) {
 // Segments splits a path reference into its non-empty segments.
 // Leading and trailing slashes are ignored; "a//b" is two segments.
 func (r Ref) Segments() []string {
-	var out []string
-	for _, s := range strings.Split(r.Path, "/") {
+	n := 0 // counted first: one allocation, every reference is split on every refresh
+	for s := range strings.SplitSeq(r.Path, "/") {
+		if s != "" {
+			n++
+		}
+	}
+	out := make([]string, 0, n)
+	for s := range strings.SplitSeq(r.Path, "/") {
 		if s != "" {
 			out = append(out, s)
 		}

@@ -207,13 +207,3 @@ func TestOpenRefusesCiphertextAsPlain(t *testing.T) {
 		})
 	}
 }
-
-// segments splits a path as fetch.Ref.Segments does.
-func TestSegments(t *testing.T) {
-	for _, p := range []string{"", "/", "a", "a/b/c", "/a//b/", "///x", "vault/apps/secret00001", "ü/ß/"} {
-		want := fetch.Ref{Path: p}.Segments()
-		if got := segments(p); !slices.Equal(got, want) || len(got) == 0 && len(want) != 0 {
-			t.Errorf("segments(%q) = %q, want %q", p, got, want)
-		}
-	}
-}

@@ -135,7 +135,7 @@ func (c *Client) locate(ctx context.Context, refs []fetch.Ref, ids []string, res
 			ids[i] = id
 			continue
 		}
-		segs := segments(ref.Path)
+		segs := ref.Segments()
 		if len(segs) < 2 {
 			results[i].Err = fmt.Errorf("passwork: resolve %s: path must be \"Vault/[Folder/…/]Name\" or \"id:<id>\"", ref)
 			continue
@@ -296,7 +296,7 @@ func newIndex(vaults map[string][]string, sums []summary) *index {
 // match finds the single entry at ref's path or explains why not. The
 // names listed as nearby are gathered only on a miss.
 func (idx *index) match(ref fetch.Ref) (string, error) {
-	segs := segments(ref.Path)
+	segs := ref.Segments()
 	vault, folders, name := segs[0], segs[1:len(segs)-1], segs[len(segs)-1]
 	level := idx.roots[vault]
 	if level == nil {
@@ -516,24 +516,6 @@ func attachmentNames(e *entry) []string {
 	var out []string
 	for _, a := range e.attachments {
 		out = append(out, a.name)
-	}
-	return out
-}
-
-// segments is fetch.Ref.Segments (the non-empty segments of a path) in
-// one allocation: every reference's path is split on every refresh.
-func segments(path string) []string {
-	n := 0
-	for s := range strings.SplitSeq(path, "/") {
-		if s != "" {
-			n++
-		}
-	}
-	out := make([]string, 0, n)
-	for s := range strings.SplitSeq(path, "/") {
-		if s != "" {
-			out = append(out, s)
-		}
 	}
 	return out
 }

@@ -492,7 +492,10 @@ func batchGet[T any](ctx context.Context, b *v7, urls []string, remember bool) (
 // batchResult is one decoded batch response: each sub-response's status
 // and body, ok false for a body that does not decode as T. What was
 // decoded is never modified; got is get's conversion of a batch of items,
-// kept with it (a batch received again is not converted again).
+// kept with it (a batch received again is not converted again). got is
+// the one field written after the value is in the body memo, which hands
+// it to every Resolve call: safe because Resolve calls on a Client are
+// serialised by its mutex.
 type batchResult[T any] struct {
 	codes  []int
 	bodies []T
@@ -615,14 +618,14 @@ func (b *v7) get(ctx context.Context, ids []string) (map[string]*entry, map[stri
 	start := 0
 	for _, br := range chunks {
 		n := len(br.codes)
-		ids, urls := ids[start:start+n], urls[start:start+n]
+		chunkIDs, chunkURLs := ids[start:start+n], urls[start:start+n]
 		start += n
 		// A batch received before, for the same ids, was converted
 		// then: its entries are the same (and never modified).
-		if br.got == nil || !slices.Equal(br.got.ids, ids) {
-			br.got = toEntries(br, ids, urls)
+		if br.got == nil || !slices.Equal(br.got.ids, chunkIDs) {
+			br.got = toEntries(br, chunkIDs, chunkURLs)
 		}
-		for j, id := range ids {
+		for j, id := range chunkIDs {
 			if e := br.got.entries[j]; e != nil {
 				entries[id] = e
 			} else if err := br.got.errs[j]; err != nil {
