@@ -94,7 +94,7 @@ type Request struct {
 	Cache bool
 	// Bodies and Recall, if both set, are the memo the caller keeps
 	// decoded bodies in and how it looks one up: a 2xx body is hashed as
-	// it is read (Response.Key) and given to Recall, and if Recall reports
+	// it is read and its key given to Recall, and if Recall reports
 	// that the caller has what the body decodes to, the body is not
 	// copied out of the buffers it was read into (Response.Recalled, and
 	// Body is nil). A request answered through HTTP.Cache is not keyed:
@@ -108,10 +108,9 @@ type Response struct {
 	Status int
 	Header http.Header
 	Body   []byte
-	// Keyed reports that the body was hashed to Key (in Request.Bodies)
-	// and Request.Recall asked about it; Recalled, that Recall took it,
-	// and Body is nil.
-	Key             BodyKey
+	// Keyed reports that the body was hashed (with Request.Bodies' seeds)
+	// and Request.Recall asked about its key; Recalled, that Recall took
+	// it, and Body is nil.
 	Keyed, Recalled bool
 }
 
@@ -257,17 +256,16 @@ func (h *HTTP) once(ctx context.Context, req Request) (*Response, error) {
 	}
 	out := &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}
 	if k != nil {
-		out.Key, out.Keyed, out.Recalled = k.key, true, k.recalled
+		out.Keyed, out.Recalled = true, k.recalled
 	}
 	return out, nil
 }
 
 // keying is what readBody does beside reading for a request with Bodies:
-// hash the body as it comes (key) and ask recall whether it is needed.
+// hash the body as it comes and ask recall whether it is needed.
 type keying struct {
 	hash     *BodyHasher
 	recall   func(BodyKey) bool
-	key      BodyKey
 	recalled bool // recall took it: no body returned
 }
 
@@ -290,8 +288,9 @@ func (e *tooLarge) Is(target error) bool { return target == ErrBodyTooLarge }
 // into a buffer of that length (from 64 KiB to 16 MiB, a pooled one whose
 // capacity is the power of two at or above it, see ReleaseBody), and one
 // without is read into reused scratch buffers and copied out once, at its
-// size, into memory that need not be zeroed first. (io.ReadAll doubles its buffer as it grows, which
-// costs up to three times the body at the moment of the last copy: 64 MiB
+// size, into memory that need not be zeroed first. (io.ReadAll doubles
+// its buffer as it grows, which costs up to three times the body at the
+// moment of the last copy: 64 MiB
 // from a hostile server peaked at over 200 MB. Here the peak is twice the
 // body; a warm refresh of 10,000 PassAgent entries read 10 MB of pages
 // into 30 MB of freshly zeroed chunks before.)
@@ -343,12 +342,9 @@ func readBody(r io.Reader, contentLength, limit int64, k *keying) ([]byte, error
 			return nil, err // a body cut short: io.ErrUnexpectedEOF
 		}
 	}
-	if k != nil {
-		k.key = k.hash.Key()
-		if k.recall != nil && k.recall(k.key) {
-			k.recalled = true
-			return nil, nil
-		}
+	if k != nil && k.recall(k.hash.Key()) {
+		k.recalled = true
+		return nil, nil
 	}
 	if total == 0 {
 		return []byte{}, nil
@@ -403,11 +399,11 @@ func bodyBuffer(n int) []byte {
 
 // ReleaseBody gives back a Response.Body its caller is done with, for a
 // later response to be read into: the whole body as HTTP.Do returned it,
-// never a slice of it or of another buffer (it is cleared up to its
-// capacity). Nothing may point into it any more (no slice of it kept, no
-// string made from it without a copy). It is cleared
-// first: nothing a server sent lingers in a reused buffer. Bodies outside
-// the pooled sizes are left to the collector.
+// never a slice of it or of another buffer. Nothing may point into it any
+// more (no slice of it kept, no string made from it without a copy). It
+// is cleared up to its capacity first: nothing a server sent lingers in a
+// reused buffer. Bodies outside the pooled sizes are left to the
+// collector.
 func ReleaseBody(body []byte) {
 	p := bodyPool(cap(body))
 	if p == nil {

@@ -178,8 +178,13 @@ type BodyKey struct {
 
 // Key returns body's key.
 func (b *Bodies) Key(body []byte) BodyKey {
-	b.once.Do(func() { b.seeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()} })
+	b.seed()
 	return BodyKey{maphash.Bytes(b.seeds[0], body), maphash.Bytes(b.seeds[1], body), len(body)}
+}
+
+// seed picks b's hash seeds, once.
+func (b *Bodies) seed() {
+	b.once.Do(func() { b.seeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()} })
 }
 
 // Recall returns what the body known by k decoded to as a T, if b holds it.
@@ -227,7 +232,7 @@ func Decode[T any](b *Bodies, body []byte, decode func([]byte) (T, error)) (T, e
 // number of pieces has the key Key gives the whole body, so a body can be
 // hashed as it is read, while each piece is still in the cache.
 func (b *Bodies) Hasher() *BodyHasher {
-	b.once.Do(func() { b.seeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()} })
+	b.seed()
 	h := &BodyHasher{}
 	h.h[0].SetSeed(b.seeds[0])
 	h.h[1].SetSeed(b.seeds[1])
