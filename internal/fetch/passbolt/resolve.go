@@ -307,10 +307,7 @@ func (rn *run) locate(ctx context.Context, ref fetch.Ref) (*resource, error) {
 	case 1:
 		return hits[0], nil
 	case 0:
-		where := "the root folder"
-		if len(segs) > 1 {
-			where = fmt.Sprintf("folder %q", strings.Join(segs[:len(segs)-1], "/"))
-		}
+		where := within(segs[:len(segs)-1])
 		nearby := make([]string, len(l.rows))
 		for i, r := range l.rows {
 			nearby[i] = r.name
@@ -387,6 +384,14 @@ func (rn *run) walk(ctx context.Context, names []string) (string, error) {
 	return id, err
 }
 
+// within names the folder a path of folder names leads to, for errors.
+func within(names []string) string {
+	if len(names) == 0 {
+		return "the root folder"
+	}
+	return fmt.Sprintf("folder %q", strings.Join(names, "/"))
+}
+
 type walked struct {
 	id  string
 	err error
@@ -411,10 +416,7 @@ func (rn *run) walkFrom(ctx context.Context, names []string) (string, error) {
 		}
 		switch hits {
 		case 0:
-			where := "the root folder"
-			if i > 0 {
-				where = fmt.Sprintf("folder %q", strings.Join(names[:i], "/"))
-			}
+			where := within(names[:i])
 			nearby := make([]string, len(subs))
 			for j, f := range subs {
 				nearby[j] = f.name
@@ -515,6 +517,10 @@ func (rn *run) loadFolders(ctx context.Context) error {
 	return nil
 }
 
+// listingRequest is what the bodies cache knows every listing's body by
+// (see decoded).
+const listingRequest = "listing"
+
 // listing fetches the resources directly in one folder ("" = root).
 func (rn *run) listing(ctx context.Context, parent string) (*listing, error) {
 	if l, ok := rn.listings[parent]; ok {
@@ -531,7 +537,7 @@ func (rn *run) listing(ctx context.Context, parent string) (*listing, error) {
 	}
 	// Every folder's listing is the same function of its body: one
 	// request name for all of them, so that equal listings share an entry.
-	prev, key, body, ok := decoded[*listing](&rn.c.plain, "listing", raw)
+	prev, key, body, ok := decoded[*listing](&rn.c.plain, listingRequest, raw)
 	if ok {
 		rn.listings[parent] = prev
 		return prev, nil
@@ -560,7 +566,7 @@ func (rn *run) listing(ctx context.Context, parent string) (*listing, error) {
 	if l.undecrypt == 0 {
 		// What could not be decrypted may be readable next time (a
 		// metadata key shared since): only a clean listing is kept.
-		rn.c.plain.keepDecoded(key, "listing", l, entries)
+		rn.c.plain.keepDecoded(key, listingRequest, l, entries)
 	}
 	rn.listings[parent] = l
 	return l, nil
